@@ -1,0 +1,81 @@
+"""What a run costs: parameter counts, wall time, peak memory, and the machine it ran on."""
+from __future__ import annotations
+
+import os
+import platform
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import psutil
+import torch
+from torch import nn
+
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    """Trainable and total parameters (shared tensors counted once)."""
+    seen, trainable, total = set(), 0, 0
+    for p in model.parameters():
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        total += p.numel()
+        trainable += p.numel() if p.requires_grad else 0
+    return {"trainable_params": trainable, "total_params": total}
+
+
+def hardware() -> str:
+    """CPU model and the threads torch uses, plus the GPU if one is used."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    text = f"{cpu}, {torch.get_num_threads()} threads ({os.cpu_count()} logical CPUs)"
+    if torch.cuda.is_available():
+        text += f"; GPU: {torch.cuda.get_device_name(0)}"
+    return text
+
+
+def device() -> torch.device:
+    """The GPU when there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@contextmanager
+def track_peak_memory() -> Iterator[dict]:
+    """Peak memory during the block, in MB: GPU allocations on a GPU, otherwise the
+    process's resident memory sampled every 20 ms (includes data already loaded)."""
+    result: dict = {}
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+        yield result
+        result["peak_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        result["peak_memory_kind"] = "GPU allocated"
+        return
+    proc, peak, done = psutil.Process(), [psutil.Process().memory_info().rss], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], proc.memory_info().rss)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield result
+    finally:
+        done.set()
+        thread.join()
+        result["peak_memory_mb"] = max(peak[0], proc.memory_info().rss) / 2**20
+        result["peak_memory_kind"] = "process RSS"
+
+
+@contextmanager
+def timer() -> Iterator[dict]:
+    """Wall time of the block in seconds, as ``result['seconds']``."""
+    result: dict = {}
+    start = time.perf_counter()
+    yield result
+    result["seconds"] = time.perf_counter() - start

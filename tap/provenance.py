@@ -1,0 +1,45 @@
+"""The provenance box every chapter shows: how its numbers were produced."""
+from __future__ import annotations
+
+import html
+from importlib.metadata import PackageNotFoundError, version
+
+from IPython.display import HTML
+
+from .data import data_source
+from .measure import hardware
+from .profiles import Profile
+
+LIBRARIES = ("torch", "transformers", "datasets", "peft", "trl")
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries whose behaviour the numbers depend on."""
+    found = {}
+    for lib in LIBRARIES:
+        try:
+            found[lib] = version(lib)
+        except PackageNotFoundError:
+            found[lib] = "not installed"
+    return found
+
+
+def provenance(profile: Profile, records: list[dict], stand_ins: dict[str, str] | None = None) -> HTML:
+    """A compact note: profile, hardware, library versions, data source, what the
+    chapter's runs cost, and which stand-in models replaced Hub models."""
+    train_s = sum(r.get("wall_time_s", 0) + r.get("test_time_s", 0) for r in records)
+    cached = sum(bool(r.get("from_cache")) for r in records)
+    rows = {
+        "profile": f"<code>{profile.name}</code> (set <code>TAP_PROFILE</code> to change)",
+        "hardware": hardware(),
+        "libraries": ", ".join(f"{k} {v}" for k, v in library_versions().items()),
+        "data": data_source(),
+        "runs": f"{len(records)} runs, {train_s:,.0f} s of training and testing"
+        + (f" ({cached} reused from the run cache; times are from when they ran)" if cached else ""),
+        "stand-in models": "; ".join(f"{hub} → {local}" for hub, local in (stand_ins or {}).items()) or "none",
+    }
+    items = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in rows.items())
+    return HTML(
+        '<div class="admonition note tap-provenance"><p class="admonition-title">'
+        f"How the numbers on this page were produced</p><table>{items}</table></div>"
+    )

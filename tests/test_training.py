@@ -1,0 +1,51 @@
+import pytest
+import torch
+
+from tap.encoder import TransformerClassifier
+from tap.profiles import EncoderSize
+from tap.text import EncodedDataset
+from tap.training import TrainConfig, evaluate, train, warmup_linear_decay
+
+SIZE = EncoderSize(vocab_size=20, d_model=16, num_heads=2, d_ff=32, num_layers=1, max_len=16)
+
+
+def toy_task(n: int = 48) -> EncodedDataset:
+    """Class 1 reviews contain token 3, class 0 reviews token 4: learnable in a few steps."""
+    g = torch.Generator().manual_seed(0)
+    ids, labels = [], []
+    for i in range(n):
+        y = i % 2
+        ids.append(torch.randint(5, 20, (8,), generator=g).tolist() + [3 if y else 4])
+        labels.append(y)
+    return EncodedDataset(ids, labels)
+
+
+def test_loss_falls_and_the_record_states_the_cost():
+    torch.manual_seed(0)
+    data = toy_task()
+    model = TransformerClassifier(SIZE, num_classes=2)
+    before = evaluate(model, data)["loss"]
+    record, model = train(model, data, data, TrainConfig(epochs=12, lr=5e-3, batch_size=8, evals_per_epoch=1))
+    assert evaluate(model, data)["loss"] < 0.5 * before
+    assert record["best_val_accuracy"] == max(h["val_accuracy"] for h in record["history"])
+    for field in ("wall_time_s", "examples_per_s", "peak_memory_mb", "trainable_params", "total_params", "hardware"):
+        assert record[field]
+
+
+def test_training_is_deterministic():
+    def once():
+        torch.manual_seed(0)
+        model = TransformerClassifier(SIZE, num_classes=2)
+        return train(model, toy_task(), toy_task(), TrainConfig(epochs=1, batch_size=8))[0]["history"]
+    assert once() == once()
+
+
+def test_frozen_model_is_a_clear_error():
+    model = TransformerClassifier(SIZE, num_classes=2).requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        train(model, toy_task(), toy_task(), TrainConfig(epochs=1))
+
+
+def test_warmup_then_linear_decay():
+    assert [round(warmup_linear_decay(s, 10, 2), 2) for s in range(10)] == \
+        [0.5, 1.0, 1.0, 0.88, 0.75, 0.62, 0.5, 0.38, 0.25, 0.12]
