@@ -133,3 +133,22 @@ def linear_probe(setup: TransferSetup, source: Run, lr: float = 5e-3) -> Run:
     key = {**setup.key(), "source": source.record["config"]}
     return run_classifier("imdb-linear-probe", key, lambda: _from_pretrained(setup, source, True),
                           setup.imdb, _config(setup, setup.profile.epochs, lr))
+
+
+def chapter_experiment(profile: Profile) -> "Outcome":
+    """Everything chapter 01 trains, for ``python -m tap run ch01``."""
+    from .baselines import tfidf_logreg
+    from .experiments import Outcome
+    from .plots import training_curves
+
+    setup = prepare(profile)
+    source = pretrain_on_ag_news(setup)
+    runs = {"from scratch": from_scratch(setup), "pre-trained + full fine-tuning": fine_tune(setup, source),
+            "linear probe": linear_probe(setup, source)}
+    records = {name: run.record for name, run in runs.items()}
+    imdb = setup.imdb.splits
+    records["TF-IDF + logistic regression"] = tfidf_logreg(imdb.train["text"], imdb.train["label"],
+                                                           imdb.test["text"], imdb.test["label"])
+    records["AG News source task"] = source.record
+    curves = training_curves({name: run.record for name, run in runs.items()})
+    return Outcome(records, {"training_curves": curves})

@@ -1,0 +1,37 @@
+"""The book's experiments by name, for the command line (``python -m tap``).
+
+Each entry points at a function ``(profile) -> Outcome`` in the module of its chapter, so
+a reader can reproduce a chapter's table at any scale without opening Jupyter.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+from matplotlib.figure import Figure
+
+from .profiles import Profile
+
+
+@dataclass
+class Outcome:
+    """What an experiment produced: run records (JSON-able) and figures."""
+
+    records: dict[str, dict]
+    figures: dict[str, Figure] = field(default_factory=dict)
+
+
+# name -> ("module:function", what it runs). Imported lazily: each chapter's module stays independent.
+EXPERIMENTS: dict[str, tuple[str, str]] = {
+    "ch01": ("tap.transfer:chapter_experiment",
+             "IMDB: encoder from scratch vs AG News pre-training + full fine-tuning vs linear probing"),
+}
+
+
+def get_experiment(name: str) -> Callable[[Profile], Outcome]:
+    """The function behind an experiment name; unknown names list the valid ones."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"Unknown experiment {name!r}. Valid experiments: {', '.join(EXPERIMENTS)}.")
+    module, _, func = EXPERIMENTS[name][0].partition(":")
+    return getattr(importlib.import_module(module), func)
