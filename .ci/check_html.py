@@ -1,6 +1,7 @@
 """After the build: every page in _toc.yml produced HTML, and every figure it references exists."""
 from __future__ import annotations
 
+import os
 import re
 import sys
 from html.parser import HTMLParser
@@ -9,7 +10,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-HTML = ROOT / "book" / "_build" / "html"
+HTML = Path(os.environ.get("BOOK_HTML") or ROOT / "book" / "_build" / "html")  # where the build wrote it
 
 
 class Images(HTMLParser):

@@ -5,9 +5,11 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
+import yaml
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 CHAPTERS = sorted(p for p in BOOK.glob("*.md") if p.read_text().startswith("---\njupytext:"))
+REPOSITORY = yaml.safe_load((BOOK.parent / "_config.yml").read_text())["repository"]["url"]
 FIX = "regenerate the pairs with: jupytext --to ipynb book/[0-9]*.md"
 
 
@@ -35,4 +37,5 @@ def test_chapter_conventions(md):
     first, last = code[0], code[-1]
     assert "find_spec(\"tap\") is None" in first.source and "remove-cell" in first.metadata.get("tags", []), \
         "the first code cell must be the hidden install cell (see chapter 01)"
+    assert f"git+{REPOSITORY}" in first.source, f"the install cell must install from {REPOSITORY} (_config.yml)"
     assert "provenance(" in last.source, "the last code cell must show the provenance box"

@@ -1,0 +1,79 @@
+"""Drive headless Chromium over every page of the built book: each page loads without
+console errors, every image has a non-zero natural width, chapter pages carry the Binder
+and Colab launch buttons, and the search page finds "LoRA"."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+sys.path.insert(0, str(Path(__file__).parent))
+from check_html import HTML, ROOT, toc_files  # noqa: E402
+
+import yaml  # noqa: E402
+
+PORT = 8765
+BASE = f"http://127.0.0.1:{PORT}/"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def is_chapter(page: str) -> bool:
+    return (ROOT / "book" / f"{page}.md").read_text().startswith("---\njupytext:")
+
+
+def main() -> int:
+    pages = toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text()))
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(PORT), "--bind", "127.0.0.1",
+                               "--directory", str(HTML)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    problems: list[str] = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+            tab = browser.new_page()
+            current = {"page": ""}
+
+            def on_console(msg) -> None:
+                # Resources outside this site (CDNs) cannot load in an offline sandbox: not page errors.
+                source = (msg.location or {}).get("url", "")
+                if msg.type == "error" and (not source or source.startswith(BASE)) and "net::ERR_" not in msg.text:
+                    problems.append(f"{current['page']}: console error: {msg.text}")
+
+            tab.on("console", on_console)
+            tab.on("pageerror", lambda err: problems.append(f"{current['page']}: script error: {err}"))
+            tab.on("requestfailed", lambda req: req.url.startswith(BASE) and problems.append(
+                f"{current['page']}: failed to load {req.url}"))
+            tab.on("response", lambda resp: resp.url.startswith(BASE) and resp.status >= 400 and problems.append(
+                f"{current['page']}: HTTP {resp.status} for {resp.url}"))
+            for page in pages:
+                current["page"] = page
+                tab.goto(BASE + f"{page}.html", wait_until="load")
+                images = tab.eval_on_selector_all("img", "els => els.map(e => [e.currentSrc || e.src, e.naturalWidth])")
+                broken = [src for src, width in images if src.startswith(BASE) and width == 0]
+                problems += [f"{page}: image {src} did not render" for src in broken]
+                if is_chapter(page):
+                    for name, host in (("Binder", "mybinder.org"), ("Colab", "colab.research.google.com")):
+                        if tab.locator(f'a[href*="{host}"]').count() == 0:
+                            problems.append(f"{page}: no {name} launch button")
+                print(f"ok  {page}: {len(images)} images")
+            current["page"] = "search"
+            tab.goto(BASE + "search.html?q=LoRA", wait_until="load")
+            try:
+                tab.wait_for_selector("#search-results li", timeout=20_000)
+                print(f"ok  search for 'LoRA': {tab.locator('#search-results li').count()} results")
+            except Exception:  # noqa: BLE001 - a timeout means no results
+                problems.append("search: 'LoRA' found nothing")
+            browser.close()
+    finally:
+        server.terminate()
+    for p in problems:
+        print("ERROR:", p)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
