@@ -39,7 +39,6 @@ class Profile:
     source_epochs: int  # AG News pre-training epochs
     batch_size: int
     evals_per_epoch: int  # validation points per epoch, for the training curves
-    unlabelled_reviews: int  # IMDB unlabelled reviews for in-domain pre-training
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -49,17 +48,17 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", imdb_train=64, imdb_val=32, imdb_test=64, ag_train=64, ag_val=32,
         encoder=EncoderSize(vocab_size=2_000, d_model=32, num_heads=2, d_ff=64, num_layers=1, max_len=64),
-        epochs=1, source_epochs=1, batch_size=16, evals_per_epoch=2, unlabelled_reviews=500,
+        epochs=1, source_epochs=1, batch_size=16, evals_per_epoch=2,
     ),
     "book": Profile(
         name="book", imdb_train=5_000, imdb_val=1_000, imdb_test=5_000, ag_train=5_600, ag_val=1_000,
         encoder=EncoderSize(vocab_size=20_000, d_model=128, num_heads=4, d_ff=256, num_layers=2, max_len=256),
-        epochs=2, source_epochs=3, batch_size=32, evals_per_epoch=4, unlabelled_reviews=50_000,
+        epochs=2, source_epochs=3, batch_size=32, evals_per_epoch=4,
     ),
     "full": Profile(
         name="full", imdb_train=23_000, imdb_val=2_000, imdb_test=0, ag_train=114_000, ag_val=6_000,
         encoder=EncoderSize(vocab_size=30_000, d_model=256, num_heads=4, d_ff=1_024, num_layers=4, max_len=512),
-        epochs=3, source_epochs=2, batch_size=32, evals_per_epoch=4, unlabelled_reviews=50_000,
+        epochs=3, source_epochs=2, batch_size=32, evals_per_epoch=4,
     ),
 }
 

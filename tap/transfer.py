@@ -8,19 +8,15 @@ import sys
 from dataclasses import dataclass, replace
 from typing import Callable
 
-import torch
 from torch import nn
 
 from . import data, encoder, text, training
-from . import word_vectors as word_vectors_module
 from .cache import cached_run, source_digest
 from .data import Splits, ag_news_splits, imdb_splits
 from .encoder import TransformerClassifier
-from .measure import timer
 from .profiles import Profile, get_profile
 from .text import EncodedDataset, Vocabulary
 from .training import TrainConfig, test_record, train
-from .word_vectors import train_word_vectors
 
 
 @dataclass
@@ -114,36 +110,6 @@ def pretrain_on_ag_news(setup: TransferSetup, lr: float = 1e-3) -> Run:
                           _config(setup, setup.profile.source_epochs, lr))
 
 
-def word_vectors(setup: TransferSetup) -> tuple[dict, torch.Tensor]:
-    """word2vec vectors for the shared vocabulary, trained on IMDB's unlabelled reviews (cached)."""
-    texts = data.load("imdb")["unsupervised"]["text"][: setup.profile.unlabelled_reviews]
-
-    def compute() -> tuple[dict, dict]:
-        with timer() as clock:
-            table = train_word_vectors(texts, setup.vocab, setup.profile.encoder.d_model)
-        return {"wall_time_s": clock["seconds"], "reviews": len(texts)}, {"table": table}
-
-    key = {**setup.key(), "reviews": len(texts), "code": source_digest(text, word_vectors_module)}
-    record, state = cached_run("imdb-word2vec", key, compute)
-    return record, state["table"]
-
-
-def with_word_vectors(setup: TransferSetup, lr: float = 1e-3) -> Run:
-    """Strategy 4: in-domain pre-training of the embeddings only (word2vec on unlabelled
-    reviews), then every parameter trained on IMDB."""
-    w2v_record, table = word_vectors(setup)
-
-    def build() -> nn.Module:
-        model = TransformerClassifier(setup.profile.encoder, setup.imdb.num_classes)
-        with torch.no_grad():
-            model.embedding.weight.copy_(table)
-        return model
-    run = run_classifier("imdb-word2vec-finetune", {**setup.key(), "vectors": w2v_record["config"]}, build,
-                         setup.imdb, _config(setup, setup.profile.epochs, lr))
-    run.record["pretraining_time_s"] = w2v_record["wall_time_s"]
-    return run
-
-
 def _from_pretrained(setup: TransferSetup, source: Run, freeze_encoder: bool) -> nn.Module:
     """A copy of the source model with a new 2-class head (optionally everything else frozen)."""
     model = TransformerClassifier(setup.profile.encoder, setup.ag_news.num_classes)
@@ -178,7 +144,7 @@ def chapter_experiment(profile: Profile) -> "Outcome":
     setup = prepare(profile)
     source = pretrain_on_ag_news(setup)
     runs = {"from scratch": from_scratch(setup), "pre-trained + full fine-tuning": fine_tune(setup, source),
-            "linear probe": linear_probe(setup, source), "word2vec + full fine-tuning": with_word_vectors(setup)}
+            "linear probe": linear_probe(setup, source)}
     records = {name: run.record for name, run in runs.items()}
     imdb = setup.imdb.splits
     records["TF-IDF + logistic regression"] = tfidf_logreg(imdb.train["text"], imdb.train["label"],
