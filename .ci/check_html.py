@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-HTML = Path(os.environ.get("BOOK_HTML") or ROOT / "book" / "_build" / "html")  # where the build wrote it
+HTML = Path(os.environ.get("BOOK_HTML") or ROOT / "_build" / "html")  # next to _config.yml
 
 
 class Images(HTMLParser):
