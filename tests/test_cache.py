@@ -56,3 +56,49 @@ def test_no_partial_entry_is_left_when_compute_fails():
         cache.cached_run("run", {"lr": 1}, boom)
     runs = cache.cache_dir() / "runs"
     assert not runs.exists() or not any(runs.iterdir())
+
+
+def make_folder(calls):
+    def compute(folder):
+        calls.append(1)
+        (folder / "weights.bin").write_bytes(b"\x00\x01" * 100)
+        (folder / "sub").mkdir()
+        (folder / "sub" / "vocab.txt").write_text("a\nb\n")
+        return {"loss": 1.5}
+    return compute
+
+
+def test_cached_folder_miss_then_hit():
+    calls = []
+    folder, rec = cache.cached_folder("model", {"d": 8}, make_folder(calls))
+    assert rec["from_cache"] is False and rec["loss"] == 1.5 and calls == [1]
+    again, rec = cache.cached_folder("model", {"d": 8}, make_folder(calls))
+    assert again == folder and rec["from_cache"] is True and calls == [1]
+    assert (folder / "sub" / "vocab.txt").read_text() == "a\nb\n" and rec["config"] == {"d": 8}
+    cache.cached_folder("model", {"d": 16}, make_folder(calls))
+    assert calls == [1, 1]
+
+
+@pytest.mark.parametrize("damage", ["truncate_file", "delete_nested", "remove_manifest"])
+def test_cached_folder_detects_damage_and_recomputes(damage):
+    calls = []
+    folder, _ = cache.cached_folder("model", {"d": 8}, make_folder(calls))
+    if damage == "truncate_file":
+        (folder / "weights.bin").write_bytes(b"\x00")
+    elif damage == "delete_nested":
+        (folder / "sub" / "vocab.txt").unlink()
+    else:
+        (folder / "manifest.json").unlink()
+    with pytest.warns(UserWarning, match="corrupted"):
+        _, rec = cache.cached_folder("model", {"d": 8}, make_folder(calls))
+    assert calls == [1, 1] and rec["from_cache"] is False and (folder / "weights.bin").stat().st_size == 200
+
+
+def test_cached_folder_leaves_nothing_when_compute_fails():
+    def boom(folder):
+        (folder / "half-written.bin").write_bytes(b"x")
+        raise RuntimeError("killed")
+    with pytest.raises(RuntimeError):
+        cache.cached_folder("model", {"d": 8}, boom)
+    leftovers = [p for p in (cache.cache_dir() / "folders").iterdir() if not p.name.endswith(".lock")]
+    assert leftovers == []
