@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass, replace
 from typing import Callable
 
+import torch
 from torch import nn
 
 from . import data, encoder, text, training
@@ -76,7 +77,12 @@ def prepare(profile: Profile | None = None, seed: int = 0) -> TransferSetup:
 
 
 def run_classifier(name: str, key: dict, build: Callable[[], nn.Module], task: EncodedTask, cfg: TrainConfig) -> Run:
-    """Train ``build()`` on ``task`` and test it, or reuse the cached run with the same key."""
+    """Train ``build()`` on ``task`` and test it, or reuse the cached run with the same key.
+
+    The seed is set before ``build()`` so a run's initial weights do not depend on what the
+    process ran before it.
+    """
+    torch.manual_seed(cfg.seed)
     model = build()
 
     def compute() -> tuple[dict, dict]:
