@@ -26,8 +26,18 @@ class Outcome:
 EXPERIMENTS: dict[str, tuple[str, str]] = {
     "ch01": ("tap.transfer:chapter_experiment",
              "IMDB: encoder from scratch vs AG News pre-training + full fine-tuning vs linear probing"),
+    "ch02": ("tap.inference:chapter_experiment",
+             "IMDB sentiment inference: accuracy vs truncation length, float32 vs int8, throughput vs batch size"),
+    "ch03": ("tap.lm_experiments:chapter_experiment",
+             "WordPiece/BPE tokenizers, masked-LM and causal-LM pre-training on IMDB; BERT pre-trained vs from scratch"),
     "ch04": ("tap.adapters:chapter_experiment",
              "Adapters (Houlsby, Pfeiffer, bottleneck sweep) on the AG-News-pre-trained encoder for IMDB vs full fine-tuning and probing"),
+    "ch05": ("tap.lora:chapter_experiment",
+             "LoRA on the AG-News-pre-trained encoder for IMDB: target layers, rank sweep, a CNN adapted with the same code"),
+    "ch06": ("tap.instruct:chapter_experiment",
+             "BERT multi-class fine-tuning (native PyTorch loop) on AG News; instruction tuning with trl: untuned vs full vs LoRA"),
+    "ch07": ("tap.playbook:chapter_experiment",
+             "The playbook: every adaptation method on one pre-trained BERT (offline: MiniLM) vs TF-IDF; data efficiency"),
 }
 
 

@@ -189,7 +189,13 @@ def learning_curves(series: dict[str, list[tuple[float, float]]], xlabel: str, y
         points = sorted(points)
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", color=colour, label=name)
     if logx:
+        from matplotlib.ticker import NullFormatter
+
         ax.set_xscale("log")
+        ticks = sorted({p[0] for points in series.values() for p in points})
+        ax.set_xticks(ticks, [f"{t:,.0f}" for t in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=8)
     fig.tight_layout()

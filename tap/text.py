@@ -82,10 +82,16 @@ class EncodedDataset:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def batches(self, batch_size: int, shuffle: bool, seed: int = 0) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+    def batches(self, batch_size: int, shuffle: bool, seed: int = 0,
+                by_length: bool = False) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
         """Yield ``({"input_ids", "attention_mask"}, labels)``. Shuffled batches group reviews
-        of similar length (within windows of 50 batches), which cuts padding and time."""
+        of similar length (within windows of 50 batches), which cuts padding and time.
+        Unshuffled batches keep the split's order, or with ``by_length`` run from the shortest
+        review to the longest: for evaluation, where the order does not matter, less padding
+        means less time."""
         order = list(range(len(self)))
+        if by_length and not shuffle:
+            order.sort(key=lambda i: len(self.ids[i]))
         if shuffle:
             g = torch.Generator().manual_seed(seed)
             order = torch.randperm(len(self), generator=g).tolist()

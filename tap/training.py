@@ -23,7 +23,7 @@ class BatchSource(Protocol):
     the Hugging Face tokenised datasets of later chapters."""
 
     def __len__(self) -> int: ...
-    def batches(self, batch_size: int, shuffle: bool, seed: int = 0) -> Iterator[Batch]: ...
+    def batches(self, batch_size: int, shuffle: bool, seed: int = 0, by_length: bool = False) -> Iterator[Batch]: ...
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def evaluate(model: nn.Module, data: BatchSource, batch_size: int = 64) -> dict[
     model.eval()
     dev = next(model.parameters()).device
     loss_sum, correct, n = 0.0, 0, 0
-    for inputs, labels in data.batches(batch_size, shuffle=False):
+    for inputs, labels in data.batches(batch_size, shuffle=False, by_length=True):
         logits = logits_of(model, _to(inputs, dev))
         labels = labels.to(dev)
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()

@@ -38,3 +38,11 @@ def test_review_with_no_known_word_keeps_one_token():
     ds = EncodedDataset.from_texts(["zzz"], [0], v, max_len=8)
     assert ds.ids == [[1]]
     assert isinstance(next(ds.batches(1, shuffle=False))[1], torch.Tensor)
+
+
+def test_unshuffled_batches_keep_the_split_order_unless_asked_to_sort_by_length():
+    ds = EncodedDataset([[7] * n for n in (3, 1, 4, 1, 5)], [0, 1, 0, 1, 0])
+    lengths = [m.sum(1).tolist() for inputs, _ in ds.batches(2, shuffle=False) for m in [inputs["attention_mask"]]]
+    assert lengths == [[3, 1], [4, 1], [5]]
+    by_length = [(inputs["attention_mask"].shape[1], labels.tolist()) for inputs, labels in ds.batches(2, False, by_length=True)]
+    assert by_length == [(1, [1, 1]), (4, [0, 0]), (5, [0])]  # padding only to 1, 4 and 5 tokens

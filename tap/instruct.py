@@ -1,0 +1,592 @@
+"""Chapter 06, part 2: instruction tuning a causal language model with ``trl``'s ``SFTTrainer``.
+
+Offline there is no instruction data set, so one is built the FLAN way (Wei et al., 2021) from
+labelled data the book has: IMDB sentiment, IMDB star rating and AG News topic, each asked
+with several phrasings (templates). Whole templates are held out for evaluation, and the
+evaluation examples are never trained on, so the score measures following *new phrasings*
+of the tasks on *new texts*. Training uses prompt/completion pairs: the loss falls on the
+completion (the answer) only. With the Hub, the original study's setting is added:
+``facebook/opt-350m`` tuned on openassistant-guanaco (Dettmers et al., 2023).
+"""
+from __future__ import annotations
+
+import math
+import re
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from datasets import Dataset, concatenate_datasets, load_dataset
+
+from . import data, models
+from .cache import cached_run, source_digest
+from .data import balanced_indices
+from .measure import count_parameters, hardware, timer, track_peak_memory
+from .profiles import Profile
+
+ANSWER = "Answer:"  # ends every prompt of the FLAN-style mixture
+HUMAN, ASSISTANT = "### Human:", "### Assistant:"  # openassistant-guanaco's turn markers
+GUANACO_ID = "timdettmers/openassistant-guanaco"
+BASE_ID = "facebook/opt-350m"  # the original study's base model (Zhang et al., 2022)
+
+OPTIONS = {  # the answer each task expects, by label index
+    "sentiment": ["negative", "positive"],
+    "rating": ["1-2", "3-4", "7-8", "9-10"],
+    "topic": ["world", "sports", "business", "science"],
+}
+RATING_BUCKET = {1: 0, 2: 0, 3: 1, 4: 1, 7: 2, 8: 2, 9: 3, 10: 3}  # IMDB has no 5 or 6 star reviews
+
+
+@dataclass(frozen=True)
+class Template:
+    """One phrasing of a task. ``{text}`` is the review or article; ``held_out`` templates
+    are used only for evaluation."""
+
+    task: str
+    name: str
+    text: str
+    held_out: bool = False
+
+
+TEMPLATES: list[Template] = [
+    # IMDB sentiment
+    Template("sentiment", "s1", "{text}\nIs this review positive or negative?"),
+    Template("sentiment", "s2", "Review: {text}\nDid the reviewer like the film?"),
+    Template("sentiment", "s3", "Sentiment of this review?\n{text}"),
+    Template("sentiment", "s4", "{text}\nHow does the author feel? OPTIONS: negative, positive"),
+    Template("sentiment", "s5", "Tell me if this review is positive or negative.\n{text}", held_out=True),
+    Template("sentiment", "s6", "{text}\nDid the writer enjoy the movie?", held_out=True),
+    # IMDB star rating, in four buckets
+    Template("rating", "r1", "{text}\nHow many stars out of 10?"),
+    Template("rating", "r2", "Review: {text}\nWhat rating (1-10) goes with it?"),
+    Template("rating", "r3", "Guess the star rating (1 to 10).\n{text}"),
+    Template("rating", "r4", "{text}\nScore out of 10? OPTIONS: 1-2, 3-4, 7-8, 9-10"),
+    Template("rating", "r5", "Predict the reviewer's stars (1-10).\n{text}", held_out=True),
+    Template("rating", "r6", "{text}\nWhat score out of 10 did the critic give?", held_out=True),
+    # AG News topic
+    Template("topic", "t1", "{text}\nIs this news about world, sports, business or science?"),
+    Template("topic", "t2", "Article: {text}\nWhich newspaper section is this?"),
+    Template("topic", "t3", "Topic of this news story?\n{text}"),
+    Template("topic", "t4", "{text}\nTopic? OPTIONS: world, sports, business, science"),
+    Template("topic", "t5", "Which topic does this news story cover?\n{text}", held_out=True),
+    Template("topic", "t6", "{text}\nFile this article under which category?", held_out=True),
+]
+
+
+@dataclass(frozen=True)
+class InstructSize:
+    """How much instruction data a profile builds, and how the model is tuned on it."""
+
+    base: str  # Hub id of the base model; offline, chapter 03's causal LM stands in
+    train_per_task: int
+    eval_per_task: int
+    text_tokens: int  # the review or article is cut to this many tokens, so prompts fit
+    max_length: int  # SFTConfig(max_length=...): prompt + completion, in tokens
+    epochs: int
+    batch_size: int
+    lr: float  # full tuning
+    lora_lr: float  # LoRA wants a larger rate (chapter 05)
+    lora_r: int
+    max_new_tokens: int  # greedy decoding budget for an answer
+    guanaco: int = 0  # openassistant-guanaco conversations added to training (Hub only)
+    lora_also_train: tuple[str, ...] = ()  # modules trained in full beside LoRA (peft's modules_to_save)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+SIZES: dict[str, InstructSize] = {
+    "smoke": InstructSize(BASE_ID, train_per_task=16, eval_per_task=4, text_tokens=24, max_length=64, epochs=1,
+                          batch_size=16, lr=2e-3, lora_lr=1e-2, lora_r=8, max_new_tokens=6, lora_also_train=("ln_f",)),
+    # Chapter 03's small GPT-2 stands in offline. Its final LayerNorm is trained beside LoRA: LoRA cannot
+    # change the scale of the output logits, and this barely pre-trained model's logits are too flat.
+    "book": InstructSize(BASE_ID, train_per_task=800, eval_per_task=120, text_tokens=32, max_length=128, epochs=2,
+                         batch_size=16, lr=2e-3, lora_lr=1e-2, lora_r=8, max_new_tokens=6, lora_also_train=("ln_f",)),
+    "full": InstructSize(BASE_ID, train_per_task=5_000, eval_per_task=500, text_tokens=256, max_length=512,
+                         epochs=2, batch_size=16, lr=2e-5, lora_lr=2e-4, lora_r=16, max_new_tokens=8,
+                         guanaco=10_000),
+}
+
+
+def size_of(profile: Profile) -> InstructSize:
+    return SIZES[profile.name]
+
+
+def prompt_of(instruction: str) -> str:
+    """The prompt format: the instruction, then ``Answer:``. The answer follows after a space, so
+    the prompt ends on a token boundary and tokenises the same alone as with its answer."""
+    return f"{instruction}\n{ANSWER}"
+
+
+def tidy(text: str) -> str:
+    """IMDB's ``<br />`` line breaks and AG News's escaped quotes and backslashes removed."""
+    text = re.sub(r"<br\s*/?>", " ", text).replace("#39;", "'").replace("quot;", '"').replace("\\", " ")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def shorten(text: str, tokenizer, max_tokens: int, keep_end: bool = False) -> str:
+    """The start of ``text`` (or its end, with ``keep_end``) that fits in ``max_tokens`` tokens,
+    cut at a token boundary using the fast tokenizer's character offsets, with an ellipsis
+    where something was cut."""
+    span = 16 * max_tokens + 16  # usually enough characters for more than max_tokens tokens
+    part = text[-span:] if keep_end else text[:span]
+    enc = tokenizer(part, add_special_tokens=False, return_offsets_mapping=True)
+    if len(enc["input_ids"]) <= max_tokens and len(part) < len(text):
+        part = text
+        enc = tokenizer(part, add_special_tokens=False, return_offsets_mapping=True)
+    if len(enc["input_ids"]) <= max_tokens:
+        return text
+    if keep_end:
+        return "… " + part[enc["offset_mapping"][-max_tokens][0]:].lstrip()
+    return part[: enc["offset_mapping"][max_tokens - 1][1]].rstrip() + " …"
+
+
+# --- the instruction data set --------------------------------------------------------------
+
+@dataclass
+class InstructionData:
+    """Training pairs (training templates, training texts) and evaluation pairs (held-out
+    templates, held-out texts), with each task's answer options and majority answer. The same
+    held-out texts written with the training templates separate "new phrasing" from "new text"."""
+
+    train: Dataset  # prompt, completion, task, template, answer, source, text
+    eval: Dataset  # held-out templates, held-out texts
+    eval_seen: Dataset  # the same held-out texts, written with training templates
+    options: dict[str, list[str]]
+    majority: dict[str, str]  # the most frequent training answer of each task
+    note: str
+
+    def majority_accuracy(self) -> dict[str, float]:
+        """Exact match of always answering the majority training answer, per task."""
+        out = {}
+        for task, answer in self.majority.items():
+            golds = [a for a, t in zip(self.eval["answer"], self.eval["task"]) if t == task]
+            out[task] = sum(g == answer for g in golds) / len(golds)
+        return out
+
+
+def _room(template: Template, task: str, tokenizer, max_length: int, max_new_tokens: int) -> int:
+    """Tokens left for the text once the template, the ellipsis and the longest answer (with its
+    end-of-text token, or the decoding budget if larger) are counted: no pair is ever cut, and
+    generation never runs past the model's context."""
+    overhead = len(tokenizer(prompt_of(template.text.format(text="")))["input_ids"])
+    answer = max(len(tokenizer(" " + o)["input_ids"]) + 1 for o in OPTIONS[task])
+    room = max_length - overhead - max(answer, max_new_tokens) - 3
+    if room < 4:
+        raise ValueError(f"Template {template.name} leaves {room} tokens for the text within max_length={max_length}; "
+                         f"raise max_length or shorten the template.")
+    return room
+
+
+def _rows(task: str, texts: Sequence[str], labels: Sequence[int], sources: Sequence[str], templates: list[Template],
+          rng: np.random.Generator, tokenizer, text_tokens: int, max_length: int,
+          max_new_tokens: int) -> list[dict]:
+    """One prompt/completion pair per text, each written with one of ``templates``. Reviews keep
+    their end (where reviewers sum up, often with a score); news articles their start (the title)."""
+    room = {t.name: min(text_tokens, _room(t, task, tokenizer, max_length, max_new_tokens)) for t in templates}
+    # every template used equally often, in a random order (so no template goes with one class)
+    choice = rng.permutation(np.arange(len(texts)) % len(templates))
+    rows = []
+    for text, label, source, k in zip(texts, labels, sources, choice):
+        template = templates[k]
+        body = shorten(tidy(text), tokenizer, room[template.name], keep_end=task != "topic")
+        answer = OPTIONS[task][label]
+        rows.append({"prompt": prompt_of(template.text.format(text=body)), "completion": " " + answer,
+                     "task": task, "template": template.name, "answer": answer, "source": source, "text": body})
+    return rows
+
+
+def _imdb(split: str) -> Dataset:
+    return data._canonical_order(data.load("imdb")[split])
+
+
+def build_instructions(size: InstructSize, tokenizer, profile: Profile, seed: int = 0) -> InstructionData:
+    """The FLAN-style mixture: for each task, ``train_per_task`` training pairs written with the
+    training templates from training texts, and ``eval_per_task`` evaluation pairs written with
+    the held-out templates from texts no training pair uses. Classes are balanced."""
+    rng = np.random.default_rng(seed)
+    train_rows, eval_rows, seen_rows = [], [], []
+
+    def split_templates(task):
+        ts = [t for t in TEMPLATES if t.task == task]
+        return [t for t in ts if not t.held_out], [t for t in ts if t.held_out]
+
+    # IMDB: training pairs from the train split, evaluation pairs from the test split; the two
+    # IMDB tasks use different reviews, and test reviews whose text also occurs in train are skipped.
+    imdb_train, imdb_test = _imdb("train"), _imdb("test")
+    train_texts = set(imdb_train["text"])
+    duplicates = {i for i, t in enumerate(imdb_test["text"]) if t in train_texts}
+    for split, n, which in ((imdb_train, size.train_per_task, 0), (imdb_test, size.eval_per_task, 1)):
+        ids = [f"imdb/{'train' if which == 0 else 'test'}/{y}/{i}" for y, i in zip(split["label"], split["id"])]
+        taken = set() if which == 0 else set(duplicates)
+        sentiment_idx = balanced_indices(np.asarray(split["label"]), n, seed=seed + 10 + which, exclude=taken)
+        taken |= set(sentiment_idx.tolist())
+        buckets = np.asarray([RATING_BUCKET[r] for r in split["rating"]])
+        rating_idx = balanced_indices(buckets, n, seed=seed + 20 + which, exclude=taken)
+        for task, idx, labels in (("sentiment", sentiment_idx, np.asarray(split["label"])), ("rating", rating_idx, buckets)):
+            for templates, out in ((split_templates(task)[which], (train_rows, eval_rows)[which]),
+                                   (split_templates(task)[0], seen_rows if which else None)):
+                if out is not None:
+                    out.extend(_rows(task, split.select(idx)["text"], labels[idx].tolist(), [ids[i] for i in idx],
+                                     templates, rng, tokenizer, size.text_tokens, size.max_length, size.max_new_tokens))
+    # AG News: the training rows of tap.data's split for training, its held-out test rows for evaluation.
+    ag = data.ag_news_splits(profile, seed)
+    for which, (split, n) in enumerate(((ag.train, size.train_per_task), (ag.test, size.eval_per_task))):
+        idx = balanced_indices(np.asarray(split["label"]), min(n, len(split)), seed=seed + 30 + which)
+        part = split.select(idx)
+        sources = [f"ag_news/{'train' if which == 0 else 'test'}/{t[:60]}" for t in part["text"]]
+        for templates, out in ((split_templates("topic")[which], (train_rows, eval_rows)[which]),
+                               (split_templates("topic")[0], seen_rows if which else None)):
+            if out is not None:
+                out.extend(_rows("topic", part["text"], part["label"], sources, templates, rng, tokenizer,
+                                 size.text_tokens, size.max_length, size.max_new_tokens))
+
+    train = Dataset.from_list(train_rows).shuffle(seed=seed)
+    evaluation, seen = Dataset.from_list(eval_rows), Dataset.from_list(seen_rows)
+    majority = {}
+    for task in OPTIONS:
+        answers = [a for a, t in zip(train["answer"], train["task"]) if t == task]
+        majority[task] = max(OPTIONS[task], key=lambda o: (answers.count(o), -OPTIONS[task].index(o)))
+    check_disjoint(train, evaluation)
+    check_disjoint(train, seen, templates_held_out=False)
+    note = (f"{len(train):,} training pairs ({size.train_per_task:,} per task at most, 4 training templates each) "
+            f"and {len(evaluation):,} evaluation pairs ({size.eval_per_task:,} per task at most) written with "
+            f"2 held-out templates per task from texts no training pair uses.")
+    return InstructionData(train, evaluation, seen, dict(OPTIONS), majority, note)
+
+
+def check_disjoint(train: Dataset, evaluation: Dataset, templates_held_out: bool = True) -> None:
+    """Fail loudly if an evaluation template (unless ``templates_held_out`` is False) or an
+    evaluation text leaked into training."""
+    held_out = {t.name for t in TEMPLATES if t.held_out}
+    leaked_templates = set(train["template"]) & held_out
+    leaked_texts = set(train["text"]) & set(evaluation["text"])
+    leaked_sources = set(train["source"]) & set(evaluation["source"])
+    wrong = templates_held_out and not set(evaluation["template"]) <= held_out
+    if leaked_templates or leaked_texts or leaked_sources or wrong:
+        raise AssertionError(f"Evaluation data leaked into training: templates {sorted(leaked_templates)}, "
+                             f"{len(leaked_texts)} texts, {len(leaked_sources)} source ids.")
+
+
+def guanaco_pairs(n: int, seed: int = 0) -> Dataset:
+    """The first turn of ``n`` openassistant-guanaco conversations as prompt/completion pairs
+    (Hub only)."""
+    ds = load_dataset(GUANACO_ID, split="train").shuffle(seed=seed).select(range(n))
+    rows = []
+    for text in ds["text"]:
+        human, _, rest = text.partition(ASSISTANT)
+        answer = rest.split(HUMAN)[0].strip()
+        if human.strip() and answer:
+            rows.append({"prompt": human.strip() + "\n" + ASSISTANT, "completion": " " + answer, "task": "guanaco",
+                         "template": "guanaco", "answer": answer, "source": "guanaco", "text": human.strip()})
+    return Dataset.from_list(rows)
+
+
+# --- evaluation ----------------------------------------------------------------------------
+
+def normalise(answer: str) -> str:
+    """Compare answers case-, space- and final-full-stop-insensitively, first line only."""
+    lines = answer.strip().splitlines()
+    return lines[0].strip().lower().rstrip(".!") if lines else ""
+
+
+@torch.inference_mode()
+def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 32) -> list[str]:
+    """Plain greedy decoding: the most likely next token, repeatedly, until end-of-text or
+    ``max_new_tokens``. Prompts are left-padded so every answer starts at the same column."""
+    model.eval()
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    dev = next(model.parameters()).device
+    out = []
+    try:
+        for s in range(0, len(prompts), batch_size):
+            enc = tokenizer(list(prompts[s:s + batch_size]), return_tensors="pt", padding=True).to(dev)
+            ids = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+            out += tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    finally:
+        tokenizer.padding_side = side
+    return out
+
+
+@torch.inference_mode()
+def option_logprobs(model, tokenizer, prompt: str, options: Sequence[str]) -> list[float]:
+    """Constrained decoding (rank classification): the log-probability of each option, written as
+    the completion `` option<eos>``, given the prompt. The answer is the most probable option."""
+    dev = next(model.parameters()).device
+    prompt_ids = tokenizer(prompt)["input_ids"]
+    seqs, starts = [], []
+    for option in options:
+        ids = tokenizer(prompt + " " + option)["input_ids"] + [tokenizer.eos_token_id]
+        start = next((i for i, (a, b) in enumerate(zip(prompt_ids, ids)) if a != b), len(prompt_ids))
+        seqs.append(ids)
+        starts.append(start)
+    longest = max(map(len, seqs))
+    ids = torch.full((len(seqs), longest), tokenizer.pad_token_id)
+    mask = torch.zeros_like(ids)
+    for row, seq in enumerate(seqs):
+        ids[row, :len(seq)], mask[row, :len(seq)] = torch.tensor(seq), 1
+    logp = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits.float().log_softmax(-1).cpu()
+    scores = []
+    for row, (seq, start) in enumerate(zip(seqs, starts)):
+        targets = torch.tensor(seq[start:])  # the option's tokens and end-of-text
+        scores.append(logp[row, start - 1:len(seq) - 1].gather(1, targets[:, None]).sum().item())
+    return scores
+
+
+def evaluate_instructions(model, tokenizer, evaluation: Dataset, size: InstructSize, constrained: bool = True) -> dict:
+    """Exact match per task with greedy decoding (and, with ``constrained``, the accuracy of
+    constrained decoding); every greedy response is kept so the page can show them."""
+    with timer() as clock:
+        responses = generate(model, tokenizer, evaluation["prompt"], size.max_new_tokens)
+        picked = []
+        for prompt, task in zip(evaluation["prompt"], evaluation["task"]) if constrained else ():
+            scores = option_logprobs(model, tokenizer, prompt, OPTIONS[task])
+            picked.append(OPTIONS[task][int(np.argmax(scores))])
+    result = {"responses": responses, "eval_time_s": clock["seconds"], "exact_match": {}, "valid": {}}
+    if constrained:
+        result["constrained"] = {}
+    for task in OPTIONS:
+        rows = [i for i, t in enumerate(evaluation["task"]) if t == task]
+        gold = [evaluation["answer"][i] for i in rows]
+        result["exact_match"][task] = float(np.mean([normalise(responses[i]) == g for i, g in zip(rows, gold)]))
+        # the share of answers that are one of the task's options at all, right or wrong
+        result["valid"][task] = float(np.mean([normalise(responses[i]) in OPTIONS[task] for i in rows]))
+        if constrained:
+            result["constrained"][task] = float(np.mean([picked[i] == g for i, g in zip(rows, gold)]))
+    return result
+
+
+def score(model, tokenizer, instructions: "InstructionData", size: InstructSize) -> dict:
+    """Held-out templates (greedy and constrained decoding), and the training templates on the
+    same held-out texts (greedy), for the page's comparison."""
+    held_out = evaluate_instructions(model, tokenizer, instructions.eval, size)
+    seen = evaluate_instructions(model, tokenizer, instructions.eval_seen, size, constrained=False)
+    return {**held_out, "exact_match_seen": seen["exact_match"], "responses_seen": seen["responses"],
+            "eval_time_s": held_out["eval_time_s"] + seen["eval_time_s"]}
+
+
+# --- tuning --------------------------------------------------------------------------------
+
+def load_tokenizer(where: str):
+    """The base model's tokenizer, with a padding token (end-of-text if it has none)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(where)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base(where: str):
+    """The base causal LM and its tokenizer."""
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(where), load_tokenizer(where)
+
+
+def lora_config(size: InstructSize):
+    """LoRA (Hu et al., 2021) on every linear layer of the blocks, rank ``size.lora_r``."""
+    from peft import LoraConfig
+
+    return LoraConfig(r=size.lora_r, lora_alpha=2 * size.lora_r, lora_dropout=0.0, target_modules="all-linear",
+                      task_type="CAUSAL_LM", modules_to_save=list(size.lora_also_train) or None)
+
+
+def sft_trainer(model, tokenizer, train: Dataset, size: InstructSize, lora: bool, output_dir: str,
+                eval_dataset: Dataset | None = None, max_steps: int = -1, seed: int = 0):
+    """``trl.SFTTrainer`` on prompt/completion pairs: loss on the completion only, sequences cut at
+    ``size.max_length``; full tuning, or LoRA through ``peft_config``. Logs about 20 points."""
+    from transformers import PrinterCallback
+    from trl import SFTConfig, SFTTrainer
+
+    steps = max_steps if max_steps > 0 else size.epochs * math.ceil(len(train) / size.batch_size)
+    every = max(1, steps // 20)
+    on_gpu = torch.cuda.is_available()
+    args = SFTConfig(
+        output_dir=output_dir, max_length=size.max_length, completion_only_loss=True,
+        num_train_epochs=size.epochs, max_steps=max_steps, per_device_train_batch_size=size.batch_size,
+        learning_rate=size.lora_lr if lora else size.lr, lr_scheduler_type="linear", warmup_steps=0.1,
+        weight_decay=0.0, max_grad_norm=1.0, seed=seed, data_seed=seed,
+        logging_steps=every, per_device_eval_batch_size=64, eval_steps=max(1, steps // 4),
+        eval_strategy="steps" if eval_dataset is not None else "no",
+        save_strategy="no", report_to="none", disable_tqdm=True, dataloader_num_workers=0,
+        # trl's defaults suit big models on GPUs; on a CPU, bf16 and activation recomputation only cost time
+        bf16=on_gpu and torch.cuda.is_bf16_supported(), gradient_checkpointing=False, use_cpu=not on_gpu,
+    )
+    columns = ["prompt", "completion"]
+    trainer = SFTTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=train.select_columns(columns),
+                         eval_dataset=eval_dataset.select_columns(columns) if eval_dataset is not None else None,
+                         peft_config=lora_config(size) if lora else None)
+    trainer.remove_callback(PrinterCallback)  # the losses go into the run record, not onto the page
+    return trainer
+
+
+def tune(where: str, instructions: InstructionData, size: InstructSize, lora: bool, seed: int = 0) -> dict:
+    """Instruction-tune the base model (fully, or with LoRA) and score it on the held-out pairs."""
+    model, tokenizer = load_base(where)
+    torch.manual_seed(seed)  # LoRA's initial A matrices, whatever ran before in this process
+    with tempfile.TemporaryDirectory() as out:
+        trainer = sft_trainer(model, tokenizer, instructions.train, size, lora, out,
+                              eval_dataset=instructions.eval, seed=seed)
+        before = trainer.evaluate()["eval_loss"]  # held-out completion loss of the untuned model
+        with track_peak_memory() as memory, timer() as clock:
+            trainer.train()
+    tuned = trainer.model
+    log = trainer.state.log_history
+    steps_per_epoch = trainer.state.max_steps / size.epochs
+    history = [{"step": h["step"], "epoch": h["step"] / steps_per_epoch, "train_loss": h["loss"]}
+               for h in log if "loss" in h]
+    held_out = [{"step": 0, "epoch": 0.0, "val_loss": before}] + [
+        {"step": h["step"], "epoch": h["step"] / steps_per_epoch, "val_loss": h["eval_loss"]}
+        for h in log if "eval_loss" in h and h["step"] > 0]
+    scores = score(tuned, tokenizer, instructions, size)
+    return {"history": history, "held_out_loss": held_out, "steps": trainer.state.max_steps,
+            "train_examples": len(instructions.train), "wall_time_s": clock["seconds"],
+            "examples_per_s": size.epochs * len(instructions.train) / clock["seconds"], **memory,
+            **count_parameters(tuned), "hardware": hardware(), "seed": seed, **scores}
+
+
+def untuned(where: str, instructions: InstructionData, size: InstructSize) -> dict:
+    """The base model scored on the same held-out pairs, before any instruction tuning."""
+    model, tokenizer = load_base(where)
+    return {"wall_time_s": 0.0, **count_parameters(model), "trainable_params": 0, "hardware": hardware(),
+            **score(model, tokenizer, instructions, size)}
+
+
+@dataclass
+class InstructSetup:
+    """The base model (where to load it from), its tokenizer, and the instruction data."""
+
+    profile: Profile
+    size: InstructSize
+    where: str
+    tokenizer: object
+    data: InstructionData
+
+    def key(self) -> dict:
+        return {"size": self.size.to_dict(), "base": Path(self.where).name, "ag_news": self.profile.ag_train,
+                "code": source_digest(data, sys.modules[__name__])}
+
+
+def base_location(profile: Profile) -> str:
+    """``facebook/opt-350m`` from the Hub; offline, chapter 03's causal LM pre-trained on IMDB."""
+    def build() -> Path:
+        from .lm import causal_lm
+        return causal_lm(profile)
+    return models.resolve(size_of(profile).base, stand_in=(
+        "the small GPT-2-style causal LM pre-trained on IMDB reviews in chapter 03", build))
+
+
+def prepare(profile: Profile, seed: int = 0, where: str | None = None) -> InstructSetup:
+    """Locate the base model and build the instruction data with its tokenizer."""
+    size = size_of(profile)
+    where = where or base_location(profile)
+    tokenizer = load_tokenizer(where)
+    instructions = build_instructions(size, tokenizer, profile, seed)
+    if size.guanaco:  # the original study's data, with the FLAN-style mixture kept for scoring
+        guanaco = guanaco_pairs(size.guanaco, seed)
+        instructions.train = concatenate_datasets([instructions.train, guanaco]).shuffle(seed=seed)
+    return InstructSetup(profile, size, where, tokenizer, instructions)
+
+
+def run_untuned(setup: InstructSetup) -> dict:
+    record, _ = cached_run("ch06-untuned", setup.key(), lambda: (untuned(setup.where, setup.data, setup.size), None))
+    return record
+
+
+def run_tuning(setup: InstructSetup, lora: bool) -> dict:
+    """Full instruction tuning or LoRA, or the cached run with the same data, settings and code."""
+    key = {**setup.key(), "lora": lora}
+    record, _ = cached_run("ch06-sft-lora" if lora else "ch06-sft-full", key,
+                           lambda: (tune(setup.where, setup.data, setup.size, lora), None))
+    return record
+
+
+def label_view(setup: InstructSetup, row: int = 0):
+    """One training pair as ``SFTTrainer`` tokenises it: each token, and whether the loss is
+    computed on it (label = the token) or masked (label = -100)."""
+    import pandas as pd
+
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(setup.where)
+    with tempfile.TemporaryDirectory() as out:
+        trainer = sft_trainer(model, setup.tokenizer, setup.data.train.select([row]), setup.size, False, out)
+    example = trainer.train_dataset[0]
+    return pd.DataFrame({"token": [setup.tokenizer.decode([i]) for i in example["input_ids"]],
+                         "id": example["input_ids"], "label": example["labels"],
+                         "in the loss": [lab != -100 for lab in example["labels"]]})
+
+
+def showcase(setup: InstructSetup, records: dict[str, dict], per_task: int = 1, width: int = 90):
+    """The same held-out prompts answered by each model: the first ``per_task`` of every task."""
+    import pandas as pd
+
+    ev = setup.data.eval
+    rows = []
+    for task in OPTIONS:
+        for i in [i for i, t in enumerate(ev["task"]) if t == task][:per_task]:
+            instruction = ev["prompt"][i][:-len(ANSWER) - 1].replace("\n", " ⏎ ")
+            row = {"task": task, "held-out prompt": instruction if len(instruction) <= width
+                   else instruction[: width // 2] + " … " + instruction[-width // 2:], "expected": ev["answer"][i]}
+            row.update({name: repr(r["responses"][i].strip()[:40]) for name, r in records.items()})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def chapter_experiment(profile: Profile) -> "Outcome":
+    """Everything chapter 06 trains, for ``python -m tap run ch06``: part 1's multi-class
+    fine-tuning and part 2's instruction tuning (untuned, full, LoRA)."""
+    from . import multiclass, plots
+    from .experiments import Outcome
+
+    records, figures = {}, {}
+    for task in multiclass.size_of(profile).tasks:
+        result = multiclass.run(task, profile)
+        records[f"{task}: fine-tuned BERT"] = {k: v for k, v in result.record.items() if k != "test_probs"}
+        records[f"{task}: majority class"] = result.baseline
+        figures[f"{task}_confusion"] = plots.confusion_matrix(result.record["confusion"], result.label_names)
+    setup = prepare(profile)
+    runs = {"untuned": run_untuned(setup), "full tuning": run_tuning(setup, lora=False),
+            "LoRA": run_tuning(setup, lora=True)}
+    for name, rec in runs.items():
+        records[f"instructions: {name}"] = {k: v for k, v in rec.items() if k != "responses"}
+    figures["instruction_exact_match"] = plots.grouped_bars(
+        {task: {name: 100 * r["exact_match"][task] for name, r in runs.items()} for task in OPTIONS},
+        ylabel="exact match on held-out prompts (%)",
+        reference=("majority answer", {t: 100 * a for t, a in setup.data.majority_accuracy().items()}))
+    return Outcome(records, figures)
+
+
+def template_table():
+    """Every template, its task, and whether it is held out for evaluation."""
+    import pandas as pd
+
+    return pd.DataFrame([{"task": t.task, "template": t.name, "phrasing": t.text.replace("\n", " ⏎ "),
+                          "held out": "yes" if t.held_out else ""} for t in TEMPLATES]).set_index("template")
+
+
+def comparison_table(records: dict[str, dict], majority: dict[str, float]):
+    """Exact match per task on the held-out templates (greedy decoding), their mean with constrained
+    decoding, the mean on the same texts with the training templates, and what each run cost."""
+    import pandas as pd
+
+    rows = [{"model": "majority answer", **{f"{t} (%)": round(100 * a, 1) for t, a in majority.items()},
+             "mean (%)": round(100 * float(np.mean(list(majority.values()))), 1)}]
+    for name, r in records.items():
+        em = r["exact_match"]
+        rows.append({"model": name, **{f"{t} (%)": round(100 * em[t], 1) for t in OPTIONS},
+                     "mean (%)": round(100 * float(np.mean(list(em.values()))), 1),
+                     "constrained mean (%)": round(100 * float(np.mean(list(r["constrained"].values()))), 1),
+                     "training templates, mean (%)": round(100 * float(np.mean(list(r["exact_match_seen"].values()))), 1),
+                     "valid answers (%)": round(100 * float(np.mean(list(r["valid"].values()))), 1),
+                     "trainable params": r["trainable_params"],
+                     "trainable (%)": round(100 * r["trainable_params"] / r["total_params"], 2),
+                     "train time (s)": round(r["wall_time_s"], 1),
+                     "peak memory (MB)": round(r["peak_memory_mb"]) if r.get("peak_memory_mb") else None})
+    return pd.DataFrame(rows).set_index("model")

@@ -1,0 +1,265 @@
+"""Chapter 06, part 1: multi-class fine-tuning of a pre-trained BERT with the training loop
+written out in plain PyTorch (no ``Trainer``), so every step a trainer hides is on the page:
+batches, forward pass, loss, backward pass, clipping, optimizer and scheduler steps,
+validation, best checkpoint. Metrics (accuracy, macro-F1, confusion matrix) are written out
+too, and compared with the majority-class baseline."""
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from datasets import Dataset, load_dataset
+from torch import nn
+
+from . import data, hf_data, models, text, training
+from .cache import cached_run, source_digest
+from .data import Splits, balanced_indices
+from .measure import count_parameters, device, hardware, timer, track_peak_memory
+from .profiles import Profile
+from .hf_data import TokenizedDataset
+from .training import TrainConfig, warmup_linear_decay
+
+YELP_ID = "Yelp/yelp_review_full"  # 5 classes, 1-5 stars (Zhang, Zhao & LeCun, 2015)
+YELP_NAMES = ["1 star", "2 stars", "3 stars", "4 stars", "5 stars"]
+
+
+@dataclass(frozen=True)
+class MultiClassSize:
+    """How much of each task a profile uses, and how the model is trained on it."""
+
+    model: str  # Hub id; offline, the stand-in from ``tap.models.resolve``
+    tasks: tuple[str, ...]
+    train: int  # training rows (balanced); capped by what the split holds
+    val: int
+    test: int  # 0: the whole test split
+    max_len: int  # tokens per text (AG News texts are ~50 word pieces, 97% fit in 96)
+    epochs: int
+    batch_size: int
+    lr: float
+    evals_per_epoch: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+SIZES: dict[str, MultiClassSize] = {
+    "smoke": MultiClassSize("bert-base-cased", ("ag_news",), train=32, val=16, test=32, max_len=32,
+                            epochs=1, batch_size=16, lr=1e-4, evals_per_epoch=1),
+    "book": MultiClassSize("bert-base-cased", ("ag_news",), train=1_200, val=240, test=800, max_len=96,
+                           epochs=1, batch_size=32, lr=1e-4, evals_per_epoch=4),
+    # A GPU and the Hub: the original study's bert-base-cased on yelp_review_full (120,000 of its
+    # 650,000 training reviews) and AG News (its whole 120,000-row train split).
+    "full": MultiClassSize("bert-base-cased", ("ag_news", "yelp_review_full"), train=114_000, val=6_000,
+                           test=0, max_len=256, epochs=2, batch_size=32, lr=3e-5, evals_per_epoch=4),
+}
+
+
+def size_of(profile: Profile) -> MultiClassSize:
+    return SIZES[profile.name]
+
+
+def _subset(ds: Dataset, n: int, seed: int) -> Dataset:
+    """``n`` balanced rows of ``ds`` (all of it when ``n`` is 0 or at least its size)."""
+    if not n or n >= len(ds):
+        return ds
+    return ds.select(balanced_indices(np.asarray(ds["label"]), n, seed=seed))
+
+
+def task_splits(task: str, profile: Profile, seed: int = 0) -> Splits:
+    """Train / validation / test rows of ``task`` at the profile's size, balanced by class."""
+    size = size_of(profile)
+    if task == "ag_news":
+        s = data.ag_news_splits(profile, seed)
+    elif task == "yelp_review_full":  # Hub only: no offline copy exists
+        full = load_dataset(YELP_ID)
+        labels = np.asarray(full["train"]["label"])
+        val_idx = balanced_indices(labels, size.val, seed=seed + 1)
+        train_idx = balanced_indices(labels, size.train, seed=seed, exclude=set(val_idx.tolist()))
+        s = Splits(full["train"].select(train_idx), full["train"].select(val_idx), full["test"], YELP_NAMES,
+                   note="Yelp reviews: training and validation rows from the train split; the official test split.")
+    else:
+        raise ValueError(f"Unknown task {task!r}; this chapter uses: ag_news, yelp_review_full.")
+    train, val, test = _subset(s.train, size.train, seed), _subset(s.val, size.val, seed + 1), _subset(s.test, size.test, seed + 2)
+    note = s.note + f" This chapter uses {len(train):,} / {len(val):,} / {len(test):,} of them, balanced by class."
+    return Splits(train, val, test, s.label_names, note)
+
+
+def encode(tokenizer, ds: Dataset, max_len: int) -> TokenizedDataset:
+    """Word-piece ids (with [CLS] ... [SEP], truncated to ``max_len``) and labels, batched with
+    the book's dynamic padding."""
+    return TokenizedDataset.from_tokenizer(tokenizer, ds["text"], ds["label"], max_len)
+
+
+# --- metrics, written out ------------------------------------------------------------------
+
+def accuracy(pred: torch.Tensor, gold: torch.Tensor) -> float:
+    """Share of predictions equal to the label."""
+    return (pred == gold).float().mean().item()
+
+
+def confusion(pred: torch.Tensor, gold: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``C[i, j]`` = how many examples of true class ``i`` were predicted as class ``j``."""
+    return torch.bincount(gold * num_classes + pred, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def macro_f1(pred: torch.Tensor, gold: torch.Tensor, num_classes: int) -> float:
+    """Mean over classes of F1 = 2PR/(P+R): every class counts equally, however rare.
+    A class never predicted and never present is skipped; one never predicted scores 0."""
+    c = confusion(pred, gold, num_classes).double()
+    tp, predicted, actual = c.diag(), c.sum(0), c.sum(1)
+    present = (predicted + actual) > 0
+    f1 = 2 * tp / (predicted + actual).clamp(min=1)  # = 2PR/(P+R), written without dividing by zero
+    return f1[present].mean().item()
+
+
+def majority_baseline(train_labels: list[int], test_labels: list[int], num_classes: int) -> dict:
+    """Always predict the most frequent training class: the floor any model must clear."""
+    majority = int(np.bincount(train_labels, minlength=num_classes).argmax())
+    gold = torch.tensor(test_labels)
+    pred = torch.full_like(gold, majority)
+    return {"test_accuracy": accuracy(pred, gold), "test_macro_f1": macro_f1(pred, gold, num_classes),
+            "test_size": len(gold), "majority_class": majority, "wall_time_s": 0.0,
+            "trainable_params": 0, "total_params": 0}
+
+
+@torch.inference_mode()
+def predict_proba(model: nn.Module, split: TokenizedDataset, batch_size: int = 64) -> torch.Tensor:
+    """Class probabilities, ``[examples, classes]``, in the split's order."""
+    model.eval()  # dropout off
+    dev = next(model.parameters()).device
+    out = []
+    for inputs, _ in split.batches(batch_size, shuffle=False):
+        logits = model(**{k: v.to(dev) for k, v in inputs.items()}).logits  # [batch, classes]
+        out.append(logits.softmax(-1).cpu())
+    return torch.cat(out)
+
+
+def evaluate_split(model: nn.Module, split: TokenizedDataset, num_classes: int) -> dict:
+    """Mean cross-entropy, accuracy and macro-F1 over a split."""
+    probs = predict_proba(model, split)
+    gold = torch.tensor(split.labels)
+    pred = probs.argmax(-1)
+    loss = F.nll_loss(probs.clamp(min=1e-12).log(), gold).item()
+    return {"loss": loss, "accuracy": accuracy(pred, gold), "macro_f1": macro_f1(pred, gold, num_classes)}
+
+
+# --- the training loop, written out --------------------------------------------------------
+
+def fine_tune(model: nn.Module, train_data: TokenizedDataset, val_data: TokenizedDataset, cfg: TrainConfig,
+              num_classes: int) -> tuple[dict, nn.Module]:
+    """Fine-tune every weight of a Hugging Face sequence classifier; keep the checkpoint with
+    the best validation accuracy. Returns ``(record, model with the best weights)``."""
+    torch.manual_seed(cfg.seed)
+    dev = device()
+    model.to(dev)
+    # Weight decay shrinks weights towards zero; biases and LayerNorm gains are left alone (as in BERT).
+    decay = [p for n, p in model.named_parameters() if not n.endswith("bias") and "LayerNorm" not in n]
+    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up, then linear decay to 0
+        optimizer, lambda s: warmup_linear_decay(s, total, int(cfg.warmup_ratio * total)))
+    eval_every = max(1, steps_per_epoch // cfg.evals_per_epoch)
+
+    history, best_accuracy, best_state, step, seen, losses = [], -1.0, None, 0, 0, []
+    with track_peak_memory() as memory, timer() as clock:
+        for epoch in range(cfg.epochs):
+            for inputs, labels in train_data.batches(cfg.batch_size, shuffle=True, seed=cfg.seed + epoch):
+                model.train()  # dropout on
+                inputs = {k: v.to(dev) for k, v in inputs.items()}  # input_ids, attention_mask: [batch, tokens]
+                logits = model(**inputs).logits  # [batch, classes]
+                loss = F.cross_entropy(logits, labels.to(dev))  # mean over the batch
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()  # gradients of every weight
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                optimizer.step()  # AdamW update
+                scheduler.step()  # next learning rate
+                step, seen = step + 1, seen + len(labels)
+                losses.append(loss.item())
+                if step % eval_every == 0 or step == total:
+                    val = evaluate_split(model, val_data, num_classes)
+                    history.append({"step": step, "epoch": step / steps_per_epoch, "examples": seen,
+                                    "train_loss": sum(losses) / len(losses), "val_loss": val["loss"],
+                                    "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"]})
+                    losses = []
+                    if val["accuracy"] > best_accuracy:  # keep a copy of the best weights so far
+                        best_accuracy = val["accuracy"]
+                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    record = {"history": history, "best_val_accuracy": best_accuracy, "train_config": cfg.to_dict(),
+              "train_examples": len(train_data), "steps": total, "wall_time_s": clock["seconds"],
+              "examples_per_s": seen / clock["seconds"], **memory, **count_parameters(model),
+              "hardware": hardware(), "seed": cfg.seed}
+    return record, model
+
+
+def score_test_split(model: nn.Module, test_data: TokenizedDataset, num_classes: int) -> dict:
+    """Test accuracy, macro-F1, confusion matrix and every test example's probabilities."""
+    with timer() as clock:
+        probs = predict_proba(model, test_data)
+    gold, pred = torch.tensor(test_data.labels), probs.argmax(-1)
+    return {"test_accuracy": accuracy(pred, gold), "test_macro_f1": macro_f1(pred, gold, num_classes),
+            "confusion": confusion(pred, gold, num_classes).tolist(), "test_size": len(gold),
+            "test_time_s": clock["seconds"], "test_probs": probs.round(decimals=4).tolist()}
+
+
+@dataclass
+class MultiClassRun:
+    """One finished (or cached) fine-tuning run and the rows it was trained and tested on."""
+
+    task: str
+    splits: Splits
+    record: dict
+    baseline: dict
+
+    @property
+    def label_names(self) -> list[str]:
+        return self.splits.label_names
+
+
+def run(task: str, profile: Profile, seed: int = 0) -> MultiClassRun:
+    """Fine-tune the profile's BERT on ``task`` with ``fine_tune``, test it once, or reuse the
+    cached run with the same data, settings and code."""
+    size = size_of(profile)
+    splits = task_splits(task, profile, seed)
+    num_classes = len(splits.label_names)
+    cfg = TrainConfig(epochs=size.epochs, lr=size.lr, batch_size=size.batch_size,
+                      evals_per_epoch=size.evals_per_epoch, seed=seed)
+    where = models.resolve(size.model)  # offline: records the stand-in in models.STAND_INS
+
+    def compute() -> tuple[dict, None]:
+        torch.manual_seed(seed)  # the new head's initial weights, whatever ran before in this process
+        model, tokenizer = models.load_classifier(size.model, num_classes)
+        enc = {name: encode(tokenizer, ds, size.max_len) for name, ds in
+               (("train", splits.train), ("val", splits.val), ("test", splits.test))}
+        record, model = fine_tune(model, enc["train"], enc["val"], cfg, num_classes)
+        return {**record, **score_test_split(model, enc["test"], num_classes), "model": where}, None
+
+    key = {"task": task, "size": size.to_dict(), "model": where.rsplit("/", 1)[-1], "train": cfg.to_dict(),
+           "sizes": splits.sizes(), "code": source_digest(data, text, hf_data, training, sys.modules[__name__])}
+    record, _ = cached_run(f"ch06-{task}", key, compute)
+    baseline = majority_baseline(list(splits.train["label"]), list(splits.test["label"]), num_classes)
+    return MultiClassRun(task, splits, record, baseline)
+
+
+def misclassified(result: MultiClassRun, k: int = 4, width: int = 160):
+    """The ``k`` test examples the model got wrong most confidently, with both probabilities."""
+    import pandas as pd
+
+    probs = torch.tensor(result.record["test_probs"])
+    gold = torch.tensor(result.splits.test["label"])
+    pred = probs.argmax(-1)
+    wrong = torch.nonzero(pred != gold).flatten()
+    wrong = wrong[probs[wrong, pred[wrong]].argsort(descending=True)][:k]
+    names = result.label_names
+    rows = [{"text": (t := result.splits.test[int(i)]["text"])[:width] + ("…" if len(t) > width else ""),
+             "true": names[gold[i]], "predicted": names[pred[i]],
+             "p(predicted)": round(probs[i, pred[i]].item(), 3), "p(true)": round(probs[i, gold[i]].item(), 3)}
+            for i in wrong.tolist()]
+    return pd.DataFrame(rows, columns=["text", "true", "predicted", "p(predicted)", "p(true)"])

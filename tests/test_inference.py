@@ -1,0 +1,206 @@
+"""Chapter 02's inference code: the manual path agrees with pipeline(), the offline path
+picks its stand-in at once, quantisation keeps the labels, the written-out decoding loop and
+logit filters match transformers' own, and the benchmark helper times what it says."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from torch import nn
+from transformers import (AutoModelForSequenceClassification, AutoTokenizer, GPT2Config, GPT2LMHeadModel,
+                          TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper, pipeline)
+
+from tap import hub, inference, models
+from tap.measure import benchmark, compare
+
+TEXTS = ["a wonderful, moving film", "dull and far too long", "the plot made no sense at all",
+         "great acting", "i loved every minute of it, truly", "bad"]
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier(tmp_path_factory):
+    """A small random mean-pooled BERT with the MiniLM tokenizer, saved as a folder."""
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(models.minilm_path())
+    config = inference.MeanPooledBertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                                            num_attention_heads=2, intermediate_size=64, num_labels=2,
+                                            id2label=inference.LABELS,
+                                            label2id={v: k for k, v in inference.LABELS.items()})
+    model = inference.MeanPooledBertForSequenceClassification(config).eval()
+    folder = tmp_path_factory.mktemp("tiny-classifier")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_mean_pool_ignores_padding():
+    hidden = torch.randn(1, 3, 4)
+    padded = torch.cat([hidden, 100 * torch.ones(1, 2, 4)], 1)
+    mask = torch.tensor([[1, 1, 1, 0, 0]])
+    assert torch.allclose(inference.mean_pool(padded, mask), hidden.mean(1), atol=1e-6)
+
+
+def test_manual_path_and_pipeline_agree(tiny_classifier):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_classifier)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_classifier).eval()
+    assert isinstance(model, inference.MeanPooledBertForSequenceClassification)  # registered with the Auto classes
+    manual = inference.predict_proba(model, tokenizer, TEXTS, max_len=32, batch_size=4)  # padded batches
+    classify = pipeline("text-classification", model=str(tiny_classifier), top_k=None)  # one text at a time
+    out = classify(TEXTS, truncation=True, max_length=32)
+    by_pipeline = torch.tensor([[next(d["score"] for d in row if d["label"] == model.config.id2label[i])
+                                 for i in range(2)] for row in out])
+    assert [row[0]["label"] for row in out] == [model.config.id2label[int(i)] for i in manual.argmax(-1)]
+    assert torch.allclose(manual, by_pipeline, atol=1e-5)
+
+
+def test_offline_resolution_is_immediate_and_recorded(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub.hub_available.cache_clear()
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the Hub was probed although offline mode is set")
+
+    monkeypatch.setattr(hub, "_probe", no_network)
+    monkeypatch.setattr(models, "STAND_INS", {})
+    start = time.perf_counter()
+    where = models.resolve("some/hub-only-model", stand_in=("a local stand-in", lambda: "/tmp/stand-in"))
+    assert where == "/tmp/stand-in"
+    assert time.perf_counter() - start < 1.0  # no retries, no timeouts
+    assert models.STAND_INS == {"some/hub-only-model": "a local stand-in"}
+    assert models.resolve(models.MINILM) == str(models.minilm_path())
+    with pytest.raises(RuntimeError, match="only available on the Hugging Face Hub"):
+        models.resolve("some/other-model")
+    hub.hub_available.cache_clear()
+
+
+def test_stand_in_is_not_built_when_the_hub_is_reachable(monkeypatch):
+    monkeypatch.setattr(models, "hub_available", lambda: True)
+
+    def build():
+        raise AssertionError("the stand-in was built although the Hub is reachable")
+
+    assert models.resolve("distilbert/x", stand_in=("unused", build)) == "distilbert/x"
+
+
+def test_quantised_and_float_models_agree_on_most_labels(tiny_classifier):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_classifier)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_classifier).eval()
+    texts = [f"{a} {b} movie" for a in ("good", "bad", "boring", "fine", "great", "awful", "odd", "long")
+             for b in ("plot", "cast", "music", "ending")]
+    q = inference.quantize(model)
+    assert any("quantized" in type(m).__module__ for m in q.modules())
+    assert not any("quantized" in type(m).__module__ for m in model.modules()), "quantize() must copy"
+    assert inference.state_size_mb(q) < inference.state_size_mb(model)
+    table, info = inference.quantization_comparison(model, tokenizer, texts, [i % 2 for i in range(len(texts))],
+                                                    max_len=16, bench_texts=texts[:4], repeats=1)
+    assert info["agreement"] >= 0.9
+    assert set(table.index) == {"float32", "int8 (dynamic)"}
+
+
+def test_logistic_head_reproduces_the_regression():
+    torch.manual_seed(0)
+    x = torch.randn(80, 5)
+    y = (x[:, 0] + 0.3 * torch.randn(80) > 0).long().tolist()
+    head, _ = inference.fit_logistic_head(x, y)
+    probs = head(x).softmax(-1)
+    assert ((probs.argmax(-1) == torch.tensor(y)).float().mean()) > 0.85
+    assert torch.allclose(probs.sum(-1), torch.ones(80), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def tiny_lm():
+    torch.manual_seed(0)
+    return GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=64, n_embd=32, n_layer=2, n_head=2)).eval()
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_greedy_loop_matches_generate(tiny_lm, use_cache):
+    prompt = torch.tensor([[3, 14, 15, 9, 2]])
+    mine = inference.greedy_decode(tiny_lm, prompt, max_new_tokens=12, use_cache=use_cache)
+    theirs = tiny_lm.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=12, do_sample=False,
+                              eos_token_id=None, pad_token_id=0)
+    assert torch.equal(mine, theirs)
+
+
+def test_decoding_cost_has_one_row_per_token(tiny_lm):
+    table = inference.decoding_cost(tiny_lm, torch.tensor([[1, 2, 3]]), max_new_tokens=5, repeats=1)
+    assert list(table["sequence length"]) == [3, 4, 5, 6, 7]
+    assert (table.drop(columns="sequence length") > 0).all().all()
+
+
+@pytest.mark.parametrize("temperature,top_k,top_p", [(0.7, 0, 1.0), (1.0, 5, 1.0), (1.0, 0, 0.8), (1.3, 10, 0.9)])
+def test_filter_logits_matches_transformers(temperature, top_k, top_p):
+    torch.manual_seed(1)
+    logits = torch.randn(3, 40)
+    expected = TemperatureLogitsWarper(temperature)(None, logits.clone())
+    if top_k:
+        expected = TopKLogitsWarper(top_k)(None, expected)
+    if top_p < 1.0:
+        expected = TopPLogitsWarper(top_p)(None, expected)
+    mine = inference.filter_logits(logits, temperature, top_k, top_p)
+    assert torch.equal(torch.isinf(mine), torch.isinf(expected))
+    assert torch.allclose(mine.softmax(-1), expected.softmax(-1), atol=1e-6)
+
+
+def test_distinct_n():
+    assert inference.distinct_n([[1, 2, 3, 4]]) == 1.0
+    assert inference.distinct_n([[1, 2, 1, 2, 1, 2]]) == pytest.approx(2 / 5)
+
+
+def test_benchmark_warms_up_and_reports_the_median():
+    calls, delays = [], iter([0.0, 0.03, 0.0, 0.01])
+
+    def fn():
+        calls.append(1)
+        time.sleep(next(delays))
+
+    result = benchmark(fn, repeats=3, warmup=1)
+    assert len(calls) == 4 and result["repeats"] == 3
+    assert result["min_s"] <= result["median_s"] <= result["max_s"]
+    assert 0.005 < result["median_s"] < 0.025  # the 0.01 s call, not the 0.03 s one
+    with pytest.raises(ValueError):
+        benchmark(fn, repeats=0)
+
+
+def test_unavailable_note_names_the_models():
+    note = inference.unavailable_note(inference.HUB_ONLY, "offline")
+    assert "admonition" in note.data
+    for hub_id in inference.HUB_ONLY.values():
+        assert hub_id in note.data
+
+
+def test_hub_only_tasks_do_not_run_offline(monkeypatch):
+    monkeypatch.setattr(inference, "hub_available", lambda: False)
+    out = inference.hub_only_tasks("an article", "a sentence")
+    assert "Not run" in out.data and "google-t5/t5-small" in out.data
+
+
+def test_padding_share():
+    tokenizer = AutoTokenizer.from_pretrained(models.minilm_path())
+    texts = ["a", "a b c d e f g h"]
+    assert inference.padding_share(tokenizer, texts, 16, 2, "max_length", False) > \
+        inference.padding_share(tokenizer, texts, 16, 2, "longest", False) > 0
+    assert inference.padding_share(tokenizer, texts, 16, 1, "longest", True) == 0
+
+
+def test_compare_interleaves_the_variants():
+    order = []
+    result = compare({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, repeats=2, warmup=1)
+    assert order == ["a", "b"] * 3  # warm-up round, then two timed rounds, taking turns
+    assert set(result) == {"a", "b"} and all(r["repeats"] == 2 for r in result.values())
+
+
+def test_one_line_marks_line_breaks():
+    assert inference.one_line("a\nb") == "a↵b"
+    assert inference.one_line("end" + "\n" * 5) == "end↵×5"
+
+
+def test_kept_tokens_counts_the_candidates(tiny_lm):
+    class Ids:  # a stand-in tokenizer: the prompt is already token ids
+        def __call__(self, prompt, return_tensors):
+            return {"input_ids": torch.tensor([[int(t) for t in prompt.split()]])}
+
+    assert inference.kept_tokens(tiny_lm, Ids(), "1 2 3", top_k=7) == 7
+    assert inference.kept_tokens(tiny_lm, Ids(), "1 2 3") == 50
+    assert 1 <= inference.kept_tokens(tiny_lm, Ids(), "1 2 3", top_p=0.5) < 50

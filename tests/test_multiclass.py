@@ -1,0 +1,84 @@
+import pytest
+import torch
+from sklearn.metrics import f1_score
+from transformers import BertConfig, BertForSequenceClassification
+
+from tap import multiclass as mc
+from tap.hf_data import TokenizedDataset
+from tap.profiles import get_profile
+from tap.training import TrainConfig
+
+
+def test_accuracy_macro_f1_and_confusion_match_a_hand_computed_example():
+    pred = torch.tensor([0, 1, 2, 2])
+    gold = torch.tensor([0, 1, 1, 2])
+    assert mc.accuracy(pred, gold) == 0.75
+    # class 0: F1 1; class 1: P 1, R 1/2 -> F1 2/3; class 2: P 1/2, R 1 -> F1 2/3
+    assert mc.macro_f1(pred, gold, 3) == pytest.approx((1 + 2 / 3 + 2 / 3) / 3)
+    assert mc.confusion(pred, gold, 3).tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
+
+
+def test_macro_f1_agrees_with_scikit_learn_and_counts_unpredicted_classes_as_zero():
+    g = torch.Generator().manual_seed(0)
+    gold, pred = torch.randint(0, 4, (200,), generator=g), torch.randint(0, 3, (200,), generator=g)  # class 3 never predicted
+    assert mc.macro_f1(pred, gold, 4) == pytest.approx(f1_score(gold, pred, average="macro"))
+
+
+def test_majority_baseline_predicts_the_most_frequent_training_class():
+    base = mc.majority_baseline([2, 2, 1, 0], [2, 1, 1, 0], num_classes=3)
+    assert base["majority_class"] == 2
+    assert base["test_accuracy"] == 0.25
+    assert base["test_macro_f1"] == pytest.approx((0 + 0 + 0.4) / 3)  # F1 of class 2: P 1/4, R 1
+
+
+def toy_split(n: int = 64) -> TokenizedDataset:
+    """Class c is marked by token 10 + c among random tokens: learnable in a few steps."""
+    g = torch.Generator().manual_seed(0)
+    ids, labels = [], []
+    for i in range(n):
+        y = i % 3
+        ids.append([1] + torch.randint(20, 50, (6,), generator=g).tolist() + [10 + y, 2])
+        labels.append(y)
+    return TokenizedDataset(ids=ids, labels=labels, pad_id=0)
+
+
+def tiny_bert() -> BertForSequenceClassification:
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                     max_position_embeddings=32, num_labels=3)
+    return BertForSequenceClassification(cfg)
+
+
+def test_the_written_out_loop_learns_and_keeps_the_best_checkpoint():
+    data = toy_split()
+    model = tiny_bert()
+    before = mc.evaluate_split(model, data, 3)
+    record, model = mc.fine_tune(model, data, data, TrainConfig(epochs=15, lr=1e-2, batch_size=16, evals_per_epoch=2), 3)
+    after = mc.evaluate_split(model, data, 3)
+    assert after["loss"] < before["loss"]
+    assert record["history"][-1]["train_loss"] < 0.5 * record["history"][0]["train_loss"]
+    assert after["accuracy"] == record["best_val_accuracy"] == max(h["val_accuracy"] for h in record["history"])
+    assert after["accuracy"] > 0.9
+    for field in ("wall_time_s", "examples_per_s", "peak_memory_mb", "trainable_params", "total_params"):
+        assert record[field]
+
+
+def test_score_test_split_reports_probabilities_that_sum_to_one():
+    data = toy_split(12)
+    scores = mc.score_test_split(tiny_bert(), data, 3)
+    probs = torch.tensor(scores["test_probs"])
+    assert probs.shape == (12, 3)
+    assert torch.allclose(probs.sum(-1), torch.ones(12), atol=1e-3)
+    assert sum(map(sum, scores["confusion"])) == 12
+    assert scores["test_accuracy"] == mc.accuracy(probs.argmax(-1), torch.tensor(data.labels))
+
+
+def test_task_splits_are_disjoint_balanced_and_say_where_they_come_from(mirror):
+    s = mc.task_splits("ag_news", get_profile("smoke"))
+    texts = [set(ds["text"]) for ds in (s.train, s.val, s.test)]
+    assert not (texts[0] & texts[1] or texts[0] & texts[2] or texts[1] & texts[2])
+    assert len(s.train) == mc.SIZES["smoke"].train
+    assert len(set(torch.bincount(torch.tensor(s.train["label"])).tolist())) == 1
+    assert "only the 7,600-row test split" in s.note and "This chapter uses" in s.note
+    with pytest.raises(ValueError, match="Unknown task"):
+        mc.task_splits("sst2", get_profile("smoke"))
