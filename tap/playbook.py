@@ -582,7 +582,7 @@ def decision_table(records: dict[str, dict]) -> pd.DataFrame:
     anchor_wins = k["tfidf_acc"] >= k["best_neural_acc"] - k["ci_half"]
     rows.append((f"{k['train_n']:,} labelled reviews, a CPU, an answer in seconds",
                  TFIDF_SAME if anchor_wins else f"{k['best_neural_label']} (start from {TFIDF_SAME} as the baseline)",
-                 f"anchor {k['tfidf_acc']:.1f}% in {k['tfidf_time']:.0f} s vs {k['best_neural_label']} "
+                 f"anchor {k['tfidf_acc']:.1f}% in {k['tfidf_time']:.1f} s vs {k['best_neural_label']} "
                  f"{k['best_neural_acc']:.1f}% in {neural[k['best_neural_label']]['wall_time_s']:.0f} s "
                  f"(±{k['ci_half']:.1f} points of noise)"))
     # 2. One task, the best accuracy the pre-trained model gives.

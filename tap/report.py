@@ -1,6 +1,7 @@
 """Tables and glued numbers: how run records reach the page."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 
@@ -29,7 +30,12 @@ class Plain(str):
 
 
 def glue(name: str, value, text: bool = False) -> None:
-    """Glue a value for the prose (``{glue:text}`name```); ``text=True`` glues a sentence fragment."""
+    """Glue a value for the prose (``{glue:text}`name```); ``text=True`` glues a sentence fragment.
+
+    NumPy scalars become Python numbers first: their repr (``np.float64(0.5)``) is not a number
+    that ``{glue:text}`name:.1f``` can format."""
     from myst_nb import glue as _glue
 
+    if isinstance(value, np.generic):
+        value = value.item()
     _glue(name, Plain(value) if text else value, display=False)
