@@ -759,7 +759,7 @@ def chapter_experiment(profile: Profile) -> "Outcome":
                                         title="IMDB test accuracy by method (95% intervals)"),
         "trainable_parameters": plots.comparison_bars(data["params"], ylabel="trainable parameters (log scale)",
                                                       fmt="{:,.0f}", log=True),
-        "accuracy_vs_parameters": plots.parameter_sweep(series, references=refs),
+        "accuracy_vs_parameters": plots.parameter_sweep(series, references=refs, joined=False),
         "data_efficiency": plots.learning_curves(curve_points(curves), xlabel="training reviews (log scale)",
                                                  ylabel="test accuracy (%)"),
     }

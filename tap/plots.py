@@ -49,14 +49,17 @@ def comparison_bars(values: dict[str, float], ylabel: str, title: str = "", fmt:
 
 def parameter_sweep(series: dict[str, list[tuple[float, float, str]]],
                     references: dict[str, tuple[float, float]] | None = None,
-                    ylabel: str = "test accuracy (%)", title: str = "") -> Figure:
+                    ylabel: str = "test accuracy (%)", title: str = "", joined: bool = True) -> Figure:
     """Accuracy against trainable parameters (log scale): one line per method, each point
-    ``(trainable params, accuracy, label)``; ``references`` are single runs drawn as stars."""
+    ``(trainable params, accuracy, label)``; ``references`` are single runs drawn as stars.
+    ``joined=False`` draws points only, for series whose points are different methods rather
+    than settings of one (a line between them would suggest a trade-off curve)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colours = sns.color_palette(n_colors=len(series) + len(references or {}))
     for (name, points), colour in zip(series.items(), colours):
         points = sorted(points)
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", color=colour, label=name)
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", color=colour, label=name,
+                linestyle="-" if joined else "none")
         for x, y, label in points:
             ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 6), fontsize=8)
     for (name, (x, y)), colour in zip((references or {}).items(), colours[len(series):]):
