@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 import torch
 
 CACHE_ENV = "TAP_CACHE_DIR"
-CACHE_VERSION = 1  # bump when a change to the code makes old entries wrong
+CACHE_VERSION = 2  # bump when a change to the code makes old entries wrong (2: subsets chosen by content)
 
 
 def cache_dir() -> Path:

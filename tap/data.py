@@ -1,11 +1,15 @@
 """Datasets, Hub-first with an offline mirror, and the deterministic subsets the book uses.
 
-IMDB (Maas et al., 2011) and AG News (Zhang, Zhao & LeCun, 2015) are loaded with
-``datasets.load_dataset`` from the Hub when it is reachable, otherwise from the Parquet
-mirror folder named by ``$TAP_DATA_DIR`` (same schemas as the Hub datasets).
+IMDB (Maas et al., 2011) and AG News (Zhang, Zhao & LeCun, 2015) are loaded with one call
+shape: ``load_dataset("stanfordnlp/imdb")`` from the Hub when it is reachable, otherwise
+``load_dataset(f"{mirror}/stanfordnlp/imdb")`` from the folder named by ``$TAP_DATA_DIR``, a
+copy of the Hub repositories in their own layout. Both give the same features, but not the
+same row order, so every split is put in *content order* (rows ranked by a hash of their text)
+before anything is selected: the same profile then picks the same reviews from either source.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from dataclasses import dataclass
@@ -13,67 +17,136 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from datasets import Dataset, DatasetDict, load_dataset
+from datasets import ClassLabel, Dataset, DatasetDict, Value, load_dataset
 
-from .hub import hub_available
+from .hub import hub_available, revision
 from .profiles import Profile, get_profile
 
 DATA_ENV = "TAP_DATA_DIR"
 HUB_IDS = {"imdb": "stanfordnlp/imdb", "ag_news": "fancyzhx/ag_news"}
 LABEL_NAMES = {"imdb": ["neg", "pos"], "ag_news": ["World", "Sports", "Business", "Sci/Tech"]}
+SPLITS = {"imdb": {"train", "test", "unsupervised"}, "ag_news": {"train", "test"}}  # on the Hub
+UNLABELLED = -1  # IMDB's `unsupervised` split
 
 
 class DataUnavailableError(RuntimeError):
     """Neither the Hub nor a local mirror could provide a dataset."""
 
 
+class DataFormatError(ValueError):
+    """A dataset was read, but its columns or labels are not the Hub's."""
+
+
+def expected_features(name: str) -> dict:
+    """The Hub dataset's features: ``text`` (string) and ``label`` (``ClassLabel``)."""
+    return {"text": Value("string"), "label": ClassLabel(names=LABEL_NAMES[name])}
+
+
+def _root_cause(err: BaseException) -> BaseException:
+    while err.__cause__ or err.__context__:
+        err = err.__cause__ or err.__context__
+    return err
+
+
 def _from_mirror(name: str) -> DatasetDict | None:
     root = os.environ.get(DATA_ENV)
     if not root:
         return None
-    folder = Path(root).expanduser() / name
-    files = {p.stem: str(p) for p in sorted(folder.glob("*.parquet"))}
-    if not files:
+    folder = Path(root).expanduser() / HUB_IDS[name]
+    if not any(folder.rglob("*.parquet")):
         raise DataUnavailableError(
-            f"{DATA_ENV}={root} has no Parquet files under {folder}. Point {DATA_ENV} at the folder "
-            f"that holds '{name}/<split>.parquet' (for example ../shared/data)."
+            f"{DATA_ENV}={root} has no Parquet files under {folder}. Point {DATA_ENV} at a folder that "
+            f"holds the Hub repositories at the paths of their ids ('{HUB_IDS[name]}/...', as "
+            f"`huggingface-cli download --repo-type dataset {HUB_IDS[name]} --local-dir ...` writes them)."
         )
-    return load_dataset("parquet", data_files=files)
+    try:
+        return load_dataset(str(folder))
+    except Exception as err:  # noqa: BLE001 - any read failure gets one clear message
+        cause = _root_cause(err)
+        raise DataUnavailableError(
+            f"Could not read the local copy of {HUB_IDS[name]} in {folder}: {type(cause).__name__}: {cause}. "
+            f"A Parquet file there is damaged or not in the Hub's layout; download it again."
+        ) from None
+
+
+def check_schema(name: str, dataset: DatasetDict, where: str) -> DatasetDict:
+    """Fail early, naming the source and the fix, when ``dataset`` is not shaped like the Hub's:
+    other columns, labels that are not the expected ``ClassLabel``, a missing text, or a
+    labelled split with a single class (every later step would train on nonsense)."""
+    expected = expected_features(name)
+    for split, ds in dataset.items():
+        if split not in SPLITS[name]:
+            raise DataFormatError(f"{where}: split {split!r} is not one of {HUB_IDS[name]}'s ({sorted(SPLITS[name])}).")
+        missing = set(expected) - set(ds.column_names)
+        if missing:
+            raise DataFormatError(
+                f"{where}, split {split!r}: columns {sorted(missing)} are missing (found {ds.column_names}). "
+                f"The book reads the Hub's columns 'text' and 'label' only; rename the columns or re-download.")
+        if ds.features["label"] != expected["label"]:
+            raise DataFormatError(
+                f"{where}, split {split!r}: 'label' is {ds.features['label']}, expected {expected['label']} "
+                f"(integers 0..{len(LABEL_NAMES[name]) - 1} with the Hub's names). Re-download the dataset.")
+        if ds.features["text"] != expected["text"] or None in ds["text"]:
+            raise DataFormatError(f"{where}, split {split!r}: 'text' must be a string in every row.")
+        labels = set(ds["label"])
+        if split != "unsupervised" and len(labels) < 2:
+            raise DataFormatError(f"{where}, split {split!r} has a single class ({labels}); a classifier "
+                                  f"needs both sides. The copy is incomplete: re-download it.")
+    return dataset
+
+
+def text_key(text: str) -> int:
+    """A 64-bit hash of a text: the same on every machine and in every process."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+def content_order(ds: Dataset) -> Dataset:
+    """The rows ranked by a hash of their text (then label): an order that depends only on what
+    the rows say, so a seeded choice of positions picks the same rows from any copy. Rows with
+    the same text and label are identical, so their relative order does not matter."""
+    keys = np.array([text_key(t) for t in ds["text"]], dtype=np.uint64)
+    return ds.select(np.lexsort((np.asarray(ds["label"]), keys)))
 
 
 @lru_cache(maxsize=None)
 def load(name: str) -> DatasetDict:
-    """The whole dataset ``name`` ('imdb' or 'ag_news'), from the Hub or the mirror."""
+    """The whole dataset ``name`` ('imdb' or 'ag_news'), from the Hub or the mirror, checked
+    against the Hub's schema, every split in content order."""
     if name not in HUB_IDS:
         raise ValueError(f"Unknown dataset {name!r}; the book uses: {', '.join(HUB_IDS)}.")
+    hub_id = HUB_IDS[name]
     hub_error = "the Hub is unreachable or offline mode is set"
+    dataset, where = None, ""
     if hub_available():
         try:
-            return load_dataset(HUB_IDS[name])
+            dataset, where = load_dataset(hub_id, revision=revision(hub_id)), f"{hub_id} on the Hub"
         except Exception as err:  # noqa: BLE001 - any Hub failure falls back to the mirror
-            hub_error = f"loading {HUB_IDS[name]} from the Hub failed: {err}"
+            hub_error = f"loading {hub_id} from the Hub failed: {_root_cause(err)}"
             warnings.warn(hub_error + "; trying the local mirror.", stacklevel=2)
-    mirror = _from_mirror(name)
-    if mirror is None:
+    if dataset is None:
+        dataset = _from_mirror(name)
+        where = f"the local copy of {hub_id} (${DATA_ENV})"
+    if dataset is None:
         raise DataUnavailableError(
             f"Cannot load {name!r}: {hub_error}, and no local mirror is set. Either connect to "
             f"the Hugging Face Hub (and unset HF_HUB_OFFLINE / HF_DATASETS_OFFLINE), or download "
-            f"the Parquet files and run `export {DATA_ENV}=/path/to/data` (a folder with "
-            f"'imdb/train.parquet', 'ag_news/test.parquet', ...)."
+            f"the dataset repositories and run `export {DATA_ENV}=/path/to/data` (a folder holding "
+            f"'{hub_id}/...' in the Hub's layout)."
         )
-    return mirror
+    check_schema(name, dataset, where)
+    return DatasetDict({split: content_order(ds) for split, ds in dataset.items()})
 
 
 def data_source() -> str:
-    """Where datasets come from in this run, for the provenance box."""
-    if hub_available():
-        return "Hugging Face Hub"
-    return f"local mirror ({os.environ.get(DATA_ENV, 'unset')})"
+    """Where datasets come from in this run, for the provenance box (by name, not by path)."""
+    ids = ", ".join(f"{h}@{revision(h)[:7]}" for h in HUB_IDS.values())
+    return f"Hugging Face Hub ({ids})" if hub_available() else f"local copy of the Hub repositories ({ids})"
 
 
 def balanced_indices(labels: np.ndarray, n: int, seed: int, exclude: set[int] = frozenset()) -> np.ndarray:
     """``n`` row indices with the classes as equal as possible, chosen by a seeded
-    shuffle of each class (rows in ``exclude`` are never chosen); sorted for reproducibility."""
+    shuffle of each class (rows in ``exclude`` are never chosen); sorted, so a subset keeps
+    the content order of its split."""
     classes = np.unique(labels)
     rng = np.random.default_rng(seed)
     per_class = [n // len(classes) + (i < n % len(classes)) for i in range(len(classes))]
@@ -84,15 +157,6 @@ def balanced_indices(labels: np.ndarray, n: int, seed: int, exclude: set[int] = 
             raise ValueError(f"Asked for {k} rows of class {c}, but only {len(pool)} are available.")
         chosen.append(rng.permutation(pool)[:k])
     return np.sort(np.concatenate(chosen))
-
-
-def _canonical_order(ds: Dataset) -> Dataset:
-    """IMDB rows keyed by (label, id), so the Hub and the mirror give the same subsets.
-    (``id`` is unique only within a label; the Hub copy has no id, so row order is kept.)"""
-    if "id" in ds.column_names:
-        order = np.lexsort((np.asarray(ds["id"]), np.asarray(ds["label"])))
-        return ds.select(order)
-    return ds
 
 
 @dataclass
@@ -114,7 +178,7 @@ def imdb_splits(profile: Profile | None = None, seed: int = 0, n_train: int | No
     a fixed balanced test subset (all 25,000 when the profile says 0)."""
     p = profile or get_profile()
     full = load("imdb")
-    train_all, test_all = _canonical_order(full["train"]), _canonical_order(full["test"])
+    train_all, test_all = full["train"], full["test"]
     labels = np.asarray(train_all["label"])
     val_idx = balanced_indices(labels, p.imdb_val, seed=seed + 1)
     train_idx = balanced_indices(labels, n_train or p.imdb_train, seed=seed, exclude=set(val_idx.tolist()))
@@ -130,16 +194,23 @@ def imdb_splits(profile: Profile | None = None, seed: int = 0, n_train: int | No
 
 
 def ag_news_splits(profile: Profile | None = None, seed: int = 0) -> Splits:
-    """AG News train / validation / test. With only the 7,600-row test split available
-    (the offline mirror), it is split three ways, stratified, and the page says so."""
+    """AG News train / validation / test. The profile decides which Hub split they come from:
+    ``full`` uses the 120,000-row train split and the official test split; the smaller profiles
+    split the 7,600-row test split three ways, stratified (the one split the offline copy has),
+    so that a book built online and one built offline use the same rows."""
     p = profile or get_profile()
     full = load("ag_news")
-    if "train" in full:
+    if p.ag_from_train:
+        if "train" not in full:
+            raise DataUnavailableError(
+                f"The {p.name!r} profile trains on AG News's train split (120,000 rows), which the local "
+                f"copy does not have (it holds only the test split). Connect to the Hugging Face Hub, or "
+                f"use a profile that does not need it (TAP_PROFILE=book).")
         source, test = full["train"], full["test"]
         note = "AG News: training and validation rows from the train split; the official test split."
     else:
         source, test = full["test"], None
-        note = ("AG News: only the 7,600-row test split is available here, so it is split, stratified, "
+        note = ("AG News: only the 7,600-row test split is used, split, stratified, "
                 "into training, validation and held-out test rows that never overlap.")
     labels = np.asarray(source["label"])
     val_idx = balanced_indices(labels, p.ag_val, seed=seed + 1)

@@ -1,7 +1,8 @@
 """Chapter 06, part 2: instruction tuning a causal language model with ``trl``'s ``SFTTrainer``.
 
 Offline there is no instruction data set, so one is built the FLAN way (Wei et al., 2021) from
-labelled data the book has: IMDB sentiment, IMDB star rating and AG News topic, each asked
+labelled data the book has: IMDB sentiment, AG News topic, and a task that mixes the two
+datasets (is this text a film review or a news story?), each asked
 with several phrasings (templates). Whole templates are held out for evaluation, and the
 evaluation examples are never trained on, so the score measures following *new phrasings*
 of the tasks on *new texts*. Training uses prompt/completion pairs: the loss falls on the
@@ -35,10 +36,9 @@ BASE_ID = "facebook/opt-350m"  # the original study's base model (Zhang et al., 
 
 OPTIONS = {  # the answer each task expects, by label index
     "sentiment": ["negative", "positive"],
-    "rating": ["1-2", "3-4", "7-8", "9-10"],
+    "genre": ["review", "news"],
     "topic": ["world", "sports", "business", "science"],
 }
-RATING_BUCKET = {1: 0, 2: 0, 3: 1, 4: 1, 7: 2, 8: 2, 9: 3, 10: 3}  # IMDB has no 5 or 6 star reviews
 
 
 @dataclass(frozen=True)
@@ -60,13 +60,14 @@ TEMPLATES: list[Template] = [
     Template("sentiment", "s4", "{text}\nHow does the author feel? OPTIONS: negative, positive"),
     Template("sentiment", "s5", "Tell me if this review is positive or negative.\n{text}", held_out=True),
     Template("sentiment", "s6", "{text}\nDid the writer enjoy the movie?", held_out=True),
-    # IMDB star rating, in four buckets
-    Template("rating", "r1", "{text}\nHow many stars out of 10?"),
-    Template("rating", "r2", "Review: {text}\nWhat rating (1-10) goes with it?"),
-    Template("rating", "r3", "Guess the star rating (1 to 10).\n{text}"),
-    Template("rating", "r4", "{text}\nScore out of 10? OPTIONS: 1-2, 3-4, 7-8, 9-10"),
-    Template("rating", "r5", "Predict the reviewer's stars (1-10).\n{text}", held_out=True),
-    Template("rating", "r6", "{text}\nWhat score out of 10 did the critic give?", held_out=True),
+    # genre: an IMDB review or an AG News story
+    Template("genre", "g1", "{text}\nIs this a film review or a news story?"),
+    Template("genre", "g2", "Text: {text}\nReview or news?"),
+    Template("genre", "g3", "What kind of text is this?\n{text}"),
+    Template("genre", "g4", "{text}\nGenre? OPTIONS: review, news"),
+    Template("genre", "g5", "Was this written by a film critic or a journalist? Say review or news.\n{text}",
+             held_out=True),
+    Template("genre", "g6", "{text}\nWould you find this on a film site (review) or a news site (news)?", held_out=True),
     # AG News topic
     Template("topic", "t1", "{text}\nIs this news about world, sports, business or science?"),
     Template("topic", "t2", "Article: {text}\nWhich newspaper section is this?"),
@@ -140,9 +141,12 @@ def shorten(text: str, tokenizer, max_tokens: int, keep_end: bool = False) -> st
         enc = tokenizer(part, add_special_tokens=False, return_offsets_mapping=True)
     if len(enc["input_ids"]) <= max_tokens:
         return text
-    if keep_end:
-        return "… " + part[enc["offset_mapping"][-max_tokens][0]:].lstrip()
-    return part[: enc["offset_mapping"][max_tokens - 1][1]].rstrip() + " …"
+    offsets = enc["offset_mapping"]
+    for k in range(max_tokens, 0, -1):  # a cut text can tokenise into more pieces: keep fewer until it fits
+        piece = part[offsets[-k][0]:].lstrip() if keep_end else part[: offsets[k - 1][1]].rstrip()
+        if len(tokenizer(piece, add_special_tokens=False)["input_ids"]) <= max_tokens:
+            break
+    return "… " + piece if keep_end else piece + " …"
 
 
 # --- the instruction data set --------------------------------------------------------------
@@ -175,7 +179,8 @@ def _room(template: Template, task: str, tokenizer, max_length: int, max_new_tok
     generation never runs past the model's context."""
     overhead = len(tokenizer(prompt_of(template.text.format(text="")))["input_ids"])
     answer = max(len(tokenizer(" " + o)["input_ids"]) + 1 for o in OPTIONS[task])
-    room = max_length - overhead - max(answer, max_new_tokens) - 3
+    ellipsis = len(tokenizer(" … ", add_special_tokens=False)["input_ids"]) + 1  # +1: a merge lost at the seam
+    room = max_length - overhead - max(answer, max_new_tokens) - ellipsis
     if room < 4:
         raise ValueError(f"Template {template.name} leaves {room} tokens for the text within max_length={max_length}; "
                          f"raise max_length or shorten the template.")
@@ -186,64 +191,67 @@ def _rows(task: str, texts: Sequence[str], labels: Sequence[int], sources: Seque
           rng: np.random.Generator, tokenizer, text_tokens: int, max_length: int,
           max_new_tokens: int) -> list[dict]:
     """One prompt/completion pair per text, each written with one of ``templates``. Reviews keep
-    their end (where reviewers sum up, often with a score); news articles their start (the title)."""
+    their end for the sentiment task (where reviewers sum up); other texts keep their start."""
     room = {t.name: min(text_tokens, _room(t, task, tokenizer, max_length, max_new_tokens)) for t in templates}
     # every template used equally often, in a random order (so no template goes with one class)
     choice = rng.permutation(np.arange(len(texts)) % len(templates))
     rows = []
     for text, label, source, k in zip(texts, labels, sources, choice):
         template = templates[k]
-        body = shorten(tidy(text), tokenizer, room[template.name], keep_end=task != "topic")
+        body = shorten(tidy(text), tokenizer, room[template.name], keep_end=task == "sentiment")
         answer = OPTIONS[task][label]
         rows.append({"prompt": prompt_of(template.text.format(text=body)), "completion": " " + answer,
                      "task": task, "template": template.name, "answer": answer, "source": source, "text": body})
     return rows
 
 
-def _imdb(split: str) -> Dataset:
-    return data._canonical_order(data.load("imdb")[split])
+def _source_ids(dataset: str, split: str, texts: Sequence[str]) -> list[str]:
+    """Where each text comes from, by content (the Hub's datasets have no id column)."""
+    return [f"{dataset}/{split}/{data.text_key(t):016x}" for t in texts]
 
 
 def build_instructions(size: InstructSize, tokenizer, profile: Profile, seed: int = 0) -> InstructionData:
     """The FLAN-style mixture: for each task, ``train_per_task`` training pairs written with the
     training templates from training texts, and ``eval_per_task`` evaluation pairs written with
-    the held-out templates from texts no training pair uses. Classes are balanced."""
+    the held-out templates from texts no training pair uses. Classes are balanced; the genre
+    task takes half its texts from IMDB and half from AG News, none used by the other tasks."""
     rng = np.random.default_rng(seed)
     train_rows, eval_rows, seen_rows = [], [], []
 
-    def split_templates(task):
+    def add(task, texts, labels, sources, which):
+        """Training pairs (which=0), or evaluation pairs with held-out templates and the same
+        texts with training templates (which=1)."""
         ts = [t for t in TEMPLATES if t.task == task]
-        return [t for t in ts if not t.held_out], [t for t in ts if t.held_out]
+        trained, held_out = [t for t in ts if not t.held_out], [t for t in ts if t.held_out]
+        for templates, out in (((trained, train_rows),) if which == 0 else ((held_out, eval_rows), (trained, seen_rows))):
+            out.extend(_rows(task, texts, labels, sources, templates, rng, tokenizer,
+                             size.text_tokens, size.max_length, size.max_new_tokens))
 
-    # IMDB: training pairs from the train split, evaluation pairs from the test split; the two
-    # IMDB tasks use different reviews, and test reviews whose text also occurs in train are skipped.
-    imdb_train, imdb_test = _imdb("train"), _imdb("test")
-    train_texts = set(imdb_train["text"])
-    duplicates = {i for i, t in enumerate(imdb_test["text"]) if t in train_texts}
-    for split, n, which in ((imdb_train, size.train_per_task, 0), (imdb_test, size.eval_per_task, 1)):
-        ids = [f"imdb/{'train' if which == 0 else 'test'}/{y}/{i}" for y, i in zip(split["label"], split["id"])]
-        taken = set() if which == 0 else set(duplicates)
-        sentiment_idx = balanced_indices(np.asarray(split["label"]), n, seed=seed + 10 + which, exclude=taken)
-        taken |= set(sentiment_idx.tolist())
-        buckets = np.asarray([RATING_BUCKET[r] for r in split["rating"]])
-        rating_idx = balanced_indices(buckets, n, seed=seed + 20 + which, exclude=taken)
-        for task, idx, labels in (("sentiment", sentiment_idx, np.asarray(split["label"])), ("rating", rating_idx, buckets)):
-            for templates, out in ((split_templates(task)[which], (train_rows, eval_rows)[which]),
-                                   (split_templates(task)[0], seen_rows if which else None)):
-                if out is not None:
-                    out.extend(_rows(task, split.select(idx)["text"], labels[idx].tolist(), [ids[i] for i in idx],
-                                     templates, rng, tokenizer, size.text_tokens, size.max_length, size.max_new_tokens))
-    # AG News: the training rows of tap.data's split for training, its held-out test rows for evaluation.
+    # IMDB: training pairs from the train split, evaluation pairs from the test split; test
+    # reviews whose text also occurs in train are skipped.
+    imdb = data.load("imdb")
+    train_texts = set(imdb["train"]["text"])
+    duplicates = {i for i, t in enumerate(imdb["test"]["text"]) if t in train_texts}
     ag = data.ag_news_splits(profile, seed)
-    for which, (split, n) in enumerate(((ag.train, size.train_per_task), (ag.test, size.eval_per_task))):
-        idx = balanced_indices(np.asarray(split["label"]), min(n, len(split)), seed=seed + 30 + which)
-        part = split.select(idx)
-        sources = [f"ag_news/{'train' if which == 0 else 'test'}/{t[:60]}" for t in part["text"]]
-        for templates, out in ((split_templates("topic")[which], (train_rows, eval_rows)[which]),
-                               (split_templates("topic")[0], seen_rows if which else None)):
-            if out is not None:
-                out.extend(_rows("topic", part["text"], part["label"], sources, templates, rng, tokenizer,
-                                 size.text_tokens, size.max_length, size.max_new_tokens))
+    for which, (part, n) in enumerate((("train", size.train_per_task), ("test", size.eval_per_task))):
+        reviews = imdb[part]
+        review_labels, review_ids = np.asarray(reviews["label"]), _source_ids("imdb", part, reviews["text"])
+        taken = set() if which == 0 else set(duplicates)
+        sentiment_idx = balanced_indices(review_labels, n, seed=seed + 10 + which, exclude=taken)
+        add("sentiment", reviews.select(sentiment_idx)["text"], review_labels[sentiment_idx].tolist(),
+            [review_ids[i] for i in sentiment_idx], which)
+        review_idx = balanced_indices(review_labels, n // 2, seed=seed + 20 + which,
+                                      exclude=taken | set(sentiment_idx.tolist()))
+
+        news = (ag.train, ag.test)[which]
+        news_labels, news_ids = np.asarray(news["label"]), _source_ids("ag_news", part, news["text"])
+        topic_idx = balanced_indices(news_labels, min(n, len(news)), seed=seed + 30 + which)
+        add("topic", news.select(topic_idx)["text"], news_labels[topic_idx].tolist(), [news_ids[i] for i in topic_idx], which)
+        news_idx = balanced_indices(news_labels, min(n - n // 2, len(news) - len(topic_idx)), seed=seed + 40 + which,
+                                    exclude=set(topic_idx.tolist()))
+        add("genre", list(reviews.select(review_idx)["text"]) + list(news.select(news_idx)["text"]),
+            [0] * len(review_idx) + [1] * len(news_idx), [review_ids[i] for i in review_idx] + [news_ids[i] for i in news_idx],
+            which)
 
     train = Dataset.from_list(train_rows).shuffle(seed=seed)
     evaluation, seen = Dataset.from_list(eval_rows), Dataset.from_list(seen_rows)

@@ -1,14 +1,111 @@
+import os
+
 import numpy as np
+import pandas as pd
 import pytest
+from conftest import imdb_rows
+from datasets import load_dataset_builder
+from fake_mirror import use_mirror, write_dataset
 
 from tap import data, hub
 from tap.profiles import get_profile
 
 
-def test_mirror_loads_all_imdb_splits(mirror):
-    imdb = data.load("imdb")
-    assert set(imdb) == {"train", "test", "unsupervised"}
-    assert {"text", "label", "id", "rating"} <= set(imdb["train"].column_names)
+def test_mirror_has_the_hub_features_and_splits(mirror):
+    imdb, ag = data.load("imdb"), data.load("ag_news")
+    assert set(imdb) == data.SPLITS["imdb"] and set(ag) <= data.SPLITS["ag_news"]
+    for name, ds in (("imdb", imdb), ("ag_news", ag)):
+        for split in ds.values():
+            assert dict(split.features) == data.expected_features(name)
+    assert imdb["train"].features["label"].names == ["neg", "pos"]
+
+
+def test_the_real_mirror_has_the_hub_features():
+    """The offline copy next to the repository (when there is one) matches the Hub's schema."""
+    root = os.environ.get(data.DATA_ENV)
+    if not root or not os.path.isdir(root):
+        pytest.skip(f"${data.DATA_ENV} is not set to a folder")
+    for name, hub_id in data.HUB_IDS.items():
+        builder = load_dataset_builder(os.path.join(root, hub_id))
+        assert dict(builder.info.features) == data.expected_features(name), hub_id
+        assert set(builder.config.data_files) <= data.SPLITS[name]
+
+
+def _permuted_copy(root, target, seed):
+    """The same rows as the mirror at ``root``, in another order (as the Hub's files have them)."""
+    for name in data.HUB_IDS:
+        splits = {}
+        for path in (root / data.HUB_IDS[name]).rglob("*.parquet"):
+            frame = pd.read_parquet(path)
+            splits[path.name.split("-")[0]] = frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+        write_dataset(target, name, splits)
+
+
+def test_subsets_depend_on_content_not_row_order(mirror, tmp_path_factory, monkeypatch):
+    profile = get_profile("smoke")
+
+    def subsets():
+        imdb, ag = data.imdb_splits(profile), data.ag_news_splits(profile)
+        return [list(getattr(s, part)["text"]) for s in (imdb, ag) for part in ("train", "val", "test")]
+
+    before = subsets()
+    other = tmp_path_factory.mktemp("permuted")
+    _permuted_copy(mirror, other, seed=7)
+    use_mirror(monkeypatch, other)
+    assert subsets() == before
+
+
+def test_duplicate_texts_get_one_order(mirror, tmp_path_factory, monkeypatch):
+    rows = imdb_rows(20)
+    rows = pd.concat([rows, rows.iloc[:5], rows.iloc[30:33]]).reset_index(drop=True)  # duplicated reviews
+    orders = []
+    for seed in (1, 2):
+        root = tmp_path_factory.mktemp(f"dups{seed}")
+        frame = rows.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+        write_dataset(root, "imdb", {"train": frame, "test": frame})
+        use_mirror(monkeypatch, root)
+        orders.append(list(zip(data.load("imdb")["train"]["text"], data.load("imdb")["train"]["label"])))
+    assert orders[0] == orders[1]
+
+
+@pytest.mark.parametrize("frame, message", [
+    (pd.DataFrame({"review": ["a", "b"], "label": [0, 1]}), "columns \\['text'\\] are missing"),
+    (pd.DataFrame({"text": ["a", "b"], "label": [1, 2]}), "'label' is"),
+    (pd.DataFrame({"text": ["a", "b"], "label": ["neg", "pos"]}), "'label' is"),
+])
+def test_bad_columns_are_clear_errors_naming_the_source(tmp_path, monkeypatch, frame, message):
+    folder = tmp_path / data.HUB_IDS["imdb"] / "plain_text"
+    folder.mkdir(parents=True)
+    frame.to_parquet(folder / "train-00000-of-00001.parquet")
+    use_mirror(monkeypatch, tmp_path)
+    with pytest.raises(data.DataFormatError, match=message) as err:
+        data.load("imdb")
+    assert "stanfordnlp/imdb" in str(err.value)
+
+
+@pytest.mark.parametrize("frame, message", [
+    (pd.DataFrame({"text": ["a", None], "label": [0, 1]}), "'text' must be a string"),
+    (pd.DataFrame({"text": ["a", "b"], "label": [0, 0]}), "single class"),
+])
+def test_bad_rows_are_clear_errors(tmp_path, monkeypatch, frame, message):
+    write_dataset(tmp_path, "imdb", {"train": frame})
+    use_mirror(monkeypatch, tmp_path)
+    with pytest.raises(data.DataFormatError, match=message):
+        data.load("imdb")
+
+
+def test_damaged_parquet_is_a_clear_error(mirror, monkeypatch):
+    damaged = next((mirror / data.HUB_IDS["ag_news"]).rglob("*.parquet"))
+    damaged.write_bytes(damaged.read_bytes()[:200])
+    data.load.cache_clear()
+    with pytest.raises(data.DataUnavailableError, match="damaged") as err:
+        data.load("ag_news")
+    assert "fancyzhx/ag_news" in str(err.value) and len(str(err.value).splitlines()) == 1
+
+
+def test_full_profile_without_ag_news_train_split_is_a_clear_error(mirror):
+    with pytest.raises(data.DataUnavailableError, match="train split"):
+        data.ag_news_splits(get_profile("full"))
 
 
 def test_balanced_indices_are_balanced_deterministic_and_respect_exclusions():
@@ -24,8 +121,7 @@ def test_balanced_indices_are_balanced_deterministic_and_respect_exclusions():
 
 def test_imdb_splits_are_disjoint_and_balanced(mirror):
     s = data.imdb_splits(get_profile("smoke"))
-    keys = lambda ds: {(r["label"], r["id"]) for r in ds}  # noqa: E731 - ids repeat across labels
-    assert not keys(s.train) & keys(s.val)
+    assert not set(s.train["text"]) & set(s.val["text"])
     assert sum(s.train["label"]) * 2 == len(s.train)
     assert len(s.test) == get_profile("smoke").imdb_test
 
@@ -35,6 +131,7 @@ def test_ag_news_without_train_split_is_split_three_ways(mirror):
     texts = [set(ds["text"]) for ds in (s.train, s.val, s.test)]
     assert not (texts[0] & texts[1] or texts[0] & texts[2] or texts[1] & texts[2])
     assert "only the 7,600-row test split" in s.note
+    assert sum(map(len, texts)) == sum(get_profile("smoke").to_dict()[k] for k in ("ag_train", "ag_val")) + 32
 
 
 def test_clear_error_when_neither_hub_nor_mirror(monkeypatch):

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 from datasets import Dataset
+from fake_mirror import use_mirror, write_dataset
 
 from tap import data
 from tap import instruct as ins
@@ -16,22 +17,15 @@ WORDS = "good bad film plot actor story great awful boring fun world sports mark
 
 @pytest.fixture(scope="module")
 def instruct_mirror(tmp_path_factory):
-    """IMDB with every star rating and distinct train/test texts; AG News test split only."""
+    """IMDB with distinct train/test texts; AG News test split only."""
     root = tmp_path_factory.mktemp("mirror")
-    (root / "imdb").mkdir()
-    (root / "ag_news").mkdir()
-    for split in ("train", "test"):
-        rows = [{"text": f"{split} review {i}: the {WORDS[(i + r) % 10]} {WORDS[(3 * i) % 10]} was {r} stars<br />ok",
-                 "label": int(r >= 7), "id": 100 * r + i, "rating": r}
-                for r in (1, 2, 3, 4, 7, 8, 9, 10) for i in range(40)]
-        pd.DataFrame(rows).to_parquet(root / "imdb" / f"{split}.parquet")
-    pd.DataFrame([{"text": f"news {i} about {WORDS[10 + y]} #39;s {WORDS[i % 10]}", "label": y}
-                  for y in range(4) for i in range(200)]).to_parquet(root / "ag_news" / "test.parquet")
+    write_dataset(root, "imdb", {split: pd.DataFrame(
+        [{"text": f"{split} review {i}: the {WORDS[(i + r) % 10]} {WORDS[(3 * i) % 10]} was {r} stars<br />ok",
+          "label": int(r >= 7)} for r in (1, 2, 3, 4, 7, 8, 9, 10) for i in range(40)]) for split in ("train", "test")})
+    write_dataset(root, "ag_news", {"test": pd.DataFrame([{"text": f"news {i} about {WORDS[10 + y]} #39;s {WORDS[i % 10]}",
+                                                           "label": y} for y in range(4) for i in range(200)])})
     mp = pytest.MonkeyPatch()
-    mp.setenv("TAP_DATA_DIR", str(root))
-    mp.setenv("HF_HUB_OFFLINE", "1")
-    mp.setenv("TAP_CACHE_DIR", str(root / "cache"))
-    data.load.cache_clear()
+    use_mirror(mp, root)
     yield root
     data.load.cache_clear()
     mp.undo()
@@ -95,7 +89,7 @@ def test_pairs_are_prompt_completion_and_the_majority_baseline_is_balanced(built
     assert row["prompt"].endswith("\n" + ins.ANSWER)
     assert row["completion"] == " " + row["answer"]
     acc = built.majority_accuracy()
-    assert acc["sentiment"] == 0.5 and acc["rating"] == 0.25 and acc["topic"] == 0.25
+    assert acc["sentiment"] == 0.5 and acc["genre"] == 0.5 and acc["topic"] == 0.25
 
 
 def test_shorten_cuts_at_a_token_boundary(tiny_lm):
