@@ -1,6 +1,8 @@
 """Drive headless Chromium over every page of the built book: each page loads without
-console errors, every image has a non-zero natural width, chapter pages carry the Binder
-and Colab launch buttons, and the search page finds "LoRA"."""
+console errors (the book is read offline too, so a resource that fails to load is an error
+wherever it comes from), every image has a non-zero natural width, MathJax typesets every
+equation, chapter pages carry the Binder and Colab launch buttons, and the search page
+finds "LoRA"."""
 from __future__ import annotations
 
 import subprocess
@@ -8,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -15,6 +18,7 @@ from check_html import HTML, ROOT, toc_files  # noqa: E402
 
 import yaml  # noqa: E402
 
+MATH_PAGE = "05_lora"  # a chapter with equations: its equations must exist and render
 PORT = 8765
 BASE = f"http://127.0.0.1:{PORT}/"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -23,6 +27,19 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
 
 def is_chapter(page: str) -> bool:
     return (ROOT / "book" / f"{page}.md").read_text().startswith("---\njupytext:")
+
+
+def maths(tab, timeout_ms: int = 20_000) -> tuple[int, int]:
+    """(equations, equations MathJax has not typeset) on the loaded page. Sphinx wraps each
+    equation's TeX in a ``.math`` element and MathJax, once it has run, puts an
+    ``mjx-container`` inside it; it runs after the load event, so wait for it."""
+    count = "() => document.querySelectorAll('.math').length"
+    pending = "() => [...document.querySelectorAll('.math')].filter(e => !e.querySelector('mjx-container')).length"
+    try:
+        tab.wait_for_function(f"() => ({pending})() === 0", timeout=timeout_ms)
+    except PlaywrightTimeout:
+        pass  # reported by the caller, with the count
+    return tab.evaluate(count), tab.evaluate(pending)
 
 
 def main() -> int:
@@ -38,9 +55,7 @@ def main() -> int:
             current = {"page": ""}
 
             def on_console(msg) -> None:
-                # Resources outside this site (CDNs) cannot load in an offline sandbox: not page errors.
-                source = (msg.location or {}).get("url", "")
-                if msg.type == "error" and (not source or source.startswith(BASE)) and "net::ERR_" not in msg.text:
+                if msg.type == "error":
                     problems.append(f"{current['page']}: console error: {msg.text}")
 
             tab.on("console", on_console)
@@ -55,11 +70,14 @@ def main() -> int:
                 images = tab.eval_on_selector_all("img", "els => els.map(e => [e.currentSrc || e.src, e.naturalWidth])")
                 broken = [src for src, width in images if src.startswith(BASE) and width == 0]
                 problems += [f"{page}: image {src} did not render" for src in broken]
+                equations, unrendered = maths(tab)
+                if unrendered or (page == MATH_PAGE and not equations):
+                    problems.append(f"{page}: MathJax rendered {equations - unrendered} of {equations} equations")
                 if is_chapter(page):
                     for name, host in (("Binder", "mybinder.org"), ("Colab", "colab.research.google.com")):
                         if tab.locator(f'a[href*="{host}"]').count() == 0:
                             problems.append(f"{page}: no {name} launch button")
-                print(f"ok  {page}: {len(images)} images")
+                print(f"ok  {page}: {len(images)} images, {equations} equations")
             current["page"] = "search"
             tab.goto(BASE + "search.html?q=LoRA", wait_until="load")
             try:

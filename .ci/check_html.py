@@ -1,26 +1,193 @@
-"""After the build: every page in _toc.yml produced HTML, and every figure it references exists."""
+"""After the build: every page in _toc.yml produced HTML, every figure it references exists,
+and no page shows the reader a defect the build itself lets through: a Python object's repr,
+a tuple where a number belongs, an unresolved glue role, NaN cells, NumPy scalar reprs, long
+decimals or cut-off text in tables, a negative number after "behind"/"ahead".
+
+Rules read the page as the reader sees it: text outside <script>/<style>, and outside what
+the author wrote as source (code cells' input, literal blocks, TeX); code cells' output is checked."""
 from __future__ import annotations
 
 import os
 import re
 import sys
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("BOOK_HTML") or ROOT / "_build" / "html")  # next to _config.yml
 
+HIDDEN = {"head", "script", "style", "template"}  # <title> repeats the <h1>
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+BLOCK = {"address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption", "figure",
+         "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre",
+         "section", "table", "td", "th", "tr", "ul"}
 
-class Images(HTMLParser):
+
+@dataclass
+class Page:
+    """What a rule looks at: the reader-visible text, its prose (the same without preformatted
+    output), each <td> cell's text, and the image sources."""
+    text: str
+    prose: str
+    cells: list[str]
+    images: list[str]
+
+
+def is_source(attrs: dict) -> bool:
+    """What the author wrote as code: a code cell's input, a literal block (``highlight-<lexer>``,
+    but not an output, which is highlighted too) or TeX maths, which may hold "(768, 8)"."""
+    classes = (attrs.get("class") or "").split()
+    return bool({"cell_input", "math"} & set(classes)) or (
+        "output" not in classes and any(c.startswith("highlight-") for c in classes))
+
+
+class Reader(HTMLParser):
+    """Collects a page's text per view: tracks which open elements hide text, hold source, are
+    preformatted, or are table cells."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.sources: list[str] = []
+        self.open: list[tuple[str, str]] = []  # (tag, role): role is "hidden", "source", "pre", "cell" or ""
+        self.text: list[str] = []
+        self.prose: list[str] = []
+        self.open_cells: list[list[str]] = []  # text of the <td> elements now open
+        self.cells: list[str] = []
+        self.images: list[str] = []
 
     def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
         if tag == "img":
-            self.sources.append(dict(attrs).get("src", ""))
+            self.images.append(attrs.get("src") or "")
+        if tag in BLOCK:
+            self.handle_data("\n")
+        if tag in VOID:
+            return
+        role = ("hidden" if tag in HIDDEN else "source" if is_source(attrs) else "pre" if tag == "pre"
+                else "cell" if tag == "td" else "")
+        self.open.append((tag, role))
+        if role == "cell":
+            self.open_cells.append([])
+
+    def handle_endtag(self, tag):
+        if tag not in {t for t, _ in self.open}:
+            return  # a stray end tag
+        while self.open:
+            closed, role = self.open.pop()
+            if role == "cell":
+                self.cells.append(" ".join("".join(self.open_cells.pop()).split()))
+            if closed == tag:
+                break
+        if tag in BLOCK:
+            self.handle_data("\n")
+
+    def handle_data(self, data):
+        roles = {role for _, role in self.open}
+        if roles & {"hidden", "source"}:
+            return
+        self.text.append(data)
+        if "pre" not in roles:
+            self.prose.append(data)
+        for cell in self.open_cells:
+            cell.append(data)
+
+
+def read_page(html: str) -> Page:
+    reader = Reader()
+    reader.feed(html)
+    reader.close()
+    return Page("".join(reader.text), "".join(reader.prose), reader.cells, reader.images)
+
+
+def snippets(pattern: str, text: str, flags: int = 0, context: int = 30) -> list[str]:
+    """Each match of ``pattern`` with a little of the text around it, on one line."""
+    found = []
+    for match in re.finditer(pattern, text, flags):
+        start, end = max(0, match.start() - context), match.end() + context
+        found.append(" ".join(text[start:end].split()))
+    return found
+
+
+def object_reprs(page: Page) -> list[str]:
+    """``<tap.Run object at 0x7f…>`` or ``<IPython.core.display.HTML object>``: an object
+    displayed instead of what it holds."""
+    return snippets(r"<[\w.]+ object at 0x[0-9a-fA-F]+>|<IPython\.core\.display\.\w+ object>", page.text)
+
+
+def tuples_for_numbers(page: Page) -> list[str]:
+    """``(22, 566, 146)`` in prose: a number with thousands separators that myst-nb's glue
+    ``literal_eval``-ed into a tuple."""
+    return snippets(r"\(\d{1,3}(?:, \d{1,3})+\)", page.prose)
+
+
+def unresolved_glue(page: Page) -> list[str]:
+    """A ``{glue:…}`` role shown as text: the role was never parsed or found no value."""
+    return snippets(r"\{glue(?::\w+)?\}", page.text)
+
+
+def nan_cells(page: Page) -> list[str]:
+    """A table cell that says NaN, None, <NA> or NaT: a missing value should be a blank."""
+    return [cell for cell in page.cells if cell in {"NaN", "nan", "None", "<NA>", "NaT"}]
+
+
+def numpy_scalar_reprs(page: Page) -> list[str]:
+    """``np.float64(0.5)``: NumPy 2's repr of a scalar, printed where its value belongs."""
+    return snippets(r"\bnp\.(?:float|int|uint)\d*\(", page.text)
+
+
+def long_decimals(page: Page) -> list[str]:
+    """A number with more than four decimals in a table cell: noise, not precision."""
+    return [cell for cell in page.cells if re.search(r"\d\.\d{5,}", cell)]
+
+
+def cut_off_cells(page: Page) -> list[str]:
+    """A table cell that ends in "…" or "...": pandas truncated the value (or the table)."""
+    return [cell for cell in page.cells if cell.endswith(("…", "..."))]
+
+
+def signed_gaps(page: Page) -> list[str]:
+    """"-1.0 points behind", "trails full fine-tuning by -1.0": the word already says which
+    way, so the number must not carry a sign too."""
+    minus = r"(?<![\w-])[-−]\d"
+    before = rf"{minus}[\d.,]*\s*(?:percentage\s+)?points?\s+(?:behind|ahead)"
+    after = rf"\b(?:behind|ahead|trails?|trailing|trailed)\b[^.!?;\n]{{0,60}}?{minus}"
+    return snippets(before, page.prose, re.I) + snippets(after, page.prose, re.I)
+
+
+RULES: dict[str, Callable[[Page], list[str]]] = {
+    "object repr": object_reprs,
+    "tuple for a number": tuples_for_numbers,
+    "unresolved glue": unresolved_glue,
+    "NaN cell": nan_cells,
+    "NumPy scalar repr": numpy_scalar_reprs,
+    "over 4 decimals in a cell": long_decimals,
+    "cut-off cell": cut_off_cells,
+    "signed gap": signed_gaps,
+}
+
+
+def text_problems(page: Page) -> list[str]:
+    """Every rule's findings, as ``rule: snippet``."""
+    return [f"{name}: {found}" for name, rule in RULES.items() for found in rule(page)]
+
+
+def figure_problems(name: str, html_file: Path, page: Page) -> list[str]:
+    """Every local image exists, and every ``fig = plots.…(`` in the source made an image."""
+    problems = []
+    figures = [s for s in page.images if not s.startswith(("http", "data:"))]
+    for src in figures:
+        target = (html_file.parent / src.split("?")[0]).resolve()
+        if not target.is_file() or target.stat().st_size == 0:
+            problems.append(f"figures: image {src} is missing or empty")
+    source = (ROOT / "book" / f"{name}.md").read_text()
+    expected = len(re.findall(r"^\w+ = plots\.\w+\(", source, flags=re.M))
+    made = sum("_images/" in s for s in figures)
+    if made < expected:
+        problems.append(f"figures: {expected} in the source, {made} images in the HTML")
+    return problems
 
 
 def toc_files(node) -> list[str]:
@@ -38,27 +205,20 @@ def toc_files(node) -> list[str]:
     return found
 
 
+def check_page(name: str, html_file: Path) -> list[str]:
+    """Every problem of one page, as ``page: rule: snippet``."""
+    if not html_file.is_file():
+        return [f"{name}: no HTML at {html_file}"]
+    page = read_page(html_file.read_text())
+    return [f"{name}: {p}" for p in figure_problems(name, html_file, page) + text_problems(page)]
+
+
 def main() -> int:
     problems = []
-    pages = toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text()))
-    for page in pages:
-        html_file = HTML / f"{page}.html"
-        if not html_file.is_file():
-            problems.append(f"{page}: no HTML at {html_file}")
-            continue
-        parser = Images()
-        parser.feed(html_file.read_text())
-        figures = [s for s in parser.sources if not s.startswith(("http", "data:"))]
-        for src in figures:
-            target = (html_file.parent / src.split("?")[0]).resolve()
-            if not target.is_file() or target.stat().st_size == 0:
-                problems.append(f"{page}: image {src} is missing or empty")
-        source = (ROOT / "book" / f"{page}.md").read_text()
-        expected = len(re.findall(r"^\w+ = plots\.\w+\(", source, flags=re.M))
-        made = sum("_images/" in s for s in figures)
-        if made < expected:
-            problems.append(f"{page}: {expected} figures in the source, {made} images in the HTML")
-        print(f"ok  {page}.html: {made} figures" if not problems or not problems[-1].startswith(page) else f"BAD {page}")
+    for name in toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text())):
+        found = check_page(name, HTML / f"{name}.html")
+        problems += found
+        print(f"BAD {name}.html: {len(found)} problems" if found else f"ok  {name}.html")
     for p in problems:
         print("ERROR:", p)
     return 1 if problems else 0

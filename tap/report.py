@@ -1,41 +1,149 @@
-"""Tables and glued numbers: how run records reach the page."""
+"""Tables, comparisons and glued numbers: how run records reach the page.
+
+Code computes on numbers; the page shows words and rounded cells. ``results_table`` returns
+numbers, ``format_table`` rounds a table for display, ``compare`` words a signed difference,
+and ``glue`` hands values to the prose so that what myst-nb pastes is what the author meant."""
 from __future__ import annotations
+
+import math
+import re
+from functools import partial
+from numbers import Real
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+MAX_DECIMALS = 4  # no cell shows more: a fifth decimal is noise to the reader
+
 
 def results_table(records: dict[str, dict]) -> pd.DataFrame:
-    """One row per run: test accuracy, trainable parameters (absolute and %), cost."""
+    """One row per run: test accuracy, trainable parameters (absolute and %), cost.
+
+    The values are unrounded numbers, for code that computes on the table; show it through
+    ``format_table(results_table(records))``, which rounds each column for the reader."""
     rows = []
     for label, r in records.items():
         rows.append({
             "method": label,
-            "test accuracy (%)": round(100 * r["test_accuracy"], 1),
+            "test accuracy (%)": 100 * r["test_accuracy"],
             "test examples": r["test_size"],
             "trainable params": r.get("trainable_params"),
-            "trainable (%)": round(100 * r["trainable_params"] / r["total_params"], 2) if r.get("total_params") else None,
-            "train time (s)": round(r["wall_time_s"], 1),
-            "examples/s": round(r["examples_per_s"], 1) if r.get("examples_per_s") else None,
-            "peak memory (MB)": round(r["peak_memory_mb"]) if r.get("peak_memory_mb") else None,
+            "trainable (%)": 100 * r["trainable_params"] / r["total_params"] if r.get("total_params") else None,
+            "train time (s)": r["wall_time_s"],
+            "examples/s": r.get("examples_per_s") or None,
+            "peak memory (MB)": r.get("peak_memory_mb") or None,
         })
     return pd.DataFrame(rows).set_index("method")
 
 
-class Plain(str):
-    """A string that ``glue`` shows without quotes."""
+def compare(diff_points: float, ahead: str = "ahead of", behind: str = "behind",
+            level: str = "level with", decimals: int = 1) -> str:
+    """Word a signed difference in points: ``compare(1.0)`` is "1.0 point ahead of",
+    ``compare(-2.34)`` "2.3 points behind", and whatever rounds to zero is "level with".
 
-    def __repr__(self) -> str:
-        return str(self)
+    One function for every comparison, so the prose never shows a negative gap ("-1.0 points
+    behind"), a "1.0 points", or "0.0 points ahead of"; pass other words (``ahead="above"``,
+    ``behind="below"``) where the sentence needs them."""
+    shown = f"{abs(diff_points):.{decimals}f}"
+    if float(shown) == 0:
+        return level
+    unit = "point" if float(shown) == 1 else "points"
+    return f"{shown} {unit} {ahead if diff_points > 0 else behind}"
+
+
+Formatter = Callable[[float], str]
+
+
+def _fixed(value: float, decimals: int) -> str:
+    """Thousands separators and a fixed number of decimals; no "-0.0"."""
+    text = f"{value:,.{decimals}f}"
+    return text.lstrip("-") if float(text.replace(",", "")) == 0 else text
+
+
+def _measure(value: float) -> str:
+    """Times, rates and sizes: one decimal, and two significant digits below 1."""
+    if value == 0 or abs(value) >= 1:
+        return _fixed(value, 1)
+    return _fixed(value, min(MAX_DECIMALS, 1 - math.floor(math.log10(abs(value)))))
+
+
+def _ratio(value: float) -> str:
+    return _fixed(value, 2 if abs(value) < 10 else 1)
+
+
+def _whole_or_measure(numbers: list[float]) -> Formatter:
+    """Counts as integers ("1,437,184", never "1437184.0"); anything fractional as a measure."""
+    return partial(_fixed, decimals=0) if all(v.is_integer() for v in numbers) else _measure
+
+
+def _distinguishing(numbers: list[float]) -> Formatter:
+    """The fewest decimals (at most ``MAX_DECIMALS``) that keep distinct values distinct and
+    non-zero values non-zero: shares of parameters span 100% down to a few thousandths."""
+    distinct = set(numbers)
+    for decimals in range(MAX_DECIMALS + 1):
+        shown = {v: _fixed(v, decimals) for v in distinct}
+        if len(set(shown.values())) == len(distinct) and all(
+                float(s.replace(",", "")) != 0 for v, s in shown.items() if v != 0):
+            break
+    return partial(_fixed, decimals=decimals)
+
+
+def _constant(formatter: Formatter) -> Callable[[list[float]], Formatter]:
+    return lambda numbers: formatter
+
+
+# Column kind, from the lower-cased column name, in order: the first match decides.
+_COLUMN_KINDS: list[tuple[str, Callable[[list[float]], Formatter]]] = [
+    (r"trainable.*\(%\)", _distinguishing),                                 # share of parameters
+    (r"/s\b|\((?:m?s)\)|\btime\b|\bseconds?\b", _constant(_measure)),       # times and throughput
+    (r"params|parameters|examples|count|tokens|bytes", _whole_or_measure),  # counts
+    (r"\(mb\)", _constant(partial(_fixed, decimals=0))),                    # memory
+    (r"\bratio\b|×|speed-?up|\bfactor\b", _constant(_ratio)),
+    (r"accuracy|\(%\)|\bf1\b|\bpoints?\b", _constant(partial(_fixed, decimals=1))),
+    (r"", _whole_or_measure),                                               # anything else
+]
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, Real) and not isinstance(value, (bool, np.bool_)) and not math.isnan(value)
+
+
+def _blank_or_text(value) -> str:
+    return "" if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)) else str(value)
+
+
+def _format_column(name: str, values: pd.Series) -> list[str]:
+    numbers = [float(v) for v in values if _is_number(v)]
+    make = next(make for pattern, make in _COLUMN_KINDS if re.search(pattern, name.lower()))
+    formatter = make(numbers)
+    return [formatter(float(v)) if _is_number(v) else _blank_or_text(v) for v in values]
+
+
+def format_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The table as the reader should see it: every cell a string, rounded by the kind of its
+    column (read from the column name), blanks for missing values.
+
+    accuracy and percentage points: 1 decimal; trainable share "(%)": the fewest decimals (at
+    most 4) that tell the rows apart; parameters, examples, tokens, bytes and other counts:
+    integers with thousands separators; times, throughput and other measures: 1 decimal (2
+    significant digits below 1); memory in MB: integers; ratios: 1-2 decimals. Strings pass
+    through. For display only: compute on the unformatted table."""
+    columns = [_format_column(str(name), df.iloc[:, i]) for i, name in enumerate(df.columns)]
+    return pd.DataFrame(dict(enumerate(columns)), index=df.index, dtype=object).set_axis(df.columns, axis=1)
 
 
 def glue(name: str, value, text: bool = False) -> None:
-    """Glue a value for the prose (``{glue:text}`name```); ``text=True`` glues a sentence fragment.
+    """Glue a value for the prose (``{glue:text}`name```); ``text=True`` glues it as text.
 
-    NumPy scalars become Python numbers first: their repr (``np.float64(0.5)``) is not a number
-    that ``{glue:text}`name:.1f``` can format."""
+    myst-nb pastes a glued value by running ``ast.literal_eval`` on its ``text/plain`` repr
+    (``myst_nb.core.variables.format_plain_text``), format spec or not. So a value must be
+    glued with a repr that evaluates back to it: NumPy scalars become Python numbers (their repr
+    ``np.float64(0.5)`` cannot be formatted with ``:.1f``), and text is glued as a ``str``,
+    whose quoted repr evaluates to the same text (a bare ``22,566,146`` would evaluate to the
+    tuple ``(22, 566, 146)``). Glue numbers as numbers and format them in the page (``:,.0f``)."""
     from myst_nb import glue as _glue
 
     if isinstance(value, np.generic):
         value = value.item()
-    _glue(name, Plain(value) if text else value, display=False)
+    _glue(name, str(value) if text else value, display=False)

@@ -1,15 +1,110 @@
+import math
+
 import numpy as np
+import pandas as pd
 import pytest
+from IPython.core.formatters import format_display_data
 
 import myst_nb
+from myst_nb.core.variables import format_plain_text
 
-from tap.report import glue
+from tap.report import compare, format_table, glue, results_table
+
+
+@pytest.fixture
+def glued(monkeypatch) -> dict:
+    """What ``glue`` hands to myst-nb, by name."""
+    store = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, v, display: store.update({name: v}))
+    return store
+
+
+def pasted(value, fmt_spec: str = "") -> str:
+    """What ``{glue:text}`name:fmt_spec``` shows for a glued value (myst-nb's own code path)."""
+    return format_plain_text(format_display_data(value)[0]["text/plain"], fmt_spec)
 
 
 @pytest.mark.parametrize("value", [np.float64(73.25), np.float32(0.5), np.int64(12)])
-def test_glued_numpy_scalars_format_like_python_numbers(monkeypatch, value):
-    glued = {}
-    monkeypatch.setattr(myst_nb, "glue", lambda name, v, display: glued.update({name: v}))
+def test_glued_numpy_scalars_format_like_python_numbers(glued, value):
     glue("x", value)
     assert type(glued["x"]) in (float, int)
-    assert f"{float(repr(glued['x'])):.1f}" == f"{float(value):.1f}"  # what {glue:text}`x:.1f` does
+    assert pasted(glued["x"], ".1f") == f"{float(value):.1f}"
+
+
+@pytest.mark.parametrize("text", ["22,566,146", "0.50", "1e-05", "None", "above", "", "it's \"quoted\"",
+                                  "a long sentence, " * 20])
+@pytest.mark.parametrize("fmt_spec", ["", "s"])
+def test_glued_text_is_pasted_verbatim(glued, text, fmt_spec):
+    glue("x", text, text=True)
+    assert pasted(glued["x"], fmt_spec) == text
+
+
+def test_glued_number_formats_with_thousands_separators(glued):
+    glue("x", 22_566_146)
+    assert pasted(glued["x"], ",.0f") == "22,566,146"
+
+
+@pytest.mark.parametrize("diff, words", [
+    (1.0, "1.0 point ahead of"), (-2.34, "2.3 points behind"), (0.0, "level with"),
+    (0.04, "level with"), (-0.04, "level with"), (0.96, "1.0 point ahead of"), (-12.25, "12.2 points behind"),
+])
+def test_compare_words_a_signed_gap(diff, words):
+    assert compare(diff) == words
+
+
+def test_compare_takes_the_sentence_words():
+    assert compare(-3, ahead="above", behind="below") == "3.0 points below"
+    assert compare(0.3, decimals=0, level="the same as") == "the same as"
+
+
+def record(accuracy: float, trainable: int | None, total: int | None, seconds: float, **extra) -> dict:
+    return {"test_accuracy": accuracy, "test_size": 25_000, "trainable_params": trainable,
+            "total_params": total, "wall_time_s": seconds, **extra}
+
+
+RECORDS = {
+    "full fine-tuning": record(0.87345, 1_437_184, 1_437_184, 123.456, examples_per_s=812.34, peak_memory_mb=1523.7),
+    "linear probe": record(0.8, 258, 1_437_184, 0.0345),
+    "LoRA": record(0.8, 7_000, 1_437_184, 1234.03, examples_per_s=3.2),
+    "TF-IDF": {"test_accuracy": 0.85, "test_size": 25_000, "wall_time_s": 3.0},
+}
+
+
+def test_results_table_keeps_numbers():
+    table = results_table(RECORDS)
+    assert table.loc["full fine-tuning", "test accuracy (%)"] == pytest.approx(87.345)
+    assert table.loc["linear probe", "trainable (%)"] == pytest.approx(100 * 258 / 1_437_184)
+    assert math.isnan(table.loc["TF-IDF", "trainable params"])
+
+
+def test_format_table_rounds_by_column_kind():
+    shown = format_table(results_table(RECORDS))
+    assert shown.loc["full fine-tuning"].tolist() == ["87.3", "25,000", "1,437,184", "100.00", "123.5", "812.3", "1,524"]
+    assert shown.loc["linear probe"].tolist() == ["80.0", "25,000", "258", "0.02", "0.035", "", ""]
+    assert shown.loc["LoRA", "train time (s)"] == "1,234.0"
+    assert shown.loc["TF-IDF"].tolist() == ["85.0", "25,000", "", "", "3.0", "", ""]
+
+
+def test_format_table_shares_keep_distinct_values_distinct():
+    shares = pd.DataFrame({"trainable (%)": [100.0, 0.0031, 1.2, 0.6]})
+    assert format_table(shares)["trainable (%)"].tolist() == ["100.000", "0.003", "1.200", "0.600"]
+    assert format_table(pd.DataFrame({"trainable (%)": [100.0, 50.0]}))["trainable (%)"].tolist() == ["100", "50"]
+
+
+@pytest.mark.parametrize("column, values, expected", [
+    ("trainable (%)", [1e-7, 2e-7], ["0.0000", "0.0000"]),   # at most 4 decimals, even if equal
+    ("speed-up", [1.4321, 12.345], ["1.43", "12.3"]),
+    ("stored per task (KB)", [0.51234, 4321.06], ["0.51", "4,321.1"]),
+    ("train reviews", [1000.0, 250.0], ["1,000", "250"]),
+    ("gap (points)", [-0.04, 1.26], ["0.0", "1.3"]),
+    ("95% interval (%)", ["86.9–87.8", None], ["86.9–87.8", ""]),
+])
+def test_format_table_other_columns(column, values, expected):
+    assert format_table(pd.DataFrame({column: values}))[column].tolist() == expected
+
+
+def test_format_table_cells_never_show_more_than_four_decimals():
+    numbers = pd.DataFrame({name: [1 / 3, 2e-9, 12345.678901] for name in
+                            ["trainable (%)", "time (s)", "ratio", "perplexity", "accuracy"]})
+    for cell in format_table(numbers).to_numpy().ravel():
+        assert len(cell.partition(".")[2]) <= 4, cell

@@ -1,0 +1,99 @@
+"""The built-HTML check (.ci/check_html.py): each rule fails on a page with its defect, and a
+clean page, with the traps a real page holds (scripts, code, maths), passes every rule."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / ".ci" / "check_html.py"
+spec = importlib.util.spec_from_file_location("check_html", SCRIPT)
+check_html = sys.modules["check_html"] = importlib.util.module_from_spec(spec)  # dataclasses look it up
+spec.loader.exec_module(check_html)
+
+
+def html(body: str) -> str:
+    return f"<!DOCTYPE html><html><head><title>t</title></head><body><main>{body}</main></body></html>"
+
+
+def table(*cells: str) -> str:
+    rows = "".join(f"<tr><th>row {i}</th><td>{cell}</td></tr>" for i, cell in enumerate(cells))
+    return f'<table class="dataframe"><thead><tr><th></th><th>value</th></tr></thead><tbody>{rows}</tbody></table>'
+
+
+def code_cell(source: str, output: str) -> str:
+    return (f'<div class="cell docutils container"><div class="cell_input docutils container">'
+            f'<div class="highlight-ipython3 notranslate"><div class="highlight"><pre>{source}</pre></div></div></div>'
+            f'<div class="cell_output docutils container">{output}</div></div>')
+
+
+def text_output(text: str) -> str:
+    return f'<div class="output text_plain highlight-myst-ansi notranslate"><div class="highlight"><pre>{text}</pre></div></div>'
+
+
+CLEAN = html(
+    "<script>window.MathJax = {tex: {inlineMath: [['\\\\(', '\\\\)']]}}; "
+    "const bad = '{glue:text}`x` np.float64(1) <a.B object at 0x1f> (22, 566, 146) -1.0 points behind';</script>"
+    "<style>td::after { content: 'NaN...'; }</style>"
+    "<h1>LoRA</h1>"
+    "<p>The encoder has <span class=\"pasted-text\">22,566,146</span> parameters (about 1.4% of GPT-2); "
+    "adapters finish <span class=\"pasted-text\">1.0 point behind</span> full fine-tuning, "
+    "which trails nothing, and LoRA is 2.3 points ahead of the probe (see chapters 4 and 5).</p>"
+    '<div class="math notranslate nohighlight">\\[W \\in \\mathbb{R}^{(768, 8)}\\]</div>'
+    '<div class="highlight-python notranslate"><div class="highlight"><pre>x = np.float64(0.5)\nprint("...")</pre></div></div>'
+    + code_cell("fig, ax = plt.subplots(figsize=(6, 4))\nglue('x', np.int64(3))",
+                text_output("torch.Size([2, 128]) (2, 128)\nnp.arange(3).shape = (3,)"))
+    + code_cell("format_table(results_table(records))",
+                '<div class="output text_html">' + table("87.3", "1,437,184", "", "0.0031", "r = 1 … 16 runs") + "</div>")
+    + "<p>Reviews are cut at 128 tokens, ahead of the GPT-2 limit.</p>"
+)
+
+
+def test_clean_page_passes_every_rule():
+    assert check_html.text_problems(check_html.read_page(CLEAN)) == []
+
+
+BAD = {
+    check_html.object_reprs: [
+        code_cell("run", text_output("&lt;tap.training.Run object at 0x7f3a2c1d9e80&gt;")),
+        code_cell("display", text_output("&lt;IPython.core.display.HTML object&gt;")),
+    ],
+    check_html.tuples_for_numbers: ['<p>The encoder has <span class="pasted-text">(22, 566, 146)</span> parameters.</p>'],
+    check_html.unresolved_glue: [
+        "<p>The vocabulary holds {glue:text}<code>ch01_vocab</code> entries.</p>",
+        "<p>See {glue}`ch01_fig`.</p>",
+    ],
+    check_html.nan_cells: [table("87.3", "NaN"), table("nan"), table("None")],
+    check_html.numpy_scalar_reprs: ["<p>It reaches np.float64(0.873) accuracy.</p>",
+                                    code_cell("best", text_output("{'acc': np.int64(12)}"))],
+    check_html.long_decimals: [table("87.34567"), table("0.0031 (0.123456)")],
+    check_html.cut_off_cells: [table("An unforgettable, breathtaking perf…"), table("...")],
+    check_html.signed_gaps: [
+        "<p>Adapters finish -1.0 points behind full fine-tuning.</p>",
+        "<p>LoRA trails full fine-tuning by -1.0.</p>",
+        "<p>The probe is ahead of TF-IDF by −0.4 points.</p>",
+    ],
+}
+
+
+@pytest.mark.parametrize("rule, body", [(rule, body) for rule, bodies in BAD.items() for body in bodies],
+                         ids=lambda x: getattr(x, "__name__", None))
+def test_rule_fails_on_its_defect(rule, body):
+    page = check_html.read_page(html(body))
+    assert rule(page), f"{rule.__name__} let through: {body}"
+
+
+def test_every_rule_has_a_bad_sample():
+    assert set(check_html.RULES.values()) == set(BAD)
+
+
+def test_check_page_names_page_rule_and_snippet(tmp_path):
+    page = tmp_path / "bibliography.html"
+    page.write_text(html("<p>LoRA trails full fine-tuning by -1.0 points.</p>"))
+    [problem] = check_html.check_page("bibliography", page)
+    assert problem.startswith("bibliography: signed gap: ") and "trails full fine-tuning by -1" in problem
+
+
+def test_check_page_reports_a_missing_page(tmp_path):
+    assert check_html.check_page("bibliography", tmp_path / "none.html") == [
+        f"bibliography: no HTML at {tmp_path / 'none.html'}"]
