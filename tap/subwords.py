@@ -76,15 +76,36 @@ def _batches(texts: list[str], size: int = 1_000) -> Iterator[list[str]]:
         yield texts[start:start + size]
 
 
-def train_wordpiece(texts: list[str], vocab_size: int, max_len: int = 512) -> PreTrainedTokenizerFast:
-    """BERT's recipe: lower-case, split on spaces and punctuation, then greedy longest-match
-    subwords (``##`` marks a continuation); ``[CLS] text [SEP]`` around every input."""
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+def _bert_wordpiece(vocab: dict[str, int] | None = None) -> Tokenizer:
+    """A WordPiece tokenizer (untrained without ``vocab``) that lower-cases and splits on
+    spaces and punctuation, as BERT's does."""
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
     tok.normalizer = normalizers.Sequence([normalizers.Replace(BR, "\n"), normalizers.BertNormalizer(lowercase=True)])
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=WORDPIECE_SPECIALS, min_frequency=2,
+    return tok
+
+
+def _wordpiece_vocab(texts: list[str], vocab_size: int, special_tokens: list[str]) -> dict[str, int]:
+    tok = _bert_wordpiece()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=special_tokens, min_frequency=2,
                                         show_progress=False)
     tok.train_from_iterator(_batches(texts), trainer, length=len(texts))
+    return tok.get_vocab(with_added_tokens=False)
+
+
+def train_wordpiece(texts: list[str], vocab_size: int, max_len: int = 512) -> PreTrainedTokenizerFast:
+    """BERT's recipe: lower-case, split on spaces and punctuation, then greedy longest-match
+    subwords (``##`` marks a continuation); ``[CLS] text [SEP]`` around every input.
+
+    Trained in two passes so that every process gives the same pieces and ids. The trainer
+    numbers the ``##x`` continuation characters in Rust hash-map order (new in every process)
+    and breaks ties between equally frequent merges by id, which changes the ids and sometimes
+    the pieces themselves. A first pass without merges lists those characters; the second
+    gives them fixed ids, in string order after the special tokens, before any merge."""
+    first = _wordpiece_vocab(texts, 0, WORDPIECE_SPECIALS)
+    continuations = sorted(piece for piece in first if piece.startswith("##"))
+    tok = _bert_wordpiece(_wordpiece_vocab(texts, vocab_size, WORDPIECE_SPECIALS + continuations))
+    tok.add_special_tokens(WORDPIECE_SPECIALS)  # only these are added tokens, not the continuations
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
