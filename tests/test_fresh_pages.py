@@ -1,0 +1,56 @@
+"""A page's executed output follows the profile and ``tap``'s code, and an unchanged rebuild
+executes nothing (book/_ext/fresh_pages.py), checked on a one-page Sphinx + myst-nb project."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+EXT = Path(__file__).resolve().parents[1] / "book" / "_ext"
+sys.path.insert(0, str(EXT))
+import fresh_pages  # noqa: E402
+
+PAGE = """---
+jupytext:
+  text_representation:
+    format_name: myst
+kernelspec:
+  name: python3
+  display_name: Python 3
+---
+# Page
+
+```{code-cell} ipython3
+import os, time
+print("profile", os.environ["TAP_PROFILE"], "at", time.time_ns())
+```
+"""
+
+
+def test_key_changes_with_profile_and_code(tmp_path):
+    package = tmp_path / "tap"
+    shutil.copytree(fresh_pages.TAP, package)
+    key = fresh_pages.execution_key("book", package)
+    assert key == fresh_pages.execution_key("book", package)
+    assert fresh_pages.execution_key("smoke", package) != key
+    (package / "data.py").write_text((package / "data.py").read_text() + "\n# edited\n")
+    assert fresh_pages.execution_key("book", package) != key
+
+
+def _build(src: Path, profile: str) -> str:
+    env = {**os.environ, "TAP_PROFILE": profile, "PYTHONPATH": str(EXT)}
+    subprocess.run([sys.executable, "-m", "sphinx", "-q", "-b", "html", str(src), str(src / "_build" / "html")],
+                   env=env, check=True, capture_output=True)
+    return (src / "_build" / "html" / "page.html").read_text()
+
+
+def test_profile_switch_re_executes_and_unchanged_rebuild_does_not(tmp_path):
+    (tmp_path / "conf.py").write_text('extensions = ["myst_nb", "fresh_pages"]\nnb_execution_mode = "cache"\n'
+                                      'exclude_patterns = ["_build"]\nroot_doc = "page"\n')
+    (tmp_path / "page.md").write_text(PAGE)
+    first = _build(tmp_path, "smoke")
+    assert "profile smoke" in first
+    assert _build(tmp_path, "smoke") == first  # nothing changed: the same executed output
+    assert "profile book" in _build(tmp_path, "book")
+    caches = sorted(p.name.split("-")[0] for p in (tmp_path / "_build" / ".jupyter_cache").iterdir())
+    assert caches == ["book", "smoke"]
