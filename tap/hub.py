@@ -2,11 +2,13 @@
 otherwise costs tens of seconds of retries."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
 import time
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from .cache import cache_dir
 
@@ -46,9 +48,12 @@ def offline_requested() -> bool:
     return any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes", "on"} for v in OFFLINE_VARS)
 
 
-def _probe(host: str = "huggingface.co", timeout_s: float = 2.0) -> bool:
+def _probe(timeout_s: float = 2.0) -> bool:
+    """Can we open a connection to the Hub, or to the mirror named by ``HF_ENDPOINT``?"""
+    endpoint = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
     try:
-        socket.create_connection((host, 443), timeout=timeout_s).close()
+        socket.create_connection((endpoint.hostname, port), timeout=timeout_s).close()
         return True
     except OSError:
         return False
@@ -60,7 +65,7 @@ def hub_available() -> bool:
     remembered on disk for an hour so a whole book build pays for it at most once."""
     if offline_requested():
         return False
-    memo = cache_dir() / "hub-reachable.json"
+    memo = cache_dir() / f"hub-reachable-{hashlib.sha256(os.environ.get('HF_ENDPOINT', '').encode()).hexdigest()[:8]}.json"
     try:
         seen = json.loads(memo.read_text())
         if time.time() - seen["time"] < _TTL_S:

