@@ -15,6 +15,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from .cache import cached_folder, source_digest
 from .data import load
+from .hub import revision
 from .profiles import Profile, get_profile
 
 BR = Regex(r"<br\s*/?>")  # IMDB's HTML line breaks become real ones
@@ -52,7 +53,8 @@ def _wikitext2() -> list[str]:
     """WikiText-2 (Merity et al., 2016) training lines, Hub only: the `full` profile's extra text."""
     from datasets import load_dataset
 
-    lines = load_dataset("Salesforce/wikitext", "wikitext-2-raw-v1", split="train")["text"]
+    lines = load_dataset("Salesforce/wikitext", "wikitext-2-raw-v1", split="train",
+                         revision=revision("Salesforce/wikitext"))["text"]
     return [line for line in lines if line.strip()]
 
 
