@@ -83,16 +83,26 @@ def _whole_or_measure(numbers: list[float]) -> Formatter:
     return partial(_fixed, decimals=0) if all(v.is_integer() for v in numbers) else _measure
 
 
+def _significant_decimals(value: float, digits: int) -> int:
+    """Decimals that show ``digits`` significant digits of ``value`` (none for whole numbers,
+    at most ``MAX_DECIMALS``)."""
+    if float(value).is_integer():
+        return 0
+    if abs(value) >= 10 ** (digits - 1):
+        return 1
+    return min(MAX_DECIMALS, max(1, digits - 1 - math.floor(math.log10(abs(value)))))
+
+
 def _distinguishing(numbers: list[float]) -> Formatter:
-    """The fewest decimals (at most ``MAX_DECIMALS``) that keep distinct values distinct and
-    non-zero values non-zero: shares of parameters span 100% down to a few thousandths."""
+    """Two significant digits per value (more where two distinct values would look alike), at
+    most ``MAX_DECIMALS`` decimals: shares of parameters span 100% ("100") down to a few
+    thousandths ("0.0091")."""
     distinct = set(numbers)
-    for decimals in range(MAX_DECIMALS + 1):
-        shown = {v: _fixed(v, decimals) for v in distinct}
-        if len(set(shown.values())) == len(distinct) and all(
-                float(s.replace(",", "")) != 0 for v, s in shown.items() if v != 0):
+    for digits in range(2, 2 + MAX_DECIMALS):
+        shown = {_fixed(v, _significant_decimals(v, digits)) for v in distinct}
+        if len(shown) == len(distinct):
             break
-    return partial(_fixed, decimals=decimals)
+    return lambda value: _fixed(value, _significant_decimals(value, digits))
 
 
 def _constant(formatter: Formatter) -> Callable[[list[float]], Formatter]:

@@ -10,6 +10,7 @@ from transformers import BertConfig, BertModel
 
 from tap import playbook as pb
 from tap.measure import count_parameters
+from tap.report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, format_table
 
 H, L, FF, V, P = 32, 2, 48, 100, 40  # a tiny BERT: hidden, layers, feed-forward, vocabulary, positions
 
@@ -134,31 +135,96 @@ def test_key_numbers_and_decision_table_follow_the_records():
     }
     k = pb.key_numbers(records)
     assert k["best_label"] == "LoRA (peft)"  # adapters are more accurate but train 2% > 1%
-    assert k["gap"] == pytest.approx(100 * (records["full fine-tuning"]["test_accuracy"]
-                                            - records["LoRA (peft)"]["test_accuracy"]))
-    assert k["gap_lo"] < k["gap"] < k["gap_hi"]
-    assert k["target_met"] == (k["gap"] <= 1.0)
+    assert k["diff"] == pytest.approx(100 * (records["LoRA (peft)"]["test_accuracy"]
+                                             - records["full fine-tuning"]["test_accuracy"]))  # -1.0
+    assert k["diff_lo"] < k["diff"] < k["diff_hi"]
+    assert k["target_met"] == (-k["diff"] <= PEFT_TARGET_POINTS) and k["budget_pct"] == PEFT_TARGET_SHARE
     assert k["best_neural_label"] == "adapters (tap)"
+    words = pb.phrases(k)
+    assert words["diff_words"] == "1.0 point behind" and words["target_word"] == "meets"
+    assert words["anchor_words"] == "the best neural method here, adapters (tap), is 1.0 point above it"
     table = pb.decision_table(records)
     choices = table["choose"].tolist()
     assert choices[0] == pb.TFIDF_SAME  # 86.0% vs the best neural within the noise
     assert choices[2] == "LoRA (peft)"
     assert choices[3] == "(IA)³ (peft)"  # fewest parameters within the noise of the best efficient one
     assert choices[4] == "(IA)³ (peft)"  # fastest
+    assert "1.0 point behind full fine-tuning" in table.loc[table.index[2], "because (measured here)"]
     frame = pb.comparison_table(records)
     assert frame.loc["LoRA (peft)", "trainable (%)"] == pytest.approx(0.5)
     assert frame.loc[pb.TFIDF_SAME, "95% interval (%)"] == "83.7–88.0"
+    scores, costs = pb.comparison_tables(records)
+    assert list(scores.columns) + list(costs.columns) == pb.SCORE_COLUMNS + pb.COST_COLUMNS
+    assert len(scores.columns) <= 5 and len(costs.columns) <= 5  # narrow enough to need no scroll
+    shown = format_table(scores)
+    assert shown.loc["LoRA (peft)", "trainable params"] == "50,000"
+    assert shown.loc[pb.TFIDF_SAME, "trainable (%)"] == "" and shown.loc[pb.TFIDF_SAME, "stored per task (KB)"] == ""
 
 
-def test_headline_reads_the_cache_and_never_computes(tmp_path, monkeypatch):
-    monkeypatch.setenv("TAP_CACHE_DIR", str(tmp_path))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_anchor_phrase_says_how_far_every_neural_method_is_below():
+    k = {"best_neural_acc": 71.25, "tfidf_acc": 74.0, "best_neural_label": "LoRA (peft)"}
+    assert pb.anchor_phrase(k) == "every neural method here is at least 2.8 points below it"
+    assert pb.anchor_phrase({**k, "tfidf_acc": 71.25}) == "the best neural method here, LoRA (peft), is level with it"
 
-    def no_data(*args, **kwargs):
-        raise AssertionError("headline() must not load data or train")
 
-    monkeypatch.setattr(pb, "imdb_splits", no_data)
-    monkeypatch.setattr(pb.Playbook, "load_model", no_data)
+def test_target_phrase_states_the_book_target():
+    assert pb.target_phrase() == (f"within {PEFT_TARGET_POINTS:g} percentage point"
+                                  f"{'' if PEFT_TARGET_POINTS == 1 else 's'} of full fine-tuning's accuracy "
+                                  f"while training at most {PEFT_TARGET_SHARE:g}% of the parameters")
+
+
+@pytest.mark.parametrize("bitfit_acc, opening", [(0.80, "BitFit ends 2.0 points below the linear probe"),
+                                                 (0.84, "BitFit ends 2.0 points above the linear probe"),
+                                                 (0.82, "BitFit and the linear probe end level")])
+def test_bitfit_phrase_follows_the_measured_order(bitfit_acc, opening):
+    records = {"linear probe": {**_record("linear probe", "probe", 0.82, 66, seed=5), "lr": 5e-3, "steps": 63},
+               "BitFit": {**_record("BitFit", "bitfit", bitfit_acc, 900, seed=6), "lr": 2e-3, "steps": 63}}
+    text = pb.bitfit_phrase(records)
+    assert text.startswith(opening)
+    assert "…" not in text and "-0.0" not in text
+    if "below" in opening:
+        assert "learning rate of 0.002 against the probe's 0.005" in text and "63 optimisation steps" in text
+
+
+def test_method_table_shows_whole_settings_and_exact_rates():
+    table = pb.Playbook(pb.get_profile("book")).method_table()
+    assert table.loc["LoRA (tap)", "settings"] == "r 8; alpha 16; targets query, value; dropout 0.0; init A copied from PEFT"
+    assert table.loc["full fine-tuning", "learning rate"] == "0.0001" and table.loc["full fine-tuning", "settings"] == "—"
+
+
+def test_frontier_series_names_the_book_encoder_by_how_it_was_trained():
+    records = {"full fine-tuning": _record("full fine-tuning", "full", 0.85, 10_000_000)}
+    scratch = {"from scratch": {"trainable_params": 900_000, "test_accuracy": 0.7},
+               "AG News + full fine-tuning": {"trainable_params": 900_000, "test_accuracy": 0.75},
+               "AG News + LoRA (ch. 05)": {"trainable_params": 9_000, "test_accuracy": 0.72}}
+    series, _ = pb.frontier_series(records, scratch)
+    by_name = {name: sorted(label for _, _, label in points) for name, points in series.items()}
+    assert by_name["the book's encoder, from scratch (ch. 01)"] == ["from scratch"]
+    assert by_name["the book's encoder pre-trained on AG News (ch. 01, 04, 05)"] == ["LoRA (ch. 05)", "full fine-tuning"]
+
+
+def test_headline_runs_the_chapter_comparison_through_the_cache(monkeypatch):
+    """The introduction computes what it shows (any execution order), through the chapter's
+    cached runs: it asks for every run with ``compute=True`` and derives the chapter's numbers."""
+    made = {m.label: _record(m.label, m.key, 0.8 + i / 100, 10_000_000 if m.key == "full" else 1_000, seed=i)
+            for i, m in enumerate(pb.METHODS)}
+    anchor = {"test_accuracy": 0.86, "test_size": 1000, "trainable_params": 5000, "wall_time_s": 2.0,
+              "examples_per_s": 500.0, "peak_memory_mb": 800.0, "train_examples": 1000, "method_key": "tfidf"}
+    asked = []
+
+    def run(self, method, n_train=None, compute=True):
+        asked.append(compute)
+        return made[method.label]
+
+    def tfidf(self, n_train, compute=True):
+        asked.append(compute)
+        return {**anchor, "train_examples": n_train or 25_000}
+
+    monkeypatch.setattr(pb.Playbook, "run", run)
+    monkeypatch.setattr(pb.Playbook, "tfidf", tfidf)
     found = pb.headline(pb.get_profile("smoke"))
-    assert not found.complete and found.records == {} and found.numbers == {}
-    assert pb.METHOD["full"].label in found.missing and pb.TFIDF_ALL in found.missing
+    assert asked and all(asked)
+    assert set(found.records) == {m.label for m in pb.Playbook(pb.get_profile("smoke")).methods()} | {
+        pb.TFIDF_SAME, pb.TFIDF_ALL}
+    assert found.numbers == pb.key_numbers(found.records)
+    assert pb.headline_figure_inputs(found)[0]

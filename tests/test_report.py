@@ -79,15 +79,15 @@ def test_results_table_keeps_numbers():
 
 def test_format_table_rounds_by_column_kind():
     shown = format_table(results_table(RECORDS))
-    assert shown.loc["full fine-tuning"].tolist() == ["87.3", "25,000", "1,437,184", "100.00", "123.5", "812.3", "1,524"]
-    assert shown.loc["linear probe"].tolist() == ["80.0", "25,000", "258", "0.02", "0.035", "", ""]
+    assert shown.loc["full fine-tuning"].tolist() == ["87.3", "25,000", "1,437,184", "100", "123.5", "812.3", "1,524"]
+    assert shown.loc["linear probe"].tolist() == ["80.0", "25,000", "258", "0.018", "0.035", "", ""]
     assert shown.loc["LoRA", "train time (s)"] == "1,234.0"
     assert shown.loc["TF-IDF"].tolist() == ["85.0", "25,000", "", "", "3.0", "", ""]
 
 
 def test_format_table_shares_keep_distinct_values_distinct():
     shares = pd.DataFrame({"trainable (%)": [100.0, 0.0031, 1.2, 0.6]})
-    assert format_table(shares)["trainable (%)"].tolist() == ["100.000", "0.003", "1.200", "0.600"]
+    assert format_table(shares)["trainable (%)"].tolist() == ["100", "0.0031", "1.2", "0.60"]
     assert format_table(pd.DataFrame({"trainable (%)": [100.0, 50.0]}))["trainable (%)"].tolist() == ["100", "50"]
 
 
