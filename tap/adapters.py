@@ -213,7 +213,7 @@ def sentiment_words_in_source(setup, top: int = 50, min_reviews: int = 30) -> "p
     best = sorted(odds, key=lambda w: (-abs(odds[w]), w))[:top]
     return pd.DataFrame({"word": [setup.vocab.itos[w] for w in best],
                          "leans": ["positive" if odds[w] > 0 else "negative" for w in best],
-                         "log-odds on IMDB": [round(odds[w], 2) for w in best],
+                         "log-odds on IMDB": [odds[w] for w in best],
                          "occurrences in AG News training text": [in_source[w] for w in best]})
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 from matplotlib.figure import Figure
+from tokenizers import decoders
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GPT2LMHeadModel, pipeline
 
 from . import lm, subwords
@@ -31,7 +32,7 @@ def compare_tokenizers(vocab: Vocabulary, tokenizers: dict, texts: list[str]) ->
         rows.append({"tokenizer": name, "vocabulary size": len(tok),
                      "tokens per review": sum(map(len, ids)) / len(texts),
                      "unknown tokens (%)": 100 * subwords.unknown_rate(tok, texts)})
-    return pd.DataFrame(rows).set_index("tokenizer").round(2)
+    return pd.DataFrame(rows).set_index("tokenizer")
 
 
 def show_splits(sentence: str, vocab: Vocabulary, tokenizers: dict) -> None:
@@ -59,21 +60,59 @@ def initial_causal_lm(path) -> GPT2LMHeadModel:
     return GPT2LMHeadModel(config)
 
 
-GENERATION = {"max_new_tokens": 40, "do_sample": True, "top_k": 40, "temperature": 0.8}
+GENERATION = {"max_new_tokens": 40, "do_sample": True, "top_k": 40, "temperature": 0.8}  # sampling settings
 NEW_TOKENS = {"smoke": 8, "book": 40, "full": 60}  # tokens generated per prompt
+
+
+def _byte_decoder() -> dict[str, int]:
+    """GPT-2's byte-level alphabet read backwards: each of the 256 printable characters that
+    byte-level BPE writes in its tokens (``Ġ`` for a space, …) → the byte it stands for."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    chars, extra = list(printable), 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            chars.append(256 + extra)
+            extra += 1
+    return {chr(c): b for b, c in zip(printable, chars)}
+
+
+def readable_text(tokenizer, ids) -> str:
+    """Token ids as text a reader can read: special tokens dropped, whitespace (line breaks
+    included) collapsed to single spaces, and no replacement characters.
+
+    A byte-level BPE token is a byte sequence, not necessarily a whole character: a sampled
+    sequence can end in the middle of a multi-byte character, and an untrained model strings
+    together bytes that form no character at all. Decoding such bytes the usual way shows '�';
+    here the bytes that do not form a whole UTF-8 character are left out."""
+    special = set(tokenizer.all_special_ids)
+    tokens = tokenizer.convert_ids_to_tokens([int(i) for i in ids if int(i) not in special])
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if isinstance(getattr(backend, "decoder", None), decoders.ByteLevel):  # GPT-2's byte-level BPE
+        decoder = _byte_decoder()
+        text = bytes(decoder[ch] for token in tokens for ch in token).decode("utf-8", errors="ignore")
+    else:
+        text = tokenizer.convert_tokens_to_string(tokens).replace("\ufffd", "")
+    return " ".join(text.split())
 
 
 @torch.inference_mode()
 def generate(model, tokenizer, prompts: list[str], seed: int = 0, **settings) -> list[str]:
-    """Continue each prompt with the same decoding settings (``GENERATION`` unless given)
-    and the same seed, so two models' samples differ only because of their weights."""
+    """Continue each prompt with the same decoding settings (``GENERATION`` unless given).
+    Prompt ``i`` is sampled with seed ``seed + i``: two models given the same prompt draw the
+    same random numbers, so their samples differ only because of their weights, while
+    different prompts get different draws (with one seed for all, a model that barely reads
+    its prompt writes nearly the same continuation after each)."""
     model.eval()
     out = []
-    for prompt in prompts:
-        torch.manual_seed(seed)
+    for i, prompt in enumerate(prompts):
+        torch.manual_seed(seed + i)
         inputs = tokenizer(prompt, return_tensors="pt")
         ids = model.generate(**inputs, **{**GENERATION, **settings}, pad_token_id=tokenizer.pad_token_id)
-        out.append(tokenizer.decode(ids[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))
+        # Decode the whole sequence, prompt included, so no character is cut at the prompt's end.
+        text = readable_text(tokenizer, ids[0])
+        start = readable_text(tokenizer, inputs["input_ids"][0])
+        out.append(text[len(start):].strip() if text.startswith(start) else text)
     return out
 
 
@@ -88,6 +127,22 @@ def samples_table(path, prompts: list[str], profile: Profile | None = None, seed
                          "before pre-training": generate(before, tokenizer, prompts, seed, max_new_tokens=new),
                          "after pre-training": generate(trained, tokenizer, prompts, seed, max_new_tokens=new),
                          }).set_index("prompt")
+
+
+def sample_words(samples: pd.DataFrame, vocab: Vocabulary) -> pd.DataFrame:
+    """What the samples are made of, per column of ``samples_table``: how many words they hold,
+    the share that are words of the reviews (in chapter 01's vocabulary, built from the
+    training reviews and news rows), the share of distinct words, and how many samples are
+    different from each other."""
+    rows = {}
+    for column in samples.columns:
+        texts = list(samples[column])
+        tokens = [w for text in texts for w in words(text) if any(ch.isalpha() for ch in w)]
+        rows[column] = {"words": len(tokens),
+                        "known words (%)": 100 * sum(w in vocab.stoi for w in tokens) / max(len(tokens), 1),
+                        "distinct words (%)": 100 * len(set(tokens)) / max(len(tokens), 1),
+                        "different samples": len(set(texts))}
+    return pd.DataFrame(rows).T
 
 
 def unigram_perplexity(tokenizer, train_texts: list[str], heldout_texts: list[str]) -> float:
@@ -125,13 +180,14 @@ def lm_curves(records: dict[str, dict], unigram: dict[str, float] | None = None)
 
 
 def pretraining_table(records: dict[str, dict]) -> pd.DataFrame:
-    """What each language model's pre-training cost and reached."""
+    """What each language model's pre-training cost and reached (unrounded: show it through
+    ``tap.report.format_table``)."""
     return pd.DataFrame([{
         "model": name, "parameters": r["total_params"], "training tokens": r["train_tokens"],
-        "held-out perplexity at start": round(r["history"][0]["val_perplexity"]),
-        "held-out perplexity at end": round(r["final_val_perplexity"], 1),
-        "train time (s)": round(r["wall_time_s"], 1), "tokens/s": round(r["tokens_per_s"]),
-        "peak memory (MB)": round(r["peak_memory_mb"])} for name, r in records.items()]).set_index("model")
+        "held-out perplexity at start": r["history"][0]["val_perplexity"],
+        "held-out perplexity at end": r["final_val_perplexity"],
+        "train time (s)": r["wall_time_s"], "tokens/s": r["tokens_per_s"],
+        "peak memory (MB)": r["peak_memory_mb"]} for name, r in records.items()]).set_index("model")
 
 
 def chapter_experiment(profile: Profile) -> "Outcome":

@@ -8,23 +8,69 @@ from matplotlib.figure import Figure
 sns.set_theme(style="whitegrid", context="notebook")
 
 
+def logged_train_loss(history: list[dict]) -> list[tuple[float, float]]:
+    """``(epoch, training loss)`` points from a run's ``history``, where each logged
+    ``train_loss`` is the mean over the steps since the previous point.
+
+    When the steps of a run are not a multiple of the evaluation interval, the last point
+    averages only the few steps left over (two batches of 32, say, where the others average
+    39): a noisy value that draws a jump at the end of the curve. Such a short window is merged
+    into the one before it, weighted by its steps, so every point averages a comparable number
+    of batches and the merged point is the exact mean over the steps it covers."""
+    points = []  # [epoch, mean loss, steps it averages]
+    previous_step = 0
+    for p in history:
+        steps = p["step"] - previous_step
+        previous_step = p["step"]
+        if p.get("train_loss") is None:
+            continue
+        points.append([p["epoch"], p["train_loss"], steps])
+    if len(points) > 1:
+        typical = max(s for _, _, s in points)
+        merged = [points[0]]
+        for epoch, loss, steps in points[1:]:
+            if steps < typical / 2:
+                _, last_loss, last_steps = merged[-1]
+                merged[-1] = [epoch, (last_loss * last_steps + loss * steps) / (last_steps + steps), last_steps + steps]
+            else:
+                merged.append([epoch, loss, steps])
+        points = merged
+    return [(epoch, loss) for epoch, loss, _ in points]
+
+
 def training_curves(records: dict[str, dict], title: str = "") -> Figure:
     """Training and validation loss (left) and validation accuracy (right) per epoch,
-    one colour per run, from each record's ``history``."""
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    for (label, rec), colour in zip(records.items(), sns.color_palette(n_colors=len(records))):
+    one colour per run, from each record's ``history``. The training loss (dashed) is the
+    mean over the batches since the previous point (``logged_train_loss``), measured with
+    dropout on; the validation loss (solid) is measured on the whole validation set. A run
+    whose history is a single point (a head fitted to convergence, such as chapter 01's linear
+    probe, rather than trained over epochs) is drawn as dotted lines at its final validation
+    loss and accuracy. One legend, below both panels, so that it never covers a curve."""
+    from matplotlib.lines import Line2D
+
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
+    colours = sns.color_palette(n_colors=len(records))
+    labels = []
+    for (label, rec), colour in zip(records.items(), colours):
         h = rec["history"]
+        if len(h) == 1:
+            ax_loss.axhline(h[0]["val_loss"], color=colour, linestyle=":")
+            ax_acc.axhline(100 * h[0]["val_accuracy"], color=colour, linestyle=":")
+            labels.append((f"{label} (fitted, not trained over epochs: dotted)", ":"))
+            continue
         epochs = [p["epoch"] for p in h]
-        ax_loss.plot(epochs, [p["train_loss"] for p in h], color=colour, linestyle="--", label=f"{label} (train)")
-        ax_loss.plot(epochs, [p["val_loss"] for p in h], color=colour, label=f"{label} (validation)")
-        ax_acc.plot(epochs, [100 * p["val_accuracy"] for p in h], color=colour, marker="o", label=label)
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+        ax_loss.plot(*zip(*logged_train_loss(h)), color=colour, linestyle="--")
+        ax_loss.plot(epochs, [p["val_loss"] for p in h], color=colour)
+        ax_acc.plot(epochs, [100 * p["val_accuracy"] for p in h], color=colour, marker="o")
+        labels.append((label, "-"))
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss (dashed: training, solid: validation)")
     ax_acc.set(xlabel="epoch", ylabel="validation accuracy (%)", title="validation accuracy")
-    ax_loss.legend(fontsize=8)
-    ax_acc.legend(fontsize=8)
+    runs = [Line2D([], [], color=colour, linewidth=3, linestyle=style, label=label)
+            for (label, style), colour in zip(labels, colours)]
+    fig.legend(handles=runs, loc="outside lower center", ncol=min(len(runs), 2 if len(runs) == 4 else 3),
+               fontsize=9, frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 

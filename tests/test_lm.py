@@ -149,3 +149,33 @@ def test_classifier_starts_from_the_masked_lm_and_ignores_padding(wordpiece, tmp
         short = pretrained(input_ids=ids, attention_mask=torch.ones_like(ids))
         long = pretrained(input_ids=padded, attention_mask=(padded != 0).long() | (torch.arange(7) < 5).long())
     assert short.shape == (1, 2) and torch.allclose(short, long, atol=1e-5)
+
+
+def test_samples_are_readable_whole_characters_without_replacement_marks(bpe):
+    from tap.lm_experiments import readable_text
+    text = "Naïve café ☃ — the plot was terrible!!\n\nLoved it."
+    ids = bpe(text)["input_ids"]
+    assert readable_text(bpe, ids) == " ".join(text.split())
+    for end in range(1, len(ids) + 1):  # a sample may stop inside a multi-byte character
+        assert "\ufffd" not in readable_text(bpe, ids[:end])
+    lone_bytes = [bpe.convert_tokens_to_ids(t) for t in ("Ã", "Ġthe", "¯")]  # bytes of no whole character
+    assert "\ufffd" in bpe.decode(lone_bytes) and readable_text(bpe, lone_bytes) == "the"
+    assert readable_text(bpe, [bpe.eos_token_id] + ids + [bpe.pad_token_id]) == readable_text(bpe, ids)
+
+
+def test_each_prompt_gets_its_own_seed_and_both_models_the_same(bpe):
+    import pandas as pd
+
+    from tap.lm_experiments import generate, sample_words
+    from tap.text import Vocabulary
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(lm.gpt2_config(bpe, SIZE))
+    prompts = ["the movie", "the movie"]
+    first, second = generate(model, bpe, prompts, seed=3, max_new_tokens=12)
+    assert first != second  # the same prompt twice: different seeds, different samples
+    assert generate(model, bpe, prompts, seed=3, max_new_tokens=12) == [first, second]  # deterministic
+    assert generate(model, bpe, prompts[:1], seed=4, max_new_tokens=12) == [second]  # prompt i: seed + i
+    vocab = Vocabulary.build(["great film", "bad film"], max_size=10, min_freq=1)
+    table = sample_words(pd.DataFrame({"a": ["great film film", "zzz"], "b": ["great", "great"]}), vocab)
+    assert table.loc["a", "words"] == 4 and table.loc["a", "known words (%)"] == 75.0
+    assert table.loc["a", "distinct words (%)"] == 75.0 and table.loc["b", "different samples"] == 1

@@ -1,0 +1,40 @@
+"""Chapter 01's linear probe: logistic regression on frozen features, fitted to convergence."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from tap import transfer
+
+
+def test_the_probe_head_reaches_the_logistic_regression_optimum():
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    g = torch.Generator().manual_seed(0)
+    x = 0.3 * torch.randn(400, 16, generator=g)  # small features with a weak signal: large weights needed
+    y = (x[:, 0] + 0.5 * x[:, 1] + 0.3 * torch.randn(400, generator=g) > 0).long()
+    torch.manual_seed(0)
+    head = nn.Linear(16, 2)
+    l2 = 1e-3
+    iterations = transfer.fit_linear_head(head, x, y, l2)
+    assert 0 < iterations <= transfer.PROBE_MAX_ITER
+    # Two-class softmax with penalty l2/2 on both rows is binary logistic regression on w1 - w0 with
+    # penalty l2/4·‖w1 - w0‖², i.e. scikit-learn's C = 2 / (l2 · n).
+    reference = sklearn.LogisticRegression(C=2 / (l2 * len(y)), tol=1e-12, max_iter=100_000).fit(x.numpy(), y.numpy())
+    w = head.weight.detach()
+    assert np.allclose((w[1] - w[0]).numpy(), reference.coef_[0], atol=1e-3)
+    assert abs((head.bias[1] - head.bias[0]).item() - reference.intercept_[0]) < 1e-3
+
+
+def test_frozen_features_are_the_vector_the_head_reads_without_dropout():
+    from tap.profiles import EncoderSize
+    from tap.text import EncodedDataset, Vocabulary
+    vocab = Vocabulary.build(["a good film", "a bad film", "good", "bad"], max_size=20, min_freq=1)
+    data = EncodedDataset.from_texts(["a good film", "a bad film", "good good"], [1, 0, 1], vocab, 8)
+    torch.manual_seed(0)
+    model = transfer.TransformerClassifier(EncoderSize(len(vocab), 8, 2, 16, 1, 8), 2)
+    model.train()  # frozen_features must switch dropout off itself
+    x, y = transfer.frozen_features(model, data)
+    assert x.shape == (3, 8) and y.tolist() == [1, 0, 1] and not model.training
+    inputs, _ = next(data.batches(3, shuffle=False))
+    assert torch.allclose(model.head(x), model(**inputs), atol=1e-6)
+    assert torch.equal(x, transfer.frozen_features(model, data)[0])  # deterministic
