@@ -240,7 +240,7 @@ class Resolved:
 
     @property
     def stand_in(self) -> bool:
-        return self.where != self.hub_id
+        return self.hub_id in models.STAND_INS
 
 
 def sentiment_model(profile: Profile) -> Resolved:
@@ -280,7 +280,7 @@ def language_model(profile: Profile, kind: str) -> Resolved:
         raise ValueError(f"kind must be 'causal' or 'masked', got {kind!r}.")
     description = f"the small {kind} language model chapter 03 trains on IMDB reviews"
     where = models.resolve(hub_id, stand_in=(description, build))
-    return Resolved(hub_id, where, name if where == hub_id else f"chapter 03's {kind} LM")
+    return Resolved(hub_id, where, f"chapter 03's {kind} LM" if hub_id in models.STAND_INS else name)
 
 
 def models_note(used: dict[str, Resolved]) -> "HTML":
@@ -291,11 +291,12 @@ def models_note(used: dict[str, Resolved]) -> "HTML":
         f"<tr><td>{html.escape(task)}</td><td><code>{html.escape(r.hub_id)}</code></td>"
         f"<td>{'the Hub model' if not r.stand_in else html.escape(models.STAND_INS.get(r.hub_id, r.name))}</td></tr>"
         for task, r in used.items())
-    offline = any(r.stand_in for r in used.values())
-    kind, title = ("warning", "Offline build: stand-in models") if offline else ("note", "Models on this page")
-    intro = ("The Hugging Face Hub was unreachable when this page was built, so the models below were replaced "
-             "by local stand-ins; the numbers on this page are the stand-ins' own." if offline else
-             "Every model on this page was loaded from the Hugging Face Hub.")
+    stand_ins = any(r.stand_in for r in used.values())
+    kind, title = ("warning", "Stand-in models at CPU scale") if stand_ins else ("note", "Models on this page")
+    intro = ("This profile runs at CPU scale, so the models below stand in for the Hub models named beside "
+             "them, online or offline alike; the numbers on this page are the stand-ins' own "
+             "(<code>TAP_PROFILE=full</code> uses the originals)." if stand_ins else
+             "Every model on this page is the original Hugging Face Hub model, at its pinned revision.")
     return HTML(f'<div class="admonition {kind}"><p class="admonition-title">{title}</p><p>{intro}</p>'
                 f"<table><tr><th>task</th><th>Hub model</th><th>used here</th></tr>{rows}</table></div>")
 
@@ -413,8 +414,25 @@ def grad_mode_comparison(model: nn.Module, tokenizer, texts: list[str], max_len:
             _forward(model, tokenizer, texts, max_len, batch_size)
 
     timed = compare({name: (lambda c=context: run(c)) for name, context in GRAD_MODES.items()}, repeats=repeats)
-    return pd.DataFrame([{"mode": name, "seconds": r["median_s"], "reviews/s": len(texts) / r["median_s"]}
+    return pd.DataFrame([{"mode": name, "seconds": r["median_s"], "reviews/s": len(texts) / r["median_s"],
+                          "slowest run (reviews/s)": len(texts) / r["max_s"],
+                          "fastest run (reviews/s)": len(texts) / r["min_s"], "timed runs": r["repeats"]}
                          for name, r in timed.items()])
+
+
+def faster_beyond_noise(table: pd.DataFrame, a: str, b: str, index: str = "mode", min_runs: int = 3) -> int | None:
+    """Whether variant ``a`` was measurably faster than ``b`` in a timing table with the columns
+    of ``grad_mode_comparison``: ``1`` when every timed run of ``a`` beat every run of ``b``,
+    ``-1`` the other way round, ``0`` when their runs overlap (the difference is within the
+    run-to-run noise), ``None`` with fewer than ``min_runs`` timed runs (too few to tell)."""
+    t = table.set_index(index) if index in table.columns else table
+    if t.loc[[a, b], "timed runs"].min() < min_runs:
+        return None
+    if t.loc[a, "slowest run (reviews/s)"] > t.loc[b, "fastest run (reviews/s)"]:
+        return 1
+    if t.loc[b, "slowest run (reviews/s)"] > t.loc[a, "fastest run (reviews/s)"]:
+        return -1
+    return 0
 
 
 def quantize(model: nn.Module) -> nn.Module:
@@ -454,13 +472,32 @@ def quantization_comparison(model: nn.Module, tokenizer, texts: list[str], label
 
 
 def classifier_records(sentiment: Resolved, model: nn.Module, quant: pd.DataFrame, test_size: int) -> dict[str, dict]:
-    """Results-table rows for the classifier in float32 and int8. Training cost: the head's
-    offline; none with the Hub model (it was fine-tuned elsewhere)."""
-    trained = sentiment.record or {"wall_time_s": 0.0, "trainable_params": None}
-    total = count_parameters(model)["total_params"]
-    return {f"{sentiment.name}, {variant}": {**trained, "total_params": total, "test_size": test_size,
-                                              "test_accuracy": row["accuracy (%)"] / 100}
+    """Results-table rows for the classifier in float32 and int8: test accuracy and inference
+    throughput from ``quantization_comparison`` (``inference_reviews_per_s``), training cost
+    from the head's record offline (the int8 model is the same head, quantised after training);
+    none with the Hub model (it was fine-tuned elsewhere)."""
+    trained = dict(sentiment.record) if sentiment.record else {"wall_time_s": None, "trainable_params": None}
+    if trained.get("trainable_params") is not None:
+        trained["total_params"] = count_parameters(model)["total_params"]
+    return {f"{sentiment.name}, {variant}": {**trained, "test_size": test_size,
+                                              "test_accuracy": row["accuracy (%)"] / 100,
+                                              "inference_reviews_per_s": row["reviews/s"]}
             for variant, row in quant.iterrows()}
+
+
+def summary_table(records: dict[str, dict], batch_size: int) -> pd.DataFrame:
+    """``results_table`` with its cost columns named for what they measure: the cost of
+    *training* (time, examples per second, peak memory), and beside them the *inference*
+    throughput measured by ``quantization_comparison`` at ``batch_size`` (blank for runs not
+    timed at inference). Unrounded numbers: show it through ``format_table``."""
+    from .report import results_table
+
+    table = results_table(records).rename(columns={"train time (s)": "training time (s)",
+                                                   "examples/s": "training examples/s",
+                                                   "peak memory (MB)": "training peak memory (MB)"})
+    table[f"inference, batches of {batch_size} (reviews/s)"] = [r.get("inference_reviews_per_s")
+                                                              for r in records.values()]
+    return table
 
 
 # --- generation ---------------------------------------------------------------------------
@@ -640,13 +677,16 @@ def hub_only_tasks(article: str, sentence: str, max_new_tokens: int = 100):
 
     rows = []
     for (task, hub_id), source in zip(HUB_ONLY.items(), (f"translate English to German: {sentence}", article)):
-        tokenizer, model = AutoTokenizer.from_pretrained(hub_id), AutoModelForSeq2SeqLM.from_pretrained(hub_id).eval()
+        where = models.hub_snapshot(hub_id)  # pinned revision
+        tokenizer, model = AutoTokenizer.from_pretrained(where), AutoModelForSeq2SeqLM.from_pretrained(where).eval()
         batch = tokenizer(source, truncation=True, max_length=512, return_tensors="pt")
         with timer() as clock, torch.inference_mode():
             out = model.generate(**batch, num_beams=4, max_new_tokens=max_new_tokens)
         rows.append({"task": task, "model": hub_id, "input": source[:200] + ("…" if len(source) > 200 else ""),
-                     "output": tokenizer.decode(out[0], skip_special_tokens=True), "seconds": round(clock["seconds"], 2)})
-    return pd.DataFrame(rows).set_index("task")
+                     "output": tokenizer.decode(out[0], skip_special_tokens=True), "seconds": clock["seconds"]})
+    from .report import format_table
+
+    return format_table(pd.DataFrame(rows).set_index("task"))
 
 
 # --- the chapter's experiment, for ``python -m tap run ch02`` ------------------------------

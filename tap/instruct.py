@@ -26,6 +26,7 @@ from datasets import Dataset, concatenate_datasets, load_dataset
 from . import data, models
 from .cache import cached_run, source_digest
 from .data import balanced_indices
+from .hub import revision
 from .measure import count_parameters, hardware, timer, track_peak_memory
 from .profiles import Profile
 
@@ -283,7 +284,7 @@ def check_disjoint(train: Dataset, evaluation: Dataset, templates_held_out: bool
 def guanaco_pairs(n: int, seed: int = 0) -> Dataset:
     """The first turn of ``n`` openassistant-guanaco conversations as prompt/completion pairs
     (Hub only)."""
-    ds = load_dataset(GUANACO_ID, split="train").shuffle(seed=seed).select(range(n))
+    ds = load_dataset(GUANACO_ID, split="train", revision=revision(GUANACO_ID)).shuffle(seed=seed).select(range(n))
     rows = []
     for text in ds["text"]:
         human, _, rest = text.partition(ASSISTANT)

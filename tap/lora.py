@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .efficient import HEAD_NAMES, _collapse, freeze_base, match_modules, replace_module
+from .report import PEFT_TARGET_SHARE
 
 
 def _check_rank_alpha(rank: int, alpha: float) -> None:
@@ -418,14 +419,49 @@ def train_lora(setup, source, settings: LoRASettings = LoRASettings()):
 
 
 def equivalence_table(results: dict[str, dict]) -> "pd.DataFrame":
-    """One row per model compared with PEFT: the largest output difference at each stage and
-    both trainable-parameter counts."""
+    """One row per model compared with PEFT: the largest output difference at each stage (shown
+    in scientific notation, "0" when the outputs are bit-for-bit equal: fixed decimals would
+    round these differences of 1e-7 to zero) and the trainable-parameter counts of both."""
     import pandas as pd
 
-    rows = [{"model": name, **{f"max |Δ| {k}": v for k, v in r["max_abs_diff"].items()},
-             "LoRA layers": r["layers"], "trainable (tap)": r["trainable_tap"], "trainable (PEFT)": r["trainable_peft"]}
+    def scientific(v: float) -> str:
+        return "0" if v == 0 else f"{v:.1e}"
+
+    rows = [{"model": name, **{f"max |Δ| {k}": scientific(v) for k, v in r["max_abs_diff"].items()},
+             "LoRA layers": r["layers"], "trainable params (tap)": r["trainable_tap"],
+             "trainable params (PEFT)": r["trainable_peft"]}
             for name, r in results.items()]
     return pd.DataFrame(rows).set_index("model")
+
+
+def training_curves(records: dict[str, dict], title: str = ""):
+    """``tap.plots.training_curves`` against the number of training examples seen instead of
+    epochs, from each record's ``history``. Runs trained on different amounts of data (LoRA's
+    one epoch over half the reviews, chapter 01's two epochs over all of them) line up on this
+    axis; on an axis of epochs, one LoRA epoch would sit beside one epoch over twice the data."""
+    from .plots import training_curves as curves_by_epoch
+
+    def seen(p: dict, rec: dict) -> int:
+        return p["examples"] if "examples" in p else p["step"] * rec["train_config"]["batch_size"]
+
+    by_examples = {label: {**rec, "history": [{**p, "epoch": seen(p, rec)} for p in rec["history"]]}
+                   for label, rec in records.items()}
+    fig = curves_by_epoch(by_examples, title)
+    for ax in fig.axes:
+        if ax.get_xlabel() == "epoch":
+            ax.set_xlabel("training examples seen")
+            ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
+    return fig
+
+
+def overfitting(record: dict) -> dict:
+    """What a run's validation curve says about overfitting: the lowest validation loss and the
+    training examples seen when it was reached, the validation and training loss at the end."""
+    h = record["history"]
+    low = min(h, key=lambda p: p["val_loss"])
+    return {"min_val_loss": low["val_loss"], "min_val_examples": low.get("examples", low["step"]),
+            "final_val_loss": h[-1]["val_loss"], "final_train_loss": h[-1]["train_loss"],
+            "rose": h[-1]["val_loss"] > low["val_loss"]}
 
 
 def text_batch(tokenizer, splits, n: int, max_length: int) -> tuple[dict, torch.Tensor]:
@@ -496,10 +532,16 @@ def cnn_runs(setup, rank: int = 4, alpha: float = 8, epochs: int = 2, lr: float 
     return runs
 
 
-def within_budget(runs: dict, reference: dict, share: float = 0.02) -> dict:
-    """The runs that train at most ``share`` of the parameters ``reference`` trains."""
-    return {k: run for k, run in runs.items()
-            if run.record["trainable_params"] <= share * reference["trainable_params"]}
+def trainable_share(record: dict) -> float:
+    """Trainable parameters as a percentage of all the model's parameters, adapters included:
+    the "trainable (%)" of ``tap.report.results_table``."""
+    return 100 * record["trainable_params"] / record["total_params"]
+
+
+def within_budget(runs: dict, share: float = PEFT_TARGET_SHARE) -> dict:
+    """The runs that train at most ``share`` percent of their model's parameters, adapters
+    included (``trainable_share``, the results table's "trainable (%)")."""
+    return {k: run for k, run in runs.items() if trainable_share(run.record) <= share}
 
 
 def chapter_experiment(profile) -> "Outcome":
@@ -507,7 +549,7 @@ def chapter_experiment(profile) -> "Outcome":
     targets at rank 8, the rank sweep on the best of them (by validation accuracy), the CNN."""
     from . import transfer
     from .experiments import Outcome
-    from .plots import parameter_sweep, training_curves
+    from .plots import parameter_sweep
 
     setup = transfer.prepare(profile)
     source = transfer.pretrain_on_ag_news(setup)

@@ -18,6 +18,7 @@ from torch import nn
 from . import data, hf_data, models, text, training
 from .cache import cached_run, source_digest
 from .data import Splits, balanced_indices
+from .hub import revision
 from .measure import count_parameters, device, hardware, timer, track_peak_memory
 from .profiles import Profile
 from .hf_data import TokenizedDataset
@@ -75,7 +76,7 @@ def task_splits(task: str, profile: Profile, seed: int = 0) -> Splits:
     if task == "ag_news":
         s = data.ag_news_splits(profile, seed)
     elif task == "yelp_review_full":  # Hub only: no offline copy exists
-        full = load_dataset(YELP_ID)
+        full = load_dataset(YELP_ID, revision=revision(YELP_ID))
         labels = np.asarray(full["train"]["label"])
         val_idx = balanced_indices(labels, size.val, seed=seed + 1)
         train_idx = balanced_indices(labels, size.train, seed=seed, exclude=set(val_idx.tolist()))

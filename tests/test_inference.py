@@ -54,35 +54,6 @@ def test_manual_path_and_pipeline_agree(tiny_classifier):
     assert torch.allclose(manual, by_pipeline, atol=1e-5)
 
 
-def test_offline_resolution_is_immediate_and_recorded(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    hub.hub_available.cache_clear()
-
-    def no_network(*args, **kwargs):
-        raise AssertionError("the Hub was probed although offline mode is set")
-
-    monkeypatch.setattr(hub, "_probe", no_network)
-    monkeypatch.setattr(models, "STAND_INS", {})
-    start = time.perf_counter()
-    where = models.resolve("some/hub-only-model", stand_in=("a local stand-in", lambda: "/tmp/stand-in"))
-    assert where == "/tmp/stand-in"
-    assert time.perf_counter() - start < 1.0  # no retries, no timeouts
-    assert models.STAND_INS == {"some/hub-only-model": "a local stand-in"}
-    assert models.resolve(models.MINILM) == str(models.minilm_path())
-    with pytest.raises(RuntimeError, match="only available on the Hugging Face Hub"):
-        models.resolve("some/other-model")
-    hub.hub_available.cache_clear()
-
-
-def test_stand_in_is_not_built_when_the_hub_is_reachable(monkeypatch):
-    monkeypatch.setattr(models, "hub_available", lambda: True)
-
-    def build():
-        raise AssertionError("the stand-in was built although the Hub is reachable")
-
-    assert models.resolve("distilbert/x", stand_in=("unused", build)) == "distilbert/x"
-
-
 def test_quantised_and_float_models_agree_on_most_labels(tiny_classifier):
     tokenizer = AutoTokenizer.from_pretrained(tiny_classifier)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_classifier).eval()
@@ -204,3 +175,55 @@ def test_kept_tokens_counts_the_candidates(tiny_lm):
     assert inference.kept_tokens(tiny_lm, Ids(), "1 2 3", top_k=7) == 7
     assert inference.kept_tokens(tiny_lm, Ids(), "1 2 3") == 50
     assert 1 <= inference.kept_tokens(tiny_lm, Ids(), "1 2 3", top_p=0.5) < 50
+
+
+def _timings(rows: dict[str, tuple[float, float, float]], runs: int = 3):
+    import pandas as pd
+
+    return pd.DataFrame([{"mode": name, "reviews/s": median, "slowest run (reviews/s)": slow,
+                          "fastest run (reviews/s)": fast, "timed runs": runs}
+                         for name, (slow, median, fast) in rows.items()])
+
+
+def test_faster_beyond_noise_needs_every_run_to_win():
+    table = _timings({"a": (10.0, 11.0, 12.0), "b": (12.5, 13.0, 14.0), "c": (11.5, 12.0, 13.0)})
+    assert inference.faster_beyond_noise(table, "b", "a") == 1
+    assert inference.faster_beyond_noise(table, "a", "b") == -1
+    assert inference.faster_beyond_noise(table, "c", "a") == 0  # the runs overlap: noise
+    assert inference.faster_beyond_noise(_timings({"a": (1, 1, 1), "b": (2, 2, 2)}, runs=1), "b", "a") is None
+
+
+def test_grad_mode_comparison_reports_the_spread_of_its_runs(tiny_classifier):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_classifier)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_classifier).eval()
+    modes = inference.grad_mode_comparison(model, tokenizer, TEXTS, max_len=16, batch_size=4, repeats=2)
+    assert list(modes["mode"]) == list(inference.GRAD_MODES)
+    assert (modes["slowest run (reviews/s)"] <= modes["reviews/s"] + 1e-9).all()
+    assert (modes["reviews/s"] <= modes["fastest run (reviews/s)"] + 1e-9).all()
+    assert (modes["timed runs"] == 2).all()
+
+
+def test_summary_table_shows_each_models_own_inference_rate():
+    import math
+
+    import pandas as pd
+
+    quant = pd.DataFrame({"accuracy (%)": [80.0, 79.5], "reviews/s": [61.0, 176.0]},
+                         index=pd.Index(["float32", "int8 (dynamic)"], name="model"))
+    head = {"wall_time_s": 31.0, "examples_per_s": 32.3, "trainable_params": 770, "peak_memory_mb": 900.0}
+    trained = inference.Resolved("hub/id", "/tmp/head", "MiniLM + IMDB head", head)
+    model = nn.Linear(10, 2)
+    records = inference.classifier_records(trained, model, quant, test_size=400)
+    tfidf = {"test_accuracy": 0.75, "test_size": 400, "wall_time_s": 1.0, "examples_per_s": 1000.0,
+             "trainable_params": 50, "total_params": 50}
+    table = inference.summary_table({**records, "TF-IDF": tfidf}, batch_size=16)
+    rate = table["inference, batches of 16 (reviews/s)"]
+    assert rate["MiniLM + IMDB head, float32"] == 61.0 and rate["MiniLM + IMDB head, int8 (dynamic)"] == 176.0
+    assert math.isnan(rate["TF-IDF"])  # not timed at inference: a blank cell, not a training rate
+    assert table.loc["MiniLM + IMDB head, int8 (dynamic)", "training examples/s"] == 32.3  # the same trained head
+    assert table.loc["MiniLM + IMDB head, float32", "test accuracy (%)"] == 80.0
+    assert {"training time (s)", "training peak memory (MB)"} <= set(table.columns)
+    # a classifier fine-tuned elsewhere has no training cost here, and the table still builds
+    hub_model = inference.Resolved("hub/id", "hub/id", "DistilBERT SST-2")
+    hub_table = inference.summary_table(inference.classifier_records(hub_model, model, quant, 400), batch_size=16)
+    assert hub_table["trainable (%)"].isna().all() and hub_table["training time (s)"].isna().all()

@@ -272,3 +272,49 @@ def test_balanced_subset_and_length_order_keep_the_examples():
     ordered = lora.by_length(data)
     assert [len(x) for x in ordered.ids] == [2, 3, 4, 5, 6, 8]
     assert sorted(zip(map(len, ordered.ids), ordered.labels)) == sorted(zip(map(len, data.ids), data.labels))
+
+
+class _Run:
+    def __init__(self, record):
+        self.record = record
+
+
+def _history(losses, batch=10, per_epoch=2):
+    return [{"step": i + 1, "epoch": (i + 1) / per_epoch, "examples": batch * (i + 1), "train_loss": t,
+             "val_loss": v, "val_accuracy": 0.5} for i, (t, v) in enumerate(losses)]
+
+
+def test_within_budget_is_the_share_of_the_models_own_parameters():
+    runs = {"small": _Run({"trainable_params": 9, "total_params": 1_000}),     # 0.9%
+            "edge": _Run({"trainable_params": 10, "total_params": 1_000}),     # 1.0%
+            "large": _Run({"trainable_params": 29, "total_params": 1_000})}    # 2.9%
+    assert set(lora.within_budget(runs, share=1.0)) == {"small", "edge"}
+    assert lora.trainable_share(runs["large"].record) == pytest.approx(2.9)
+
+
+def test_training_curves_are_drawn_against_training_examples_seen():
+    import matplotlib
+    matplotlib.use("Agg")
+    records = {"short run": {"history": _history([(0.7, 0.69), (0.6, 0.65)], batch=10), "train_config": {"batch_size": 10}},
+               "long run": {"history": _history([(0.7, 0.7)] * 4, batch=20), "train_config": {"batch_size": 20}}}
+    fig = lora.training_curves(records, title="t")
+    loss_ax = fig.axes[0]
+    assert loss_ax.get_xlabel() == "training examples seen"
+    xs = sorted({x for line in loss_ax.get_lines() for x in line.get_xdata()})
+    assert xs[-1] == 80 and 20 in xs  # the long run's 4 × 20 examples; the short run ends at 20
+
+
+def test_overfitting_reads_the_validation_curve():
+    rec = {"history": _history([(0.6, 0.5), (0.4, 0.45), (0.2, 0.55)])}
+    o = lora.overfitting(rec)
+    assert o["rose"] and o["min_val_loss"] == 0.45 and o["min_val_examples"] == 20
+    assert o["final_val_loss"] == 0.55 and o["final_train_loss"] == 0.2
+    assert not lora.overfitting({"history": _history([(0.6, 0.5), (0.4, 0.45)])})["rose"]
+
+
+def test_equivalence_table_shows_tiny_differences_legibly():
+    check = {"max_abs_diff": {"before merging": 0.0, "after merging": 2.4e-7, "after unmerging": 1e-8},
+             "layers": 12, "trainable_tap": 74_498, "trainable_peft": 74_498}
+    row = lora.equivalence_table({"BERT": check}).loc["BERT"]
+    assert row["max |Δ| before merging"] == "0" and row["max |Δ| after merging"] == "2.4e-07"
+    assert row["trainable params (tap)"] == 74_498
