@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Value, load_dataset
 
+from .cache import cache_dir
 from .hub import hub_available, revision
 from .profiles import Profile, get_profile
 
@@ -48,6 +49,18 @@ def _root_cause(err: BaseException) -> BaseException:
     return err
 
 
+def _arrow_cache(folder: Path) -> Path:
+    """Where ``datasets`` keeps its Arrow copy of a local folder: keyed by the folder's path and
+    its files' sizes and modification times. (Its default cache can mistake two folders with the
+    same layout for each other and return the other one's rows.)"""
+    digest = hashlib.sha256(str(folder.resolve()).encode())
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            stat = path.stat()
+            digest.update(f"{path.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return cache_dir() / "datasets" / digest.hexdigest()[:16]
+
+
 def _from_mirror(name: str) -> DatasetDict | None:
     root = os.environ.get(DATA_ENV)
     if not root:
@@ -60,7 +73,7 @@ def _from_mirror(name: str) -> DatasetDict | None:
             f"`huggingface-cli download --repo-type dataset {HUB_IDS[name]} --local-dir ...` writes them)."
         )
     try:
-        return load_dataset(str(folder))
+        return load_dataset(str(folder), cache_dir=str(_arrow_cache(folder)))
     except Exception as err:  # noqa: BLE001 - any read failure gets one clear message
         cause = _root_cause(err)
         raise DataUnavailableError(

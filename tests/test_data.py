@@ -1,5 +1,6 @@
 import os
 
+import datasets
 import numpy as np
 import pandas as pd
 import pytest
@@ -92,6 +93,22 @@ def test_bad_rows_are_clear_errors(tmp_path, monkeypatch, frame, message):
     use_mirror(monkeypatch, tmp_path)
     with pytest.raises(data.DataFormatError, match=message):
         data.load("imdb")
+
+
+def test_two_copies_with_one_layout_are_never_confused(tmp_path, monkeypatch):
+    """``datasets``' own cache keys a local folder by its layout; ours must not serve one
+    folder's rows for another's."""
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "shared-hf-cache")
+    sizes = []
+    for n in (30, 50):
+        root = tmp_path / f"copy{n}"
+        write_dataset(root, "ag_news", {"test": pd.DataFrame([{"text": f"story {i} topic {y}", "label": y}
+                                                              for y in range(4) for i in range(n)])})
+        monkeypatch.setenv("TAP_DATA_DIR", str(root))
+        monkeypatch.setenv("TAP_CACHE_DIR", str(tmp_path / "tap-cache"))
+        data.load.cache_clear()
+        sizes.append(len(data.load("ag_news")["test"]))
+    assert sizes == [120, 200]
 
 
 def test_damaged_parquet_is_a_clear_error(mirror, monkeypatch):
