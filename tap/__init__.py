@@ -14,3 +14,4 @@ from .training import TrainConfig, evaluate, train
 __all__ = ["cached_run", "ag_news_splits", "imdb_splits", "TransformerClassifier", "count_parameters",
            "get_profile", "TrainConfig", "evaluate", "train"]
 __version__ = "0.1.0"
+__book__ = "The Transformer Adaptation Playbook"  # tells this package from others named `tap`

@@ -9,7 +9,8 @@ import yaml
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 CHAPTERS = sorted(p for p in BOOK.glob("*.md") if p.read_text().startswith("---\njupytext:"))
-REPOSITORY = yaml.safe_load((BOOK.parent / "_config.yml").read_text())["repository"]["url"]
+CONFIG = yaml.safe_load((BOOK.parent / "_config.yml").read_text())
+REPOSITORY, BRANCH = CONFIG["repository"]["url"], CONFIG["repository"]["branch"]
 FIX = "regenerate the pairs with: jupytext --to ipynb book/[0-9]*.md"
 
 
@@ -37,5 +38,7 @@ def test_chapter_conventions(md):
     first, last = code[0], code[-1]
     assert "find_spec(\"tap\") is None" in first.source and "remove-cell" in first.metadata.get("tags", []), \
         "the first code cell must be the hidden install cell (see chapter 01)"
-    assert f"git+{REPOSITORY}" in first.source, f"the install cell must install from {REPOSITORY} (_config.yml)"
+    assert "__book__" in first.source, "the install cell must tell the book's `tap` from other packages named `tap`"
+    assert f"tap-playbook[offline] @ git+{REPOSITORY}@{BRANCH}" in first.source, \
+        f"the install cell must install tap-playbook from {REPOSITORY}@{BRANCH} (_config.yml)"
     assert "provenance(" in last.source, "the last code cell must show the provenance box"
