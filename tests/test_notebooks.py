@@ -1,5 +1,6 @@
 """Every MyST chapter has a paired .ipynb (for Colab) that matches it cell for cell,
 and every chapter follows the book's conventions."""
+import re
 from pathlib import Path
 
 import jupytext
@@ -9,8 +10,8 @@ import yaml
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 CHAPTERS = sorted(p for p in BOOK.glob("*.md") if p.read_text().startswith("---\njupytext:"))
-CONFIG = yaml.safe_load((BOOK.parent / "_config.yml").read_text())
-REPOSITORY, BRANCH = CONFIG["repository"]["url"], CONFIG["repository"]["branch"]
+REPOSITORY = yaml.safe_load((BOOK.parent / "_config.yml").read_text())["repository"]["url"]
+VERSION = re.search(r'^version = "(.+)"', (BOOK.parent / "pyproject.toml").read_text(), re.M).group(1)  # tagged v<version>
 FIX = "regenerate the pairs with: jupytext --to ipynb book/[0-9]*.md"
 
 
@@ -39,6 +40,6 @@ def test_chapter_conventions(md):
     assert "find_spec(\"tap\") is None" in first.source and "remove-cell" in first.metadata.get("tags", []), \
         "the first code cell must be the hidden install cell (see chapter 01)"
     assert "__book__" in first.source, "the install cell must tell the book's `tap` from other packages named `tap`"
-    assert f"tap-playbook[offline] @ git+{REPOSITORY}@{BRANCH}" in first.source, \
-        f"the install cell must install tap-playbook from {REPOSITORY}@{BRANCH} (_config.yml)"
+    assert f"tap-playbook[offline] @ git+{REPOSITORY}@v{VERSION}" in first.source, \
+        f"the install cell must install the release this book is: {REPOSITORY}@v{VERSION} (_config.yml, pyproject.toml)"
     assert "provenance(" in last.source, "the last code cell must show the provenance box"
