@@ -143,9 +143,17 @@ def long_decimals(page: Page) -> list[str]:
     return [cell for cell in page.cells if re.search(r"\d\.\d{5,}", cell)]
 
 
+PANDAS_CUT = 50  # pandas' default display.max_colwidth: a longer text is cut to this, "..." included
+QUOTED_TEXT = 80  # a cell at least this long quotes a text sample, whose own ellipsis may be data
+
+
 def cut_off_cells(page: Page) -> list[str]:
-    """A table cell that ends in "…" or "...": pandas truncated the value (or the table)."""
-    return [cell for cell in page.cells if cell.endswith(("…", "..."))]
+    """A table cell cut short: an elided row or column ("..."), a text cut at pandas' column
+    width, or a short value (a setting, a reason) ending in "…"/"...". Long quoted samples may
+    end in an ellipsis that is part of the data (AG News articles do) and are left alone."""
+    return [cell for cell in page.cells if cell in ("…", "...")
+            or (cell.endswith("...") and len(cell) == PANDAS_CUT)
+            or (cell.endswith(("…", "...")) and len(cell) < QUOTED_TEXT)]
 
 
 def signed_gaps(page: Page) -> list[str]:

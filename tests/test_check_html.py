@@ -44,7 +44,9 @@ CLEAN = html(
     + code_cell("fig, ax = plt.subplots(figsize=(6, 4))\nglue('x', np.int64(3))",
                 text_output("torch.Size([2, 128]) (2, 128)\nnp.arange(3).shape = (3,)"))
     + code_cell("format_table(results_table(records))",
-                '<div class="output text_html">' + table("87.3", "1,437,184", "", "0.0031", "r = 1 … 16 runs") + "</div>")
+                '<div class="output text_html">' + table("87.3", "1,437,184", "", "0.0031", "r = 1 … 16 runs",
+                      "Rain threatens triangular final (AFP) AFP - Organisers were left banking on the Dutch weather...")
+                + "</div>")
     + "<p>Reviews are cut at 128 tokens, ahead of the GPT-2 limit.</p>"
 )
 
@@ -67,7 +69,8 @@ BAD = {
     check_html.numpy_scalar_reprs: ["<p>It reaches np.float64(0.873) accuracy.</p>",
                                     code_cell("best", text_output("{'acc': np.int64(12)}"))],
     check_html.long_decimals: [table("87.34567"), table("0.0031 (0.123456)")],
-    check_html.cut_off_cells: [table("An unforgettable, breathtaking perf…"), table("...")],
+    check_html.cut_off_cells: [table("An unforgettable, breathtaking perf…"), table("..."),
+                               table("This movie was a end this The film was the end of the long and w" [:47] + "...")],
     check_html.signed_gaps: [
         "<p>Adapters finish -1.0 points behind full fine-tuning.</p>",
         "<p>LoRA trails full fine-tuning by -1.0.</p>",
