@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertModel,
-                          BertPreTrainedModel)
+                          BertPreTrainedModel, pipeline)
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from . import data, models, text
@@ -48,6 +48,13 @@ MASKED_LM_HUB_ID = "google-bert/bert-base-uncased"  # Devlin et al., 2019
 # they run through AutoModelForSeq2SeqLM + generate()).
 HUB_ONLY = {"translation (English → German)": "google-t5/t5-small",
             "summarisation": "sshleifer/distilbart-cnn-12-6"}
+# Extras: the original models behind this chapter's stand-ins, and the original study's language
+# detector. They run in every profile when the Hub is reachable, and are labelled as extras.
+HUB_EXTRAS = {"sentiment (the original DistilBERT SST-2)": (SENTIMENT_HUB_ID, "text-classification"),
+              "text generation (the original GPT-2)": (CAUSAL_LM_HUB_ID, "text-generation"),
+              "language detection (XLM-R)": ("papluca/xlm-roberta-base-language-detection", "text-classification")}
+LANGUAGE_SAMPLES = ["This film was a pleasure from start to finish.", "Ce film est d'un ennui mortel.",
+                    "Dieser Film war viel zu lang.", "Questa pellicola è un capolavoro."]
 LABELS = {0: "NEGATIVE", 1: "POSITIVE"}  # the SST-2 model's names, so both classifiers read alike
 
 
@@ -289,7 +296,7 @@ def models_note(used: dict[str, Resolved]) -> "HTML":
 
     rows = "".join(
         f"<tr><td>{html.escape(task)}</td><td><code>{html.escape(r.hub_id)}</code></td>"
-        f"<td>{'the Hub model' if not r.stand_in else html.escape(models.STAND_INS.get(r.hub_id, r.name))}</td></tr>"
+        f"<td>{'the model itself (the same weights online or offline)' if not r.stand_in else html.escape(models.STAND_INS.get(r.hub_id, r.name))}</td></tr>"
         for task, r in used.items())
     stand_ins = any(r.stand_in for r in used.values())
     kind, title = ("warning", "Stand-in models at CPU scale") if stand_ins else ("note", "Models on this page")
@@ -665,6 +672,28 @@ def unavailable_note(models_by_task: dict[str, str], reason: str) -> "HTML":
     return HTML('<div class="admonition warning"><p class="admonition-title">Not run in this build</p>'
                 f"<p>{html.escape(reason)}</p><ul>{items}</ul>"
                 "<p>Rebuild with the Hub reachable (and <code>HF_HUB_OFFLINE</code> unset) to run them.</p></div>")
+
+
+def hub_extras(reviews: list[str], prompt: str, max_new_tokens: int = 30):
+    """The extras of ``HUB_EXTRAS`` when the Hub is reachable, whatever the profile (a table of
+    inputs and outputs, nothing on it used elsewhere on the page); otherwise the visible note
+    saying what was skipped."""
+    if not hub_available():
+        return unavailable_note({task: hub_id for task, (hub_id, _) in HUB_EXTRAS.items()},
+                                "These extras load the original models from the Hugging Face Hub, which is "
+                                "unreachable here (or offline mode is set); nothing else on the page depends on them.")
+    rows = []
+    for task, (hub_id, kind) in HUB_EXTRAS.items():
+        run = pipeline(kind, model=models.hub_snapshot(hub_id))
+        if kind == "text-generation":
+            out = run(prompt, max_new_tokens=max_new_tokens, do_sample=False)[0]["generated_text"]
+            rows.append({"extra": task, "model": hub_id, "input": prompt, "output": out})
+            continue
+        for text in reviews if "sentiment" in task else LANGUAGE_SAMPLES:
+            best = run(text)[0]
+            rows.append({"extra": task, "model": hub_id, "input": text,
+                         "output": f"{best['label']} ({best['score']:.2f})"})
+    return pd.DataFrame(rows).set_index("extra")
 
 
 def hub_only_tasks(article: str, sentence: str, max_new_tokens: int = 100):

@@ -227,3 +227,39 @@ def test_summary_table_shows_each_models_own_inference_rate():
     hub_model = inference.Resolved("hub/id", "hub/id", "DistilBERT SST-2")
     hub_table = inference.summary_table(inference.classifier_records(hub_model, model, quant, 400), batch_size=16)
     assert hub_table["trainable (%)"].isna().all() and hub_table["training time (s)"].isna().all()
+
+
+@pytest.fixture(scope="module")
+def tiny_hub(tmp_path_factory):
+    """Local folders standing in for the Hub extras: a random BERT classifier and a random GPT-2."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(models.minilm_path())
+    folders = {}
+    bert = BertForSequenceClassification(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1,
+                                                    num_attention_heads=2, intermediate_size=64, num_labels=2))
+    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=tokenizer.vocab_size, n_positions=64, n_embd=32, n_layer=1, n_head=2))
+    for name, model in (("classifier", bert), ("lm", gpt2)):
+        folders[name] = tmp_path_factory.mktemp(name)
+        model.save_pretrained(folders[name])
+        tokenizer.save_pretrained(folders[name])
+    return folders
+
+
+def test_hub_extras_run_in_the_book_profile_when_the_hub_answers(tiny_hub, monkeypatch):
+    monkeypatch.setattr(inference, "hub_available", lambda: True)
+    asked = []
+    monkeypatch.setattr(models, "hub_snapshot", lambda hub_id: asked.append(hub_id) or str(
+        tiny_hub["lm" if hub_id == inference.CAUSAL_LM_HUB_ID else "classifier"]))
+    table = inference.hub_extras(["A fine film.", "A dull film."], prompt="The film was")
+    assert asked == [hub_id for hub_id, _ in inference.HUB_EXTRAS.values()]
+    assert set(table.index) == set(inference.HUB_EXTRAS)
+    assert len(table) == 2 + 1 + len(inference.LANGUAGE_SAMPLES)
+    assert table["output"].str.len().min() > 0
+
+
+def test_hub_extras_offline_say_what_was_skipped(monkeypatch):
+    monkeypatch.setattr(inference, "hub_available", lambda: False)
+    note = inference.hub_extras(["A fine film."], prompt="The film was").data
+    assert "Not run in this build" in note and all(hub_id in note for hub_id, _ in inference.HUB_EXTRAS.values())
