@@ -97,6 +97,8 @@ def add_adapters(model: nn.Module, placement: str = "houlsby", bottleneck: int |
     except ValueError as err:
         raise ValueError(f"Adapters ({placement!r} placement): {err} Name the output projections "
                          f"with add_adapters(..., targets=[...]).") from None
+    for name in names:  # every check before anything changes: a failed call leaves the model as it was
+        bottleneck_size(model.get_submodule(name).out_features, bottleneck, reduction_factor)
     if freeze:
         freeze_base(model)
     with torch.random.fork_rng(devices=[]):  # seeded adapters, without touching the global random state

@@ -180,7 +180,15 @@ def apply_lora(model: nn.Module, targets: str | Iterable[str], rank: int = 8, al
     With ``freeze`` every other parameter is frozen except the head (``keep``), like PEFT's
     ``modules_to_save``. Returns the wrapped names; fails loudly when nothing matches."""
     _check_rank_alpha(rank, alpha)
+    if lora_layers(model):
+        raise ValueError(f"This model already has LoRA layers ({', '.join(sorted(lora_layers(model)))}); apply LoRA "
+                         f"to a fresh copy of the base model (a second call would wrap nothing new).")
     names = _match(model, targets if isinstance(targets, str) else list(targets))
+    for name in names:  # every check before anything changes: a failed call leaves the model as it was
+        width = min(model.get_submodule(name).weight.shape)
+        if rank > width:
+            raise ValueError(f"LoRA rank {rank} is larger than {name}'s smaller dimension ({width}): the update "
+                             f"B·A could not have that rank. Use rank <= {width}, or leave {name} out of the targets.")
     if freeze:
         freeze_base(model, keep)
     generator = torch.Generator().manual_seed(seed)  # reproducible factors without touching the global RNG

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from tap import __main__ as cli
-from tap import cache, data
+from tap import adapters, cache, data, lora
 from tap.data import DataFormatError, DataUnavailableError
 from tap.experiments import Outcome
 from tap.models import ModelUnavailableError
@@ -321,3 +321,48 @@ def test_data_unavailable_from_the_command_line_is_one_line(tmp_path, monkeypatc
     assert cli.main(["run", "ch01", "--profile", "smoke", "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "TAP_DATA_DIR" in err
+
+
+# --- methods: every setting checked before the model changes ------------------------------------
+
+def _tiny_encoder():
+    from tap.encoder import TransformerClassifier
+    from tap.profiles import get_profile
+
+    torch.manual_seed(0)
+    return TransformerClassifier(get_profile("smoke").encoder, num_classes=2)
+
+
+def _snapshot(model):
+    return ({n: p.detach().clone() for n, p in model.state_dict().items()},
+            {n: p.requires_grad for n, p in model.named_parameters()}, [type(m) for m in model.modules()])
+
+
+def _unchanged(model, before) -> bool:
+    state, grads, kinds = _snapshot(model)
+    return (state.keys() == before[0].keys() and all(torch.equal(state[k], before[0][k]) for k in state)
+            and grads == before[1] and kinds == before[2])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m: lora.apply_lora(m, "nothing_like_this"), "matched no module"),
+    (lambda m: lora.apply_lora(m, ["query", "value"], rank=10_000), "larger than"),
+    (lambda m: lora.apply_lora(m, "query", rank=0), "positive integer"),
+    (lambda m: adapters.add_adapters(m, bottleneck=0), "at least 1"),
+    (lambda m: adapters.add_adapters(m, targets="nothing_like_this"), "Adapters"),
+])
+def test_a_failed_method_call_leaves_the_model_untouched(call, message):
+    model = _tiny_encoder()
+    before = _snapshot(model)
+    with pytest.raises(ValueError, match=message):
+        call(model)
+    assert _unchanged(model, before)
+
+
+def test_lora_applied_twice_is_a_clear_error():
+    model = _tiny_encoder()
+    lora.apply_lora(model, ["query"], rank=2)
+    before = _snapshot(model)
+    with pytest.raises(ValueError, match="already has LoRA layers"):
+        lora.apply_lora(model, ["value"], rank=2)
+    assert _unchanged(model, before)
