@@ -721,8 +721,8 @@ def accuracy_points(records: dict[str, dict]) -> dict[str, tuple[float, float]]:
 
 def from_scratch_runs(profile: Profile) -> dict[str, dict]:
     """The book's own small encoder on IMDB, as chapters 01, 04 and 05 trained it: from scratch
-    (chapter 01), and pre-trained on AG News, then fully fine-tuned or linearly probed (chapter
-    01), with chapter 04's Houlsby adapters and with chapter 05's rank-8 LoRA (the targets its
+    (chapter 01), and pre-trained on AG News, then fully fine-tuned, fine-tuned in its top layer
+    only or linearly probed (chapter 01), with chapter 04's Houlsby adapters and with chapter 05's rank-8 LoRA (the targets its
     validation accuracy chose). The same calls as those chapters make, so their cached runs are
     reused. Those runs used their own training and test subsets (see each chapter)."""
     from . import transfer
@@ -730,6 +730,7 @@ def from_scratch_runs(profile: Profile) -> dict[str, dict]:
     setup = transfer.prepare(profile)
     source = transfer.pretrain_on_ag_news(setup)
     runs = {"from scratch": transfer.from_scratch(setup), "AG News + full fine-tuning": transfer.fine_tune(setup, source),
+            "AG News + top layer fine-tuned": transfer.top_layers_fine_tune(setup, source),
             "AG News + linear probe": transfer.linear_probe(setup, source)}
     if METHOD["adapters"].available():
         from . import adapters

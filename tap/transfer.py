@@ -140,6 +140,25 @@ def fine_tune(setup: TransferSetup, source: Run, lr: float = 5e-4) -> Run:
                           setup.imdb, _config(setup, setup.profile.epochs, lr))
 
 
+def top_layers_fine_tune(setup: TransferSetup, source: Run, top_layers: int = 1, lr: float = 5e-4) -> Run:
+    """Strategy 4, partial unfreezing (the original study's fine-tuning of its top layer): the
+    AG-News-pre-trained encoder with only its top ``top_layers`` encoder layers and a new head
+    trained on IMDB, at full fine-tuning's rate and budget; the embedding table and the lower
+    layers stay as AG News left them."""
+    if not 1 <= top_layers <= setup.profile.encoder.num_layers:
+        raise ValueError(f"top_layers must be between 1 and the encoder's {setup.profile.encoder.num_layers} layers, "
+                         f"got {top_layers}.")
+
+    def build() -> nn.Module:
+        model = _from_pretrained(setup, source, freeze_encoder=True)
+        for layer in model.layers[-top_layers:]:
+            layer.requires_grad_(True)
+        return model
+
+    key = {**setup.key(), "source": source.record["config"], "top_layers": top_layers}
+    return run_classifier("imdb-top-layers-finetune", key, build, setup.imdb, _config(setup, setup.profile.epochs, lr))
+
+
 # The probe's L2 penalty on the head's weights, added to the mean cross-entropy as PROBE_L2/2·‖W‖²:
 # light, about scikit-learn's default (C = 1) at a few thousand examples.
 PROBE_L2 = 1e-4
@@ -249,6 +268,7 @@ def chapter_experiment(profile: Profile) -> "Outcome":
     setup = prepare(profile)
     source = pretrain_on_ag_news(setup)
     runs = {"from scratch": from_scratch(setup), "pre-trained + full fine-tuning": fine_tune(setup, source),
+            "pre-trained + top layer fine-tuned": top_layers_fine_tune(setup, source),
             "linear probe": linear_probe(setup, source)}
     records = {name: run.record for name, run in runs.items()}
     records["linear probe of a random encoder"] = random_encoder_probe(setup).record

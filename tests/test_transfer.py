@@ -38,3 +38,21 @@ def test_frozen_features_are_the_vector_the_head_reads_without_dropout():
     inputs, _ = next(data.batches(3, shuffle=False))
     assert torch.allclose(model.head(x), model(**inputs), atol=1e-6)
     assert torch.equal(x, transfer.frozen_features(model, data)[0])  # deterministic
+
+
+def test_top_layer_fine_tuning_trains_only_the_top_layer_and_the_head(mirror):
+    from tap import transfer
+    from tap.profiles import get_profile
+
+    setup = transfer.prepare(get_profile("smoke"))
+    source = transfer.pretrain_on_ag_news(setup)
+    run = transfer.top_layers_fine_tune(setup, source)
+    top = f"layers.{len(run.model.layers) - 1}."
+    changed = {n for n, p in run.model.state_dict().items()
+               if n in source.model.state_dict() and not n.startswith("head.")
+               and not torch.equal(p.cpu(), source.model.state_dict()[n].cpu())}
+    assert changed and all(n.startswith(top) for n in changed)
+    expected = sum(p.numel() for n, p in run.model.named_parameters() if n.startswith((top, "head.")))
+    assert run.record["trainable_params"] == expected
+    with pytest.raises(ValueError, match="top_layers"):
+        transfer.top_layers_fine_tune(setup, source, top_layers=0)
