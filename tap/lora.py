@@ -180,10 +180,17 @@ def apply_lora(model: nn.Module, targets: str | Iterable[str], rank: int = 8, al
     With ``freeze`` every other parameter is frozen except the head (``keep``), like PEFT's
     ``modules_to_save``. Returns the wrapped names; fails loudly when nothing matches."""
     _check_rank_alpha(rank, alpha)
-    if lora_layers(model):
-        raise ValueError(f"This model already has LoRA layers ({', '.join(sorted(lora_layers(model)))}); apply LoRA "
-                         f"to a fresh copy of the base model (a second call would wrap nothing new).")
-    names = _match(model, targets if isinstance(targets, str) else list(targets))
+    existing = lora_layers(model)
+    twice = ValueError(f"LoRA is already on {', '.join(sorted(existing))}: {targets!r} names layers that are wrapped "
+                       f"already. Apply LoRA to a fresh copy of the base model, or target other layers.")
+    try:
+        names = _match(model, targets if isinstance(targets, str) else list(targets))
+    except ValueError:
+        if existing:  # the targets' layers now sit inside LoRA wrappers, under other names
+            raise twice from None
+        raise
+    if any(n == e or n.startswith(e + ".") for n in names for e in existing):
+        raise twice
     for name in names:  # every check before anything changes: a failed call leaves the model as it was
         width = min(model.get_submodule(name).weight.shape)
         if rank > width:

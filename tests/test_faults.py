@@ -363,6 +363,8 @@ def test_lora_applied_twice_is_a_clear_error():
     model = _tiny_encoder()
     lora.apply_lora(model, ["query"], rank=2)
     before = _snapshot(model)
-    with pytest.raises(ValueError, match="already has LoRA layers"):
-        lora.apply_lora(model, ["value"], rank=2)
-    assert _unchanged(model, before)
+    for targets in (["query"], r"layers\.0\.attention\.query.*"):
+        with pytest.raises(ValueError, match="already on"):
+            lora.apply_lora(model, targets, rank=2)
+        assert _unchanged(model, before)
+    assert len(lora.apply_lora(model, ["value"], rank=4, freeze=False)) == len(model.layers)  # other layers: fine
