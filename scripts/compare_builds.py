@@ -35,7 +35,7 @@ import nbformat
 VARYING_PARTS = ("time", "seconds", "speed", "throughput", "memory", "latency",
                  # chapters 02 and 05 measure speed: rates, speed-ups, and what is chosen from them
                  "rate", "gain", "ratio", "overhead", "best_bs", "batch_limit", "ch02_kv_", "ch02_mode_",
-                 "ch05_lat_", "ch05_step_")
+                 "ch05_lat_", "ch05_step_", "_mem", "_eps")
 VARYING_WORDS = {"s", "ms", "mb"}  # whole words only: "_s" and "mb" are inside many stable names
 SHOWN = 70  # characters of a value shown in a difference
 
