@@ -14,7 +14,7 @@ SAMPLE = "The quixotic director's zany, jumbled plot was great.<br />Loved it!"
 # Trains both tokenizers on a fixed corpus of a few hundred varied sentences (whose words use
 # most letters inside words, so many '##x' pieces) and prints their vocabularies and an encoding.
 TRAIN = """
-import json, random
+import hashlib, json, random
 from tap import subwords
 words = ("the a movie film was great terrible acting plot actor ending boring loved hated it and but really "
          "quick brown fox jumps over lazy dog zany quixotic jumbled wizard vexing buzz jazz pixel squeeze "
@@ -24,27 +24,30 @@ texts = [" ".join(rng.choice(words) for _ in range(rng.randint(5, 15))) + "." fo
 out = {}
 for kind, size in [("wordpiece", 300), ("bpe", 400)]:
     tok = getattr(subwords, "train_" + kind)(texts, vocab_size=size)
-    out[kind] = {"vocab": tok.get_vocab(), "ids": tok(%r)["input_ids"]}
+    out[kind] = {"vocab": tok.get_vocab(), "ids": tok(%r)["input_ids"],
+                 "file": hashlib.sha256(tok.backend_tokenizer.to_str().encode()).hexdigest()}
 print(json.dumps(out, sort_keys=True))
 """ % SAMPLE
 
 
 @pytest.fixture(scope="module")
-def two_processes():
-    """The same training run in two fresh interpreters (different hash seeds), side by side."""
+def processes():
+    """The same training run in three fresh interpreters (different hash seeds), side by side."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     runs = [subprocess.Popen([sys.executable, "-c", TRAIN], cwd=root, stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONHASHSEED": seed}) for seed in ("1", "2")]
+                             env={**os.environ, "PYTHONHASHSEED": seed}) for seed in ("1", "2", "3")]
     outputs = [run.communicate(timeout=300)[0] for run in runs]
     assert all(run.returncode == 0 for run in runs)
     return [json.loads(out) for out in outputs]
 
 
 @pytest.mark.parametrize("kind", ["wordpiece", "bpe"])
-def test_training_gives_the_same_ids_in_every_process(two_processes, kind):
-    first, second = (run[kind] for run in two_processes)
-    assert first["vocab"] == second["vocab"]
-    assert first["ids"] == second["ids"]
+def test_training_gives_the_same_ids_in_every_process(processes, kind):
+    first, *others = (run[kind] for run in processes)
+    for other in others:
+        assert first["vocab"] == other["vocab"]
+        assert first["ids"] == other["ids"]
+        assert first["file"] == other["file"]  # the saved tokenizer, byte for byte
 
 
 def test_wordpiece_ids_start_with_the_special_tokens_and_survive_saving(tmp_path):
