@@ -27,7 +27,6 @@ DATA_ENV = "TAP_DATA_DIR"
 HUB_IDS = {"imdb": "stanfordnlp/imdb", "ag_news": "fancyzhx/ag_news"}
 LABEL_NAMES = {"imdb": ["neg", "pos"], "ag_news": ["World", "Sports", "Business", "Sci/Tech"]}
 SPLITS = {"imdb": {"train", "test", "unsupervised"}, "ag_news": {"train", "test"}}  # on the Hub
-UNLABELLED = -1  # IMDB's `unsupervised` split
 
 
 class DataUnavailableError(RuntimeError):

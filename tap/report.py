@@ -140,8 +140,8 @@ def format_table(df: pd.DataFrame) -> pd.DataFrame:
     """The table as the reader should see it: every cell a string, rounded by the kind of its
     column (read from the column name), blanks for missing values.
 
-    accuracy and percentage points: 1 decimal; trainable share "(%)": the fewest decimals (at
-    most 4) that tell the rows apart; parameters, examples, tokens, bytes and other counts:
+    accuracy and percentage points: 1 decimal; trainable share "(%)": two significant digits
+    (more where rows would look alike, at most 4 decimals); parameters, examples, tokens, bytes and other counts:
     integers with thousands separators; times, throughput and other measures: 1 decimal (2
     significant digits below 1); memory in MB: integers; ratios: 1-2 decimals. Strings pass
     through. For display only: compute on the unformatted table."""
