@@ -9,7 +9,7 @@ import pandas as pd
 from .cache import cached_run
 from .data import ag_news_splits, imdb_splits
 from .encoder import TransformerClassifier
-from .measure import count_parameters
+from .efficient import count_parameters
 from .profiles import get_profile
 from .training import TrainConfig, evaluate, train
 

@@ -16,9 +16,10 @@ import sys
 from pathlib import Path
 
 from .data import DataUnavailableError
-from .experiments import EXPERIMENTS, Outcome, get_experiment
+from .chapters import EXPERIMENTS, chapter
 from .models import ModelUnavailableError
 from .profiles import PROFILE_ENV, PROFILES, get_profile
+from .runs import Outcome
 
 # Errors whose message already says what is wrong and how to fix it (DataFormatError is a ValueError).
 PROJECT_ERRORS = (ValueError, DataUnavailableError, ModelUnavailableError)
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     """``run``: check the names and the output folder, then run the experiment."""
     try:
         profile = get_profile(args.profile)
-        experiment = get_experiment(args.experiment)
+        experiment = chapter(args.experiment).experiment
         folder = output_folder(args.out, args.experiment, profile.name)
     except ValueError as err:
         return _report(err, USAGE_ERROR, args.debug)

@@ -7,7 +7,18 @@ from typing import Iterable
 
 from torch import nn
 
-from .measure import count_parameters
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    """Trainable and total parameters (shared tensors counted once)."""
+    seen, trainable, total = set(), 0, 0
+    for p in model.parameters():
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        total += p.numel()
+        trainable += p.numel() if p.requires_grad else 0
+    return {"trainable_params": trainable, "total_params": total}
+
 
 HEAD_NAMES = ("head", "classifier")  # tap's encoder, Hugging Face sequence classifiers
 

@@ -4,12 +4,23 @@ after ``attention.output`` / ``feed_forward.down`` and LoRA into ``attention.que
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .profiles import EncoderSize
+
+@dataclass(frozen=True)
+class EncoderSize:
+    """Shape of the from-scratch Transformer encoder (chapter 01)."""
+
+    vocab_size: int
+    d_model: int
+    num_heads: int
+    d_ff: int
+    num_layers: int
+    max_len: int
 
 
 def sinusoidal_positions(max_len: int, d_model: int) -> torch.Tensor:

@@ -37,7 +37,8 @@ from . import data, models, text
 from .cache import cached_folder, source_digest
 from .data import Splits, imdb_splits
 from .hub import hub_available
-from .measure import compare, count_parameters, hardware, timer, track_peak_memory
+from .measure import compare, hardware, timer, track_peak_memory
+from .efficient import count_parameters
 from .profiles import Profile
 from .text import clean
 

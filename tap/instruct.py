@@ -27,7 +27,8 @@ from . import data, models
 from .cache import cached_run, source_digest
 from .data import balanced_indices
 from .hub import revision
-from .measure import count_parameters, hardware, timer, track_peak_memory
+from .measure import hardware, timer, track_peak_memory
+from .efficient import count_parameters
 from .profiles import Profile
 
 ANSWER = "Answer:"  # ends every prompt of the FLAN-style mixture

@@ -22,7 +22,8 @@ from transformers import (BertConfig, BertForMaskedLM, DataCollatorForLanguageMo
 
 from . import subwords
 from .cache import cached_folder, source_digest
-from .measure import count_parameters, hardware, timer, track_peak_memory
+from .measure import hardware, timer, track_peak_memory
+from .efficient import count_parameters
 from .profiles import Profile, get_profile
 from .subwords import bpe_tokenizer, corpus_size, unlabelled_texts, wordpiece_tokenizer
 

@@ -272,7 +272,7 @@ def compare_with_peft(model: nn.Module, inputs: dict, targets: list[str], rank: 
     zero-initialised factor to random values (at initialisation the update is zero and the two
     would agree trivially), copy A and B across, and compare outputs before merging, after
     merging and after unmerging, and the trainable-parameter counts. ``model`` is untouched."""
-    from .measure import count_parameters
+    from .efficient import count_parameters
 
     torch.manual_seed(seed)
     theirs = peft_lora(copy.deepcopy(model), targets, rank, alpha, rslora=rslora, head=head).eval()

@@ -1,4 +1,5 @@
-"""What a run costs: parameter counts, wall time, peak memory, and the machine it ran on."""
+"""What a run costs: wall time, peak memory, and the machine it ran on (parameter counts:
+``efficient.count_parameters``)."""
 from __future__ import annotations
 
 import os
@@ -11,19 +12,6 @@ from typing import Iterator
 
 import psutil
 import torch
-from torch import nn
-
-
-def count_parameters(model: nn.Module) -> dict[str, int]:
-    """Trainable and total parameters (shared tensors counted once)."""
-    seen, trainable, total = set(), 0, 0
-    for p in model.parameters():
-        if id(p) in seen:
-            continue
-        seen.add(id(p))
-        total += p.numel()
-        trainable += p.numel() if p.requires_grad else 0
-    return {"trainable_params": trainable, "total_params": total}
 
 
 def hardware() -> str:

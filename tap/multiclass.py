@@ -19,7 +19,8 @@ from . import data, hf_data, models, text, training
 from .cache import cached_run, source_digest
 from .data import Splits, balanced_indices
 from .hub import revision
-from .measure import count_parameters, device, hardware, timer, track_peak_memory
+from .measure import device, hardware, timer, track_peak_memory
+from .efficient import count_parameters
 from .profiles import Profile
 from .hf_data import TokenizedDataset
 from .training import TrainConfig, warmup_linear_decay

@@ -34,7 +34,8 @@ from .cache import cached_run, source_digest
 from .data import Splits, imdb_splits, load
 from .efficient import freeze_base
 from .hf_data import TokenizedDataset
-from .measure import count_parameters, timer
+from .measure import timer
+from .efficient import count_parameters
 from .profiles import Profile, get_profile
 from .report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, compare
 from .training import TrainConfig, predict, train

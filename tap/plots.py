@@ -1,7 +1,10 @@
-"""Every figure in the book: training curves and comparison bar charts, with labelled axes."""
+"""Every figure in the book: training curves and comparison bar charts, with labelled axes.
+
+Figures are made without pyplot, so none appears by itself in the cell that made it: an
+experiment builds its figures at once, and the page shows each where the prose needs it."""
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
+from matplotlib.artist import setp
 import seaborn as sns
 from matplotlib.figure import Figure
 
@@ -48,7 +51,8 @@ def training_curves(records: dict[str, dict], title: str = "") -> Figure:
     loss and accuracy. One legend, below both panels, so that it never covers a curve."""
     from matplotlib.lines import Line2D
 
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
+    fig = Figure(figsize=(11, 4.6), layout="constrained")
+    (ax_loss, ax_acc) = fig.subplots(1, 2)
     colours = sns.color_palette(n_colors=len(records))
     labels = []
     for (label, rec), colour in zip(records.items(), colours):
@@ -78,7 +82,8 @@ def comparison_bars(values: dict[str, float], ylabel: str, title: str = "", fmt:
                     reference: tuple[str, float] | None = None, log: bool = False) -> Figure:
     """One bar per method with its value written on it; an optional horizontal
     reference line (e.g. chance or a classical baseline)."""
-    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(values)), 4))
+    fig = Figure(figsize=(max(6, 1.4 * len(values)), 4))
+    ax = fig.subplots()
     bars = ax.bar(list(values), list(values.values()), color=sns.color_palette(n_colors=len(values)))
     ax.bar_label(bars, labels=[fmt.format(v) for v in values.values()], padding=3)
     if reference:
@@ -88,7 +93,7 @@ def comparison_bars(values: dict[str, float], ylabel: str, title: str = "", fmt:
         ax.set_yscale("log")
     ax.set(ylabel=ylabel, title=title)
     ax.margins(y=0.15)
-    plt.setp(ax.get_xticklabels(), rotation=15, ha="right")
+    setp(ax.get_xticklabels(), rotation=15, ha="right")
     fig.tight_layout()
     return fig
 
@@ -100,7 +105,8 @@ def parameter_sweep(series: dict[str, list[tuple[float, float, str]]],
     ``(trainable params, accuracy, label)``; ``references`` are single runs drawn as stars.
     ``joined=False`` draws points only, for series whose points are different methods rather
     than settings of one (a line between them would suggest a trade-off curve)."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     colours = sns.color_palette(n_colors=len(series) + len(references or {}))
     for (name, points), colour in zip(series.items(), colours):
         points = sorted(points)
@@ -121,7 +127,8 @@ def sweep(x, panels: dict[str, dict[str, list[float]]], xlabel: str, title: str 
           logy: bool = False) -> Figure:
     """One panel per measured quantity (its y-axis label is the key), each with one line per
     series, against a shared x: e.g. throughput and latency against batch size."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    fig = Figure(figsize=(5.5 * len(panels), 4))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (ylabel, series) in zip(axes[0], panels.items()):
         for (label, y), colour in zip(series.items(), sns.color_palette(n_colors=len(series))):
             ax.plot(list(x), list(y), marker="o", color=colour, label=label or None)
@@ -143,13 +150,14 @@ def bar_panels(panels: dict[str, dict[str, float]], title: str = "", fmt: str = 
                ylabels: dict[str, str] | None = None) -> Figure:
     """Bar charts side by side, one per panel (titled by its key), the same categories
     in the same colours: e.g. speed, accuracy and size of a model and its quantised copy."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(panels), 4))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (name, values) in zip(axes[0], panels.items()):
         bars = ax.bar(list(values), list(values.values()), color=sns.color_palette(n_colors=len(values)))
         ax.bar_label(bars, labels=[fmt.format(v) for v in values.values()], padding=3)
         ax.set(title=name, ylabel=(ylabels or {}).get(name, name))
         ax.margins(y=0.15)
-        plt.setp(ax.get_xticklabels(), rotation=15, ha="right")
+        setp(ax.get_xticklabels(), rotation=15, ha="right")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -161,10 +169,11 @@ def heatmap(matrix, labels: list[str], title: str = "", value_label: str = "",
     """A matrix with its values written in: cosine similarities between sentences (rows and
     columns share ``labels``), or any table of rows ``labels`` by columns ``col_labels``."""
     cols = col_labels if col_labels is not None else labels
-    fig, ax = plt.subplots(figsize=(0.9 * len(cols) + 4, 0.6 * len(labels) + 2.5))
+    fig = Figure(figsize=(0.9 * len(cols) + 4, 0.6 * len(labels) + 2.5))
+    ax = fig.subplots()
     sns.heatmap(matrix, annot=True, fmt=fmt, xticklabels=cols, yticklabels=labels, cmap="viridis",
                 cbar_kws={"label": value_label}, ax=ax)
-    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    setp(ax.get_xticklabels(), rotation=30, ha="right")
     ax.set(title=title)
     fig.tight_layout()
     return fig
@@ -179,7 +188,7 @@ def matrix_rank(vectors, product, dense, title: str = "") -> Figure:
 
     # float32 like the tensors they come from, so rounding noise stays under numpy's rank tolerance
     vectors, product, dense = (np.asarray(m, dtype=np.float32) for m in (vectors, product, dense))
-    fig = plt.figure(figsize=(15, 4.3))
+    fig = Figure(figsize=(15, 4.3))
     ax3d = fig.add_subplot(1, 3, 1, projection="3d")
     u, v = vectors[:, 0], vectors[:, 1]
     s, t = np.meshgrid(np.linspace(-1.2, 1.2, 7), np.linspace(-1.2, 1.2, 7))
@@ -213,7 +222,8 @@ def interval_bars(values: dict[str, tuple[float, float, float]], ylabel: str, ti
                   reference: tuple[str, float] | None = None, fmt: str = "{:.1f}") -> Figure:
     """One bar per method, ``(value, low, high)``, with its confidence interval as an error bar
     and the value written above it; an optional horizontal reference line."""
-    fig, ax = plt.subplots(figsize=(max(7, 1.3 * len(values)), 4.5))
+    fig = Figure(figsize=(max(7, 1.3 * len(values)), 4.5))
+    ax = fig.subplots()
     mid = [v[0] for v in values.values()]
     err = [[v[0] - v[1] for v in values.values()], [v[2] - v[0] for v in values.values()]]
     bars = ax.bar(list(values), mid, yerr=err, capsize=4, color=sns.color_palette(n_colors=len(values)))
@@ -224,7 +234,7 @@ def interval_bars(values: dict[str, tuple[float, float, float]], ylabel: str, ti
     low = min(v[1] for v in values.values())
     ax.set_ylim(max(0.0, low - 10), max(v[2] for v in values.values()) + 5)
     ax.set(ylabel=ylabel, title=title)
-    plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
+    setp(ax.get_xticklabels(), rotation=20, ha="right")
     fig.tight_layout()
     return fig
 
@@ -233,7 +243,8 @@ def learning_curves(series: dict[str, list[tuple[float, float]]], xlabel: str, y
                     title: str = "", logx: bool = True) -> Figure:
     """One line per method through its ``(x, y)`` points, each series with its own x values:
     e.g. test accuracy against the number of training examples."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     for (name, points), colour in zip(series.items(), sns.color_palette(n_colors=len(series))):
         points = sorted(points)
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", color=colour, label=name)
@@ -244,7 +255,7 @@ def learning_curves(series: dict[str, list[tuple[float, float]]], xlabel: str, y
         ticks = sorted({p[0] for points in series.values() for p in points})
         ax.set_xticks(ticks, [f"{t:,.0f}" for t in ticks])
         ax.xaxis.set_minor_formatter(NullFormatter())
-        plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+        setp(ax.get_xticklabels(), rotation=30, ha="right")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -259,7 +270,8 @@ def confusion_matrix(counts, labels: list[str], title: str = "") -> Figure:
     counts = np.asarray(counts)
     share = 100 * counts / counts.sum(1, keepdims=True).clip(min=1)
     notes = [[f"{c:,}\n{s:.0f}%" for c, s in zip(rc, rs)] for rc, rs in zip(counts, share)]
-    fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 3, 1.0 * len(labels) + 1.5))
+    fig = Figure(figsize=(1.2 * len(labels) + 3, 1.0 * len(labels) + 1.5))
+    ax = fig.subplots()
     sns.heatmap(share, annot=notes, fmt="", xticklabels=labels, yticklabels=labels, cmap="Blues", vmin=0, vmax=100,
                 cbar_kws={"label": "share of the true class (%)"}, ax=ax)
     ax.set(xlabel="predicted class", ylabel="true class", title=title)
@@ -275,7 +287,8 @@ def grouped_bars(groups: dict[str, dict[str, float]], ylabel: str, title: str = 
 
     series = list(next(iter(groups.values())))
     width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(groups) * len(series) / 2 + 3), 4))
+    fig = Figure(figsize=(max(6, 1.2 * len(groups) * len(series) / 2 + 3), 4))
+    ax = fig.subplots()
     for k, (name, colour) in enumerate(zip(series, sns.color_palette(n_colors=len(series)))):
         values = [groups[g][name] for g in groups]
         bars = ax.bar(np.arange(len(groups)) + (k - (len(series) - 1) / 2) * width, values, width, label=name,
@@ -296,7 +309,8 @@ def grouped_bars(groups: dict[str, dict[str, float]], ylabel: str, title: str = 
 def loss_curves(records: dict[str, dict], title: str = "", ylabel: str = "loss (cross-entropy, nats/token)") -> Figure:
     """Training loss (dashed) and held-out loss (solid) per epoch, one colour per run, from each
     record's ``history`` (``train_loss``) and ``held_out_loss`` (``val_loss``) entries."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     for (label, rec), colour in zip(records.items(), sns.color_palette(n_colors=len(records))):
         ax.plot([p["epoch"] for p in rec["history"]], [p["train_loss"] for p in rec["history"]], color=colour,
                 linestyle="--", label=f"{label} (training)")

@@ -8,20 +8,10 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 
+from .encoder import EncoderSize
+
 PROFILE_ENV = "TAP_PROFILE"
 DEFAULT_PROFILE = "book"
-
-
-@dataclass(frozen=True)
-class EncoderSize:
-    """Shape of the from-scratch Transformer encoder (chapter 01)."""
-
-    vocab_size: int
-    d_model: int
-    num_heads: int
-    d_ff: int
-    num_layers: int
-    max_len: int
 
 
 @dataclass(frozen=True)

@@ -163,3 +163,18 @@ def glue(name: str, value, text: bool = False) -> None:
     if isinstance(value, np.generic):
         value = value.item()
     _glue(name, str(value) if text else value, display=False)
+
+
+def glue_record(prefix: str, record: dict, fields: dict[str, str]) -> None:
+    """Glue ``record[key]`` as ``{prefix}_{name}`` for each ``name: key`` of ``fields``, so a
+    run's numbers reach the prose in one call. Accuracies (keys ending in ``accuracy``) are
+    glued in percent, as every page shows them."""
+    for name, key in fields.items():
+        value = record[key]
+        glue(f"{prefix}_{name}", 100 * value if key.endswith("accuracy") else value)
+
+
+def glue_all(prefix: str, values: dict) -> None:
+    """Glue every value of ``values`` as ``{prefix}_{name}``; strings as text."""
+    for name, value in values.items():
+        glue(f"{prefix}_{name}", value, text=isinstance(value, str))

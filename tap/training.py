@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .measure import count_parameters, device, hardware, timer, track_peak_memory
+from .measure import device, hardware, timer, track_peak_memory
+from .efficient import count_parameters
 
 Batch = tuple[dict[str, torch.Tensor], torch.Tensor]  # (model inputs, labels)
 

@@ -4,8 +4,8 @@ import torch
 from tap.adapters import (Adapter, LinearWithAdapter, adapter_state, add_adapters, bottleneck_size,
                           load_adapter_state, placement_pattern)
 from tap.encoder import TransformerClassifier
-from tap.measure import count_parameters
-from tap.profiles import EncoderSize
+from tap.efficient import count_parameters
+from tap.encoder import EncoderSize
 
 SIZE = EncoderSize(vocab_size=40, d_model=16, num_heads=2, d_ff=32, num_layers=2, max_len=12)
 

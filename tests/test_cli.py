@@ -3,7 +3,7 @@ import json
 import pytest
 
 from tap import __main__ as cli
-from tap.experiments import EXPERIMENTS
+from tap.chapters import EXPERIMENTS
 
 
 def test_help_documents_the_commands(capsys):

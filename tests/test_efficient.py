@@ -3,7 +3,7 @@ from torch import nn
 
 from tap.efficient import freeze_base, match_modules, parameter_row, replace_module
 from tap.encoder import TransformerClassifier
-from tap.profiles import EncoderSize
+from tap.encoder import EncoderSize
 
 SIZE = EncoderSize(vocab_size=30, d_model=8, num_heads=2, d_ff=16, num_layers=2, max_len=10)
 

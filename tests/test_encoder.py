@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tap.encoder import TransformerClassifier, sinusoidal_positions
-from tap.profiles import EncoderSize
+from tap.encoder import EncoderSize
 
 SIZE = EncoderSize(vocab_size=50, d_model=16, num_heads=2, d_ff=32, num_layers=2, max_len=20)
 

@@ -14,14 +14,16 @@ import signal
 import time
 from pathlib import Path
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from tap import __main__ as cli
 from tap import adapters, cache, data, lora
 from tap.data import DataFormatError, DataUnavailableError
-from tap.experiments import Outcome
 from tap.models import ModelUnavailableError
+from tap.runs import Outcome
 
 fork = multiprocessing.get_context("fork")
 
@@ -274,7 +276,7 @@ def fake_experiment(monkeypatch, error: Exception | None = None) -> list[str]:
         if error:
             raise error
         return Outcome(records={"run": {"test_accuracy": 0.5, "test_size": 10}})
-    monkeypatch.setattr(cli, "get_experiment", lambda name: experiment)
+    monkeypatch.setattr(cli, "chapter", lambda name: SimpleNamespace(experiment=experiment))
     return calls
 
 

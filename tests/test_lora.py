@@ -8,8 +8,8 @@ from torch import nn
 from tap import lora
 from tap.cnn import TextCNN, WindowConv
 from tap.encoder import TransformerClassifier
-from tap.measure import count_parameters
-from tap.profiles import EncoderSize
+from tap.efficient import count_parameters
+from tap.encoder import EncoderSize
 
 SIZE = EncoderSize(vocab_size=40, d_model=16, num_heads=2, d_ff=32, num_layers=2, max_len=20)
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from tap import lora, lora_io
 from tap.encoder import TransformerClassifier
-from tap.profiles import EncoderSize
+from tap.encoder import EncoderSize
 
 pytest.importorskip("peft")
 from peft import LoraConfig, PeftModel, get_peft_model  # noqa: E402

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from transformers import BertConfig, BertModel
 
 from tap import playbook as pb
-from tap.measure import count_parameters
+from tap.efficient import count_parameters
 from tap.report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, format_table
 
 H, L, FF, V, P = 32, 2, 48, 100, 40  # a tiny BERT: hidden, layers, feed-forward, vocabulary, positions

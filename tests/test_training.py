@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from tap.encoder import TransformerClassifier
-from tap.profiles import EncoderSize
+from tap.encoder import EncoderSize
 from tap.text import EncodedDataset
 from tap.training import TrainConfig, evaluate, train, warmup_linear_decay
 
