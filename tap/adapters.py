@@ -1,5 +1,6 @@
-"""Chapter 04: bottleneck adapters written out (Houlsby et al., 2019), inserted by module name
-into ``tap``'s encoder or a Hugging Face BERT, and switched per task on one frozen base.
+"""Bottleneck adapters written out (Houlsby et al., 2019), inserted by module name into
+``tap``'s encoder or a Hugging Face BERT, and switched per task on one frozen base. Chapter
+04's experiment with them is ``tap/chapters/ch04_adapters.py``.
 
 An adapter is a small residual MLP, ``x + W_up · f(W_down · x)``, placed after a sub-layer's
 output projection. Its up-projection starts at zero, so a freshly inserted adapter is exactly
@@ -8,19 +9,12 @@ adapters and the classification head.
 """
 from __future__ import annotations
 
-import copy
-import sys
 from typing import Iterable
 
 import torch
 from torch import nn
 
-from . import efficient
-from .cache import source_digest
 from .efficient import HEAD_NAMES, freeze_base, match_modules, replace_module
-from .encoder import TransformerClassifier
-from .profiles import Profile
-from .training import TrainConfig
 
 # Where adapters go, by module name (regular expressions over the whole name), for
 # tap's encoder | Hugging Face BERT. Careful with BERT: a plain suffix "output.dense" would
@@ -34,6 +28,13 @@ SITES = {
 PLACEMENTS = {"houlsby": ("attention", "feed_forward"), "pfeiffer": ("feed_forward",)}
 
 
+def sites(placement: str) -> tuple[str, ...]:
+    """The sites (keys of ``SITES``) where ``placement`` puts an adapter in every layer."""
+    if placement not in PLACEMENTS:
+        raise ValueError(f"Unknown adapter placement {placement!r}; choose one of: {', '.join(PLACEMENTS)}.")
+    return PLACEMENTS[placement]
+
+
 def bottleneck_size(hidden: int, bottleneck: int | None = None, reduction_factor: int = 16) -> int:
     """The adapter's inner width: ``bottleneck`` if given, else ``hidden // reduction_factor``
     (AdapterHub's convention; Houlsby et al. write it as m)."""
@@ -42,6 +43,13 @@ def bottleneck_size(hidden: int, bottleneck: int | None = None, reduction_factor
         raise ValueError(f"Bottleneck size must be at least 1 (got {m} from hidden={hidden}, "
                          f"bottleneck={bottleneck}, reduction_factor={reduction_factor}).")
     return m
+
+
+def adapter_parameters(placement: str, hidden: int, layers: int, bottleneck: int) -> int:
+    """What ``placement``'s adapters add to a model of ``layers`` layers of width ``hidden``:
+    ``a·L·(2dm + m + d)`` with ``a`` adapters per layer (2 for Houlsby, 1 for Pfeiffer), the
+    formula a parameter count is checked against (the head comes on top)."""
+    return len(sites(placement)) * layers * (2 * hidden * bottleneck + bottleneck + hidden)
 
 
 class Adapter(nn.Module):
@@ -78,9 +86,7 @@ class LinearWithAdapter(nn.Module):
 
 def placement_pattern(placement: str) -> str:
     """One regular expression for every site of ``placement``, for both model families."""
-    if placement not in PLACEMENTS:
-        raise ValueError(f"Unknown adapter placement {placement!r}; choose one of: {', '.join(PLACEMENTS)}.")
-    return "|".join(f"(?:{p})" for site in PLACEMENTS[placement] for p in SITES[site])
+    return "|".join(f"(?:{p})" for site in sites(placement) for p in SITES[site])
 
 
 def add_adapters(model: nn.Module, placement: str = "houlsby", bottleneck: int | None = None,
@@ -145,109 +151,3 @@ def load_adapter_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None
 def state_megabytes(state: dict[str, torch.Tensor]) -> float:
     """What a set of tensors costs to store, in MB (MiB)."""
     return sum(t.numel() * t.element_size() for t in state.values()) / 2**20
-
-
-# ---------------------------------------------------------------------------------------------
-# Chapter 04's experiments, on chapter 01's AG-News-pre-trained encoder (tap.transfer).
-
-ADAPTER_LR = 1e-2  # chosen on IMDB validation accuracy among 1e-3, 3e-3, 1e-2, 3e-2 (Houlsby, m = d/16, 2 epochs)
-# Epochs per adapter run, by profile (default: the profile's own). The book profile trains one
-# epoch, half of chapter 01's runs, so that the chapter's runs fit its 5-minute budget on 2 cores.
-ADAPTER_EPOCHS = {"book": 1}
-EMBEDDING_LR = 3e-3  # when the embedding table trains too: a rate between from-scratch training's and ADAPTER_LR
-
-
-def adapter_model(source, num_classes: int, placement: str = "houlsby", bottleneck: int | None = None,
-                  train_embeddings: bool = False) -> nn.Module:
-    """A copy of the ``source`` model, frozen, with a new ``num_classes`` head and fresh
-    adapters; with ``train_embeddings``, the embedding table trains too (a diagnosis, not a
-    parameter-efficient method)."""
-    model = copy.deepcopy(source.model)
-    model.replace_head(num_classes)
-    add_adapters(model, placement, bottleneck)
-    if train_embeddings:
-        model.embedding.weight.requires_grad = True
-    return model
-
-
-def adapter_epochs(profile: Profile) -> int:
-    """How many epochs each adapter run trains in ``profile`` (see ``ADAPTER_EPOCHS``)."""
-    return ADAPTER_EPOCHS.get(profile.name, profile.epochs)
-
-
-def train_adapters(setup, source, placement: str = "houlsby", bottleneck: int | None = None,
-                   task: str = "imdb", lr: float = ADAPTER_LR, epochs: int | None = None,
-                   train_embeddings: bool = False):
-    """Train adapters + head on ``task`` ('imdb' or 'ag_news') over the frozen ``source`` model
-    (a ``transfer.Run``: chapter 01's pre-trained encoder). Cached like every run."""
-    from . import transfer
-
-    data = {"imdb": setup.imdb, "ag_news": setup.ag_news}[task]
-    p = setup.profile
-    m = bottleneck_size(p.encoder.d_model, bottleneck)
-    cfg = TrainConfig(epochs=epochs or adapter_epochs(p), lr=lr, batch_size=p.batch_size, evals_per_epoch=p.evals_per_epoch)
-    method = {"placement": placement, "bottleneck": m, "train_embeddings": train_embeddings}
-    key = {**setup.key(), "source": source.record["config"], "task": task, "adapters": method,
-           "adapters_code": source_digest(efficient, sys.modules[__name__])}
-    name = f"{task}-adapters-{placement}-m{m}" + ("-embeddings" if train_embeddings else "")
-    return transfer.run_classifier(name, key, lambda: adapter_model(source, data.num_classes, placement, m,
-                                                                    train_embeddings), data, cfg)
-
-
-def sentiment_words_in_source(setup, top: int = 50, min_reviews: int = 30) -> "pd.DataFrame":
-    """The ``top`` words that best separate positive from negative IMDB training reviews
-    (smoothed log-odds of appearing in a positive vs a negative review, among words in at
-    least ``min_reviews`` reviews), with how often each occurs in the AG News training text.
-    A word the source task rarely shows keeps an embedding row close to its random start."""
-    import math
-    from collections import Counter
-
-    import pandas as pd
-
-    pos, neg = Counter(), Counter()
-    for ids, label in zip(setup.imdb.train.ids, setup.imdb.train.labels):
-        (pos if label == 1 else neg).update(set(ids))
-    n_pos = sum(1 for label in setup.imdb.train.labels if label == 1)
-    n_neg = len(setup.imdb.train.labels) - n_pos
-    in_source = Counter(i for ids in setup.ag_news.train.ids for i in ids)
-    odds = {w: math.log((pos[w] + 1) / (n_pos + 2)) - math.log((neg[w] + 1) / (n_neg + 2))
-            for w in set(pos) | set(neg) if w > 1 and pos[w] + neg[w] >= min_reviews}  # ids 0/1: padding, <unk>
-    best = sorted(odds, key=lambda w: (-abs(odds[w]), w))[:top]
-    return pd.DataFrame({"word": [setup.vocab.itos[w] for w in best],
-                         "leans": ["positive" if odds[w] > 0 else "negative" for w in best],
-                         "log-odds on IMDB": [odds[w] for w in best],
-                         "occurrences in AG News training text": [in_source[w] for w in best]})
-
-
-def sweep_sizes(profile: Profile) -> list[int]:
-    """Bottleneck sizes of the chapter's sweep: d/64, d/16, d/4 (d = the encoder's width)."""
-    d = profile.encoder.d_model
-    return sorted({max(1, d // r) for r in (64, 16, 4)})
-
-
-def chapter_experiment(profile: Profile) -> "Outcome":
-    """Everything chapter 04 trains, for ``python -m tap run ch04``."""
-    from . import transfer
-    from .experiments import Outcome
-    from .plots import parameter_sweep, training_curves
-
-    setup = transfer.prepare(profile)
-    source = transfer.pretrain_on_ag_news(setup)
-    default = bottleneck_size(setup.profile.encoder.d_model)
-    sweep = {m: train_adapters(setup, source, "houlsby", m).record for m in sweep_sizes(setup.profile)}
-    records = {"full fine-tuning": transfer.fine_tune(setup, source).record,
-               "linear probe": transfer.linear_probe(setup, source).record,
-               "adapters (Houlsby)": sweep[default],
-               "adapters (Pfeiffer)": train_adapters(setup, source, "pfeiffer", default).record,
-               **{f"adapters (Houlsby, m={m})": r for m, r in sweep.items() if m != default},
-               "adapters + embedding table": train_adapters(setup, source, "houlsby", default, lr=EMBEDDING_LR,
-                                                            train_embeddings=True).record,
-               "AG News adapters": train_adapters(setup, source, "houlsby", default, task="ag_news").record}
-    figures = {
-        "training_curves": training_curves({k: records[k] for k in list(records)[:4]}),
-        "bottleneck_sweep": parameter_sweep(
-            {"adapters (Houlsby)": [(r["trainable_params"], 100 * r["test_accuracy"], f"m={m}") for m, r in sweep.items()]},
-            references={k: (records[k]["trainable_params"], 100 * records[k]["test_accuracy"])
-                        for k in ("full fine-tuning", "linear probe")}),
-    }
-    return Outcome(records, figures)

@@ -28,7 +28,7 @@ import tempfile
 import warnings
 from pathlib import Path, PurePosixPath
 from types import ModuleType
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import torch
 
@@ -54,10 +54,18 @@ def config_key(config: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def code_digest(paths: Iterable[Path]) -> str:
+    """The one digest of source code: each file's name and bytes, in the order given. Run keys
+    (``source_digest``) and the book's page cache (``book/_ext/fresh_pages.py``) both use it."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).name.encode() + b"\0" + Path(path).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def source_digest(*modules: ModuleType) -> str:
     """A digest of the source of the modules a run depends on: editing them invalidates the run."""
-    text = "".join(Path(m.__file__).read_text() for m in modules)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return code_digest(Path(m.__file__) for m in modules)
 
 
 # --------------------------------------------------------------------------- checking entries

@@ -24,7 +24,8 @@ REVISIONS: dict[str, str] = {
     "Yelp/yelp_review_full": "c1f9ee939b7d05667af864ee1cb066393154bf85",
     "timdettmers/openassistant-guanaco": "831dabac2283d99420cda0b673d7a2a43849f17a",
     "Salesforce/wikitext": "b08601e04326c79dfdd32d625aee71d232d685c3",
-    # models
+    # models and word vectors
+    "stanfordnlp/glove": "1db2080b2d94def6e5b0386a523102f9d8849e9d",
     "sentence-transformers/all-MiniLM-L6-v2": "c9745ed1d9f207416be6d2e6f8de32d1f16199bf",
     "bert-base-uncased": "86b5e0934494bd15c9632b12f734a8a67f723594",
     "google-bert/bert-base-uncased": "86b5e0934494bd15c9632b12f734a8a67f723594",

@@ -4,9 +4,16 @@ Figures are made without pyplot, so none appears by itself in the cell that made
 experiment builds its figures at once, and the page shows each where the prose needs it."""
 from __future__ import annotations
 
-from matplotlib.artist import setp
+import contextlib
+
 import seaborn as sns
+from matplotlib.artist import setp
 from matplotlib.figure import Figure
+
+# In a Jupyter kernel, a Figure that is a cell's value is drawn as a PNG only once the inline
+# backend has registered its display formatter; importing it does that (elsewhere it does nothing).
+with contextlib.suppress(ImportError):
+    import matplotlib_inline.backend_inline  # noqa: F401
 
 sns.set_theme(style="whitegrid", context="notebook")
 
@@ -321,4 +328,46 @@ def loss_curves(records: dict[str, dict], title: str = "", ylabel: str = "loss (
     ax.set(xlabel="epoch", ylabel=ylabel, title=title)
     ax.legend(fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def language_model_curves(records: dict[str, dict], unigram: dict[str, float] | None = None) -> Figure:
+    """Training and held-out loss (left) and held-out perplexity, log scale (right), against
+    the millions of tokens seen, one colour per language model; ``unigram`` (same labels)
+    adds each model's context-free reference perplexity as a dotted line."""
+    fig = Figure(figsize=(11, 4))
+    ax_loss, ax_ppl = fig.subplots(1, 2)
+    for (label, rec), colour in zip(records.items(), sns.color_palette(n_colors=len(records))):
+        h = rec["history"]
+        tokens = [p["tokens"] / 1e6 for p in h]
+        trained = [(p["tokens"] / 1e6, p["train_loss"]) for p in h if p["train_loss"] is not None]
+        ax_loss.plot(*zip(*trained), color=colour, linestyle="--", label=f"{label} (train)")
+        ax_loss.plot(tokens, [p["val_loss"] for p in h], color=colour, marker="o", label=f"{label} (held-out)")
+        ax_ppl.plot(tokens, [p["val_perplexity"] for p in h], color=colour, marker="o", label=label)
+        if label in (unigram or {}):
+            ax_ppl.axhline(unigram[label], color=colour, linestyle=":", label=f"{label}: unigram model")
+    ax_loss.set(xlabel="training tokens seen (millions)", ylabel="cross-entropy loss (nats per token)", title="loss")
+    ax_ppl.set(xlabel="training tokens seen (millions)", ylabel="held-out perplexity (log scale)",
+               title="held-out perplexity", yscale="log")
+    ax_loss.legend(fontsize=8)
+    ax_ppl.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves_by_examples(records: dict[str, dict], title: str = "") -> Figure:
+    """``training_curves`` against the number of training examples seen instead of epochs, from
+    each record's ``history`` (chapter 05). Runs trained on different amounts of data (LoRA's one
+    epoch over half the reviews, chapter 01's two epochs over all of them) line up on this axis;
+    on an axis of epochs, one LoRA epoch would sit beside one epoch over twice the data."""
+    def seen(p: dict, rec: dict) -> int:
+        return p["examples"] if "examples" in p else p["step"] * rec["train_config"]["batch_size"]
+
+    by_examples = {label: {**rec, "history": [{**p, "epoch": seen(p, rec)} for p in rec["history"]]}
+                   for label, rec in records.items()}
+    fig = training_curves(by_examples, title)
+    for ax in fig.axes:
+        if ax.get_xlabel() == "epoch":
+            ax.set_xlabel("training examples seen")
+            ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
     return fig

@@ -23,7 +23,7 @@ from .data import Splits
 from .efficient import count_parameters
 from .measure import device, hardware, timer, track_peak_memory
 from .text import EncodedDataset, Vocabulary
-from .training import TrainConfig, test_record, train
+from .training import BatchSource, TrainConfig, test_record, train
 
 
 @dataclass
@@ -50,9 +50,9 @@ class EncodedTask:
     """One classification task: its splits, and each split tokenised."""
 
     splits: Splits
-    train: EncodedDataset
-    val: EncodedDataset
-    test: EncodedDataset
+    train: BatchSource
+    val: BatchSource
+    test: BatchSource
 
     @classmethod
     def from_splits(cls, splits: Splits, vocab: Vocabulary, max_len: int) -> "EncodedTask":

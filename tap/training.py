@@ -82,7 +82,11 @@ def evaluate(model: nn.Module, data: BatchSource, batch_size: int = 64) -> dict[
 
 
 def warmup_linear_decay(step: int, total: int, warmup: int) -> float:
-    """Learning-rate multiplier: rises linearly to 1 over ``warmup`` steps, then falls to 0."""
+    """Learning-rate multiplier: rises linearly to 1 over ``warmup`` steps, then falls to 0.
+
+    This is ``transformers.get_linear_schedule_with_warmup`` one step ahead during warm-up: that
+    schedule gives the very first update a learning rate of 0 (a step that changes nothing but
+    the optimiser's moments), this one gives it 1/``warmup`` of the rate (tested against it)."""
     if step < warmup:
         return (step + 1) / warmup
     return max(0.0, (total - step) / max(1, total - warmup))

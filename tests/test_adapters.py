@@ -1,11 +1,10 @@
 import pytest
 import torch
 
-from tap.adapters import (Adapter, LinearWithAdapter, adapter_state, add_adapters, bottleneck_size,
-                          load_adapter_state, placement_pattern)
-from tap.encoder import TransformerClassifier
+from tap.adapters import (Adapter, LinearWithAdapter, adapter_parameters, adapter_state, add_adapters,
+                          bottleneck_size, load_adapter_state, placement_pattern)
 from tap.efficient import count_parameters
-from tap.encoder import EncoderSize
+from tap.encoder import EncoderSize, TransformerClassifier
 
 SIZE = EncoderSize(vocab_size=40, d_model=16, num_heads=2, d_ff=32, num_layers=2, max_len=12)
 
@@ -58,6 +57,7 @@ def test_parameter_counts_equal_the_formula(placement, per_layer, m):
     add_adapters(model, placement, bottleneck=m)
     d, L, classes = SIZE.d_model, SIZE.num_layers, 2
     adapters = L * per_layer * (2 * d * m + m + d)
+    assert adapter_parameters(placement, d, L, m) == adapters
     counts = count_parameters(model)
     assert counts["trainable_params"] == adapters + d * classes + classes
     assert counts["total_params"] == total_before + adapters
@@ -158,17 +158,3 @@ def test_adapters_in_hugging_face_bert(minilm):
     loss.backward()
     opt.step()
     assert all(p.grad is None for n, p in model.named_parameters() if not p.requires_grad)
-
-
-def test_sentiment_words_are_counted_in_the_source_text():
-    from types import SimpleNamespace as NS
-
-    from tap.adapters import sentiment_words_in_source
-    itos = ["<pad>", "<unk>", "great", "awful", "film", "market"]
-    imdb = NS(ids=[[2, 4]] * 10 + [[3, 4]] * 10, labels=[1] * 10 + [0] * 10)
-    setup = NS(imdb=NS(train=imdb), ag_news=NS(train=NS(ids=[[5, 4, 2], [5]])), vocab=NS(itos=itos))
-    table = sentiment_words_in_source(setup, top=2, min_reviews=5)
-    assert set(table["word"]) == {"great", "awful"}  # "film" is in every review: no lean
-    counts = dict(zip(table["word"], table["occurrences in AG News training text"]))
-    leans = dict(zip(table["word"], table["leans"]))
-    assert counts == {"great": 1, "awful": 0} and leans == {"great": "positive", "awful": "negative"}

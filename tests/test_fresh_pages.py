@@ -34,7 +34,11 @@ def test_key_changes_with_profile_and_code(tmp_path):
     assert key == fresh_pages.execution_key("book", package)
     assert fresh_pages.execution_key("smoke", package) != key
     (package / "data.py").write_text((package / "data.py").read_text() + "\n# edited\n")
-    assert fresh_pages.execution_key("book", package) != key
+    edited = fresh_pages.execution_key("book", package)
+    assert edited != key
+    chapter = package / "chapters" / "ch01_transfer.py"  # a chapter's module, one folder down
+    chapter.write_text(chapter.read_text() + "\n# edited\n")
+    assert fresh_pages.execution_key("book", package) != edited
 
 
 def _build(src: Path, profile: str) -> str:

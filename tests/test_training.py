@@ -49,3 +49,14 @@ def test_frozen_model_is_a_clear_error():
 def test_warmup_then_linear_decay():
     assert [round(warmup_linear_decay(s, 10, 2), 2) for s in range(10)] == \
         [0.5, 1.0, 1.0, 0.88, 0.75, 0.62, 0.5, 0.38, 0.25, 0.12]
+
+
+def test_the_schedule_is_transformers_linear_warmup_without_its_idle_first_step():
+    from transformers import get_linear_schedule_with_warmup
+
+    total, warmup = 50, 5
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    theirs = get_linear_schedule_with_warmup(optimizer, warmup, total).lr_lambdas[0]
+    assert theirs(0) == 0.0 and warmup_linear_decay(0, total, warmup) == 1 / warmup
+    assert all(warmup_linear_decay(s, total, warmup) == theirs(s + 1) for s in range(warmup))
+    assert all(warmup_linear_decay(s, total, warmup) == theirs(s) for s in range(warmup, total + 3))

@@ -10,21 +10,20 @@ fast where their runs did not change.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
+
+from tap.cache import code_digest
 
 TAP = Path(__file__).resolve().parents[2] / "tap"
 
 
 def execution_key(profile: str | None = None, package: Path = TAP) -> str:
-    """``<profile>-<digest of every tap/*.py>``: what a page's outputs depend on besides its cells."""
+    """``<profile>-<digest of every .py file of tap, its chapters included>``: what a page's
+    outputs depend on besides its cells."""
     profile = profile or os.environ.get("TAP_PROFILE") or "book"
-    digest = hashlib.sha256()
-    for path in sorted(package.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return f"{profile}-{digest.hexdigest()[:12]}"
+    return f"{profile}-{code_digest(sorted(package.rglob('*.py')))[:12]}"
 
 
 def _use_keyed_cache(app, config) -> None:
