@@ -6,35 +6,25 @@ datasets (is this text a film review or a news story?), each asked
 with several phrasings (templates). Whole templates are held out for evaluation, and the
 evaluation examples are never trained on, so the score measures following *new phrasings*
 of the tasks on *new texts*. Training uses prompt/completion pairs: the loss falls on the
-completion (the answer) only. With the Hub, the original study's setting is added:
-``facebook/opt-350m`` tuned on openassistant-guanaco (Dettmers et al., 2023).
+completion (the answer) only.
 """
 from __future__ import annotations
 
 import math
 import re
-import sys
-import tempfile
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
-from datasets import Dataset, concatenate_datasets, load_dataset
+from datasets import Dataset
 
-from . import data, models
-from .cache import cached_run, source_digest
+from . import data
 from .data import balanced_indices
-from .hub import revision
-from .measure import hardware, timer, track_peak_memory
-from .efficient import count_parameters
+from .measure import timer
 from .profiles import Profile
 
 ANSWER = "Answer:"  # ends every prompt of the FLAN-style mixture
-HUMAN, ASSISTANT = "### Human:", "### Assistant:"  # openassistant-guanaco's turn markers
-GUANACO_ID = "timdettmers/openassistant-guanaco"
-BASE_ID = "facebook/opt-350m"  # the original study's base model (Zhang et al., 2022)
 
 OPTIONS = {  # the answer each task expects, by label index
     "sentiment": ["negative", "positive"],
@@ -100,23 +90,6 @@ class InstructSize:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-SIZES: dict[str, InstructSize] = {
-    "smoke": InstructSize(BASE_ID, train_per_task=16, eval_per_task=4, text_tokens=24, max_length=64, epochs=1,
-                          batch_size=16, lr=2e-3, lora_lr=1e-2, lora_r=8, max_new_tokens=6, lora_also_train=("ln_f",)),
-    # Chapter 03's small GPT-2 stands in offline. Its final LayerNorm is trained beside LoRA: LoRA cannot
-    # change the scale of the output logits, and this barely pre-trained model's logits are too flat.
-    "book": InstructSize(BASE_ID, train_per_task=800, eval_per_task=120, text_tokens=32, max_length=128, epochs=2,
-                         batch_size=16, lr=2e-3, lora_lr=1e-2, lora_r=8, max_new_tokens=6, lora_also_train=("ln_f",)),
-    "full": InstructSize(BASE_ID, train_per_task=5_000, eval_per_task=500, text_tokens=256, max_length=512,
-                         epochs=2, batch_size=16, lr=2e-5, lora_lr=2e-4, lora_r=16, max_new_tokens=8,
-                         guanaco=10_000),
-}
-
-
-def size_of(profile: Profile) -> InstructSize:
-    return SIZES[profile.name]
 
 
 def prompt_of(instruction: str) -> str:
@@ -282,20 +255,6 @@ def check_disjoint(train: Dataset, evaluation: Dataset, templates_held_out: bool
                              f"{len(leaked_texts)} texts, {len(leaked_sources)} source ids.")
 
 
-def guanaco_pairs(n: int, seed: int = 0) -> Dataset:
-    """The first turn of ``n`` openassistant-guanaco conversations as prompt/completion pairs
-    (Hub only)."""
-    ds = load_dataset(GUANACO_ID, split="train", revision=revision(GUANACO_ID)).shuffle(seed=seed).select(range(n))
-    rows = []
-    for text in ds["text"]:
-        human, _, rest = text.partition(ASSISTANT)
-        answer = rest.split(HUMAN)[0].strip()
-        if human.strip() and answer:
-            rows.append({"prompt": human.strip() + "\n" + ASSISTANT, "completion": " " + answer, "task": "guanaco",
-                         "template": "guanaco", "answer": answer, "source": "guanaco", "text": human.strip()})
-    return Dataset.from_list(rows)
-
-
 # --- evaluation ----------------------------------------------------------------------------
 
 def normalise(answer: str) -> str:
@@ -434,169 +393,3 @@ def sft_trainer(model, tokenizer, train: Dataset, size: InstructSize, lora: bool
                          peft_config=lora_config(size) if lora else None)
     trainer.remove_callback(PrinterCallback)  # the losses go into the run record, not onto the page
     return trainer
-
-
-def tune(where: str, instructions: InstructionData, size: InstructSize, lora: bool, seed: int = 0) -> dict:
-    """Instruction-tune the base model (fully, or with LoRA) and score it on the held-out pairs."""
-    model, tokenizer = load_base(where)
-    torch.manual_seed(seed)  # LoRA's initial A matrices, whatever ran before in this process
-    with tempfile.TemporaryDirectory() as out:
-        trainer = sft_trainer(model, tokenizer, instructions.train, size, lora, out,
-                              eval_dataset=instructions.eval, seed=seed)
-        before = trainer.evaluate()["eval_loss"]  # held-out completion loss of the untuned model
-        with track_peak_memory() as memory, timer() as clock:
-            trainer.train()
-    tuned = trainer.model
-    log = trainer.state.log_history
-    steps_per_epoch = trainer.state.max_steps / size.epochs
-    history = [{"step": h["step"], "epoch": h["step"] / steps_per_epoch, "train_loss": h["loss"]}
-               for h in log if "loss" in h]
-    held_out = [{"step": 0, "epoch": 0.0, "val_loss": before}] + [
-        {"step": h["step"], "epoch": h["step"] / steps_per_epoch, "val_loss": h["eval_loss"]}
-        for h in log if "eval_loss" in h and h["step"] > 0]
-    scores = score(tuned, tokenizer, instructions, size)
-    return {"history": history, "held_out_loss": held_out, "steps": trainer.state.max_steps,
-            "train_examples": len(instructions.train), "wall_time_s": clock["seconds"],
-            "examples_per_s": size.epochs * len(instructions.train) / clock["seconds"], **memory,
-            **count_parameters(tuned), "hardware": hardware(), "seed": seed, **scores}
-
-
-def untuned(where: str, instructions: InstructionData, size: InstructSize) -> dict:
-    """The base model scored on the same held-out pairs, before any instruction tuning."""
-    model, tokenizer = load_base(where)
-    return {"wall_time_s": 0.0, **count_parameters(model), "trainable_params": 0, "hardware": hardware(),
-            **score(model, tokenizer, instructions, size)}
-
-
-@dataclass
-class InstructSetup:
-    """The base model (where to load it from), its tokenizer, and the instruction data."""
-
-    profile: Profile
-    size: InstructSize
-    where: str
-    tokenizer: object
-    data: InstructionData
-
-    def key(self) -> dict:
-        return {"size": self.size.to_dict(), "base": Path(self.where).name, "ag_news": self.profile.ag_train,
-                "code": source_digest(data, sys.modules[__name__])}
-
-
-def base_location(profile: Profile) -> str:
-    """``facebook/opt-350m`` from the Hub; offline, chapter 03's causal LM pre-trained on IMDB."""
-    def build() -> Path:
-        from .lm import causal_lm
-        return causal_lm(profile)
-    return models.resolve(size_of(profile).base, stand_in=(
-        "the small GPT-2-style causal LM pre-trained on IMDB reviews in chapter 03", build))
-
-
-def prepare(profile: Profile, seed: int = 0, where: str | None = None) -> InstructSetup:
-    """Locate the base model and build the instruction data with its tokenizer."""
-    size = size_of(profile)
-    where = where or base_location(profile)
-    tokenizer = load_tokenizer(where)
-    instructions = build_instructions(size, tokenizer, profile, seed)
-    if size.guanaco:  # the original study's data, with the FLAN-style mixture kept for scoring
-        guanaco = guanaco_pairs(size.guanaco, seed)
-        instructions.train = concatenate_datasets([instructions.train, guanaco]).shuffle(seed=seed)
-    return InstructSetup(profile, size, where, tokenizer, instructions)
-
-
-def run_untuned(setup: InstructSetup) -> dict:
-    record, _ = cached_run("ch06-untuned", setup.key(), lambda: (untuned(setup.where, setup.data, setup.size), None))
-    return record
-
-
-def run_tuning(setup: InstructSetup, lora: bool) -> dict:
-    """Full instruction tuning or LoRA, or the cached run with the same data, settings and code."""
-    key = {**setup.key(), "lora": lora}
-    record, _ = cached_run("ch06-sft-lora" if lora else "ch06-sft-full", key,
-                           lambda: (tune(setup.where, setup.data, setup.size, lora), None))
-    return record
-
-
-def label_view(setup: InstructSetup, row: int = 0):
-    """One training pair as ``SFTTrainer`` tokenises it: each token, and whether the loss is
-    computed on it (label = the token) or masked (label = -100)."""
-    import pandas as pd
-
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(setup.where)
-    with tempfile.TemporaryDirectory() as out:
-        trainer = sft_trainer(model, setup.tokenizer, setup.data.train.select([row]), setup.size, False, out)
-    example = trainer.train_dataset[0]
-    return pd.DataFrame({"token": [setup.tokenizer.decode([i]) for i in example["input_ids"]],
-                         "id": example["input_ids"], "label": example["labels"],
-                         "in the loss": [lab != -100 for lab in example["labels"]]})
-
-
-def showcase(setup: InstructSetup, records: dict[str, dict], per_task: int = 1, width: int = 90):
-    """The same held-out prompts answered by each model: the first ``per_task`` of every task."""
-    import pandas as pd
-
-    ev = setup.data.eval
-    rows = []
-    for task in OPTIONS:
-        for i in [i for i, t in enumerate(ev["task"]) if t == task][:per_task]:
-            instruction = ev["prompt"][i][:-len(ANSWER) - 1].replace("\n", " ⏎ ")
-            row = {"task": task, "held-out prompt": instruction if len(instruction) <= width
-                   else instruction[: width // 2] + " … " + instruction[-width // 2:], "expected": ev["answer"][i]}
-            row.update({name: repr(r["responses"][i].strip()[:40]) for name, r in records.items()})
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def chapter_experiment(profile: Profile) -> "Outcome":
-    """Everything chapter 06 trains, for ``python -m tap run ch06``: part 1's multi-class
-    fine-tuning and part 2's instruction tuning (untuned, full, LoRA)."""
-    from . import multiclass, plots
-    from .experiments import Outcome
-
-    records, figures = {}, {}
-    for task in multiclass.size_of(profile).tasks:
-        result = multiclass.run(task, profile)
-        records[f"{task}: fine-tuned BERT"] = {k: v for k, v in result.record.items() if k != "test_probs"}
-        records[f"{task}: majority class"] = result.baseline
-        figures[f"{task}_confusion"] = plots.confusion_matrix(result.record["confusion"], result.label_names)
-    setup = prepare(profile)
-    runs = {"untuned": run_untuned(setup), "full tuning": run_tuning(setup, lora=False),
-            "LoRA": run_tuning(setup, lora=True)}
-    for name, rec in runs.items():
-        records[f"instructions: {name}"] = {k: v for k, v in rec.items() if k != "responses"}
-    figures["instruction_exact_match"] = plots.grouped_bars(
-        {task: {name: 100 * r["exact_match"][task] for name, r in runs.items()} for task in OPTIONS},
-        ylabel="exact match on held-out prompts (%)",
-        reference=("majority answer", {t: 100 * a for t, a in setup.data.majority_accuracy().items()}))
-    return Outcome(records, figures)
-
-
-def template_table():
-    """Every template, its task, and whether it is held out for evaluation."""
-    import pandas as pd
-
-    return pd.DataFrame([{"task": t.task, "template": t.name, "phrasing": t.text.replace("\n", " ⏎ "),
-                          "held out": "yes" if t.held_out else ""} for t in TEMPLATES]).set_index("template")
-
-
-def comparison_table(records: dict[str, dict], majority: dict[str, float]):
-    """Exact match per task on the held-out templates (greedy decoding), their mean with constrained
-    decoding, the mean on the same texts with the training templates, and what each run cost."""
-    import pandas as pd
-
-    rows = [{"model": "majority answer", **{f"{t} (%)": round(100 * a, 1) for t, a in majority.items()},
-             "mean (%)": round(100 * float(np.mean(list(majority.values()))), 1)}]
-    for name, r in records.items():
-        em = r["exact_match"]
-        rows.append({"model": name, **{f"{t} (%)": round(100 * em[t], 1) for t in OPTIONS},
-                     "mean (%)": round(100 * float(np.mean(list(em.values()))), 1),
-                     "constrained mean (%)": round(100 * float(np.mean(list(r["constrained"].values()))), 1),
-                     "training templates, mean (%)": round(100 * float(np.mean(list(r["exact_match_seen"].values()))), 1),
-                     "valid answers (%)": round(100 * float(np.mean(list(r["valid"].values()))), 1),
-                     "trainable params": r["trainable_params"],
-                     "trainable (%)": round(100 * r["trainable_params"] / r["total_params"], 2),
-                     "train time (s)": round(r["wall_time_s"], 1),
-                     "peak memory (MB)": round(r["peak_memory_mb"]) if r.get("peak_memory_mb") else None})
-    return pd.DataFrame(rows).set_index("model")

@@ -6,17 +6,16 @@ too, and compared with the majority-class baseline."""
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from datasets import Dataset, load_dataset
 from torch import nn
 
-from . import data, hf_data, models, text, training
-from .cache import cached_run, source_digest
+from . import data
 from .data import Splits, balanced_indices
 from .hub import revision
 from .measure import device, hardware, timer, track_peak_memory
@@ -61,6 +60,7 @@ SIZES: dict[str, MultiClassSize] = {
 
 
 def size_of(profile: Profile) -> MultiClassSize:
+    """The sizes of this part at ``profile``'s scale."""
     return SIZES[profile.name]
 
 
@@ -211,57 +211,17 @@ def score_test_split(model: nn.Module, test_data: TokenizedDataset, num_classes:
             "test_time_s": clock["seconds"], "test_probs": probs.round(decimals=4).tolist()}
 
 
-@dataclass
-class MultiClassRun:
-    """One finished (or cached) fine-tuning run and the rows it was trained and tested on."""
-
-    task: str
-    splits: Splits
-    record: dict
-    baseline: dict
-
-    @property
-    def label_names(self) -> list[str]:
-        return self.splits.label_names
-
-
-def run(task: str, profile: Profile, seed: int = 0) -> MultiClassRun:
-    """Fine-tune the profile's BERT on ``task`` with ``fine_tune``, test it once, or reuse the
-    cached run with the same data, settings and code."""
-    size = size_of(profile)
-    splits = task_splits(task, profile, seed)
-    num_classes = len(splits.label_names)
-    cfg = TrainConfig(epochs=size.epochs, lr=size.lr, batch_size=size.batch_size,
-                      evals_per_epoch=size.evals_per_epoch, seed=seed)
-    where = models.resolve(size.model)  # offline: records the stand-in in models.STAND_INS
-
-    def compute() -> tuple[dict, None]:
-        torch.manual_seed(seed)  # the new head's initial weights, whatever ran before in this process
-        model, tokenizer = models.load_classifier(size.model, num_classes)
-        enc = {name: encode(tokenizer, ds, size.max_len) for name, ds in
-               (("train", splits.train), ("val", splits.val), ("test", splits.test))}
-        record, model = fine_tune(model, enc["train"], enc["val"], cfg, num_classes)
-        return {**record, **score_test_split(model, enc["test"], num_classes), "model": where}, None
-
-    key = {"task": task, "size": size.to_dict(), "model": where.rsplit("/", 1)[-1], "train": cfg.to_dict(),
-           "sizes": splits.sizes(), "code": source_digest(data, text, hf_data, training, sys.modules[__name__])}
-    record, _ = cached_run(f"ch06-{task}", key, compute)
-    baseline = majority_baseline(list(splits.train["label"]), list(splits.test["label"]), num_classes)
-    return MultiClassRun(task, splits, record, baseline)
-
-
-def misclassified(result: MultiClassRun, k: int = 4, width: int = 160):
-    """The ``k`` test examples the model got wrong most confidently, with both probabilities."""
-    import pandas as pd
-
-    probs = torch.tensor(result.record["test_probs"])
-    gold = torch.tensor(result.splits.test["label"])
+def misclassified(test_probs: list[list[float]], test: Dataset, label_names: list[str], k: int = 4,
+                  width: int = 160) -> pd.DataFrame:
+    """The ``k`` test examples the model got wrong most confidently, with both probabilities: often
+    a matter of labelling rather than of the model."""
+    probs = torch.tensor(test_probs)
+    gold = torch.tensor(test["label"])
     pred = probs.argmax(-1)
     wrong = torch.nonzero(pred != gold).flatten()
     wrong = wrong[probs[wrong, pred[wrong]].argsort(descending=True)][:k]
-    names = result.label_names
-    rows = [{"text": (t := result.splits.test[int(i)]["text"])[:width] + ("…" if len(t) > width else ""),
-             "true": names[gold[i]], "predicted": names[pred[i]],
+    rows = [{"text": (t := test[int(i)]["text"])[:width] + ("…" if len(t) > width else ""),
+             "true": label_names[gold[i]], "predicted": label_names[pred[i]],
              "p(predicted)": round(probs[i, pred[i]].item(), 3), "p(true)": round(probs[i, gold[i]].item(), 3)}
             for i in wrong.tolist()]
     return pd.DataFrame(rows, columns=["text", "true", "predicted", "p(predicted)", "p(true)"])

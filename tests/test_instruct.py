@@ -1,34 +1,18 @@
 """The FLAN-style instruction builder, completion-only labels, SFT and the decoding helpers,
-on a tiny data mirror and a tiny randomly initialised GPT-2 (no network, seconds)."""
+on the tiny data mirror (``conftest.mirror``) and a tiny randomly initialised GPT-2 (no
+network, seconds)."""
 import dataclasses
 
-import pandas as pd
 import pytest
 import torch
 from datasets import Dataset
-from fake_mirror import use_mirror, write_dataset
 
-from tap import data
 from tap import instruct as ins
+from tap.chapters.ch06_instruction_tuning import INSTRUCT_SIZES
 from tap.profiles import get_profile
 
+SMOKE = INSTRUCT_SIZES["smoke"]
 WORDS = "good bad film plot actor story great awful boring fun world sports market science team".split()
-
-
-@pytest.fixture(scope="module")
-def instruct_mirror(tmp_path_factory):
-    """IMDB with distinct train/test texts; AG News test split only."""
-    root = tmp_path_factory.mktemp("mirror")
-    write_dataset(root, "imdb", {split: pd.DataFrame(
-        [{"text": f"{split} review {i}: the {WORDS[(i + r) % 10]} {WORDS[(3 * i) % 10]} was {r} stars<br />ok",
-          "label": int(r >= 7)} for r in (1, 2, 3, 4, 7, 8, 9, 10) for i in range(40)]) for split in ("train", "test")})
-    write_dataset(root, "ag_news", {"test": pd.DataFrame([{"text": f"news {i} about {WORDS[10 + y]} #39;s {WORDS[i % 10]}",
-                                                           "label": y} for y in range(4) for i in range(200)])})
-    mp = pytest.MonkeyPatch()
-    use_mirror(mp, root)
-    yield root
-    data.load.cache_clear()
-    mp.undo()
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +37,9 @@ def tiny_lm(tmp_path_factory):
     return str(folder)
 
 
-@pytest.fixture(scope="module")
-def built(instruct_mirror, tiny_lm):
-    size = ins.SIZES["smoke"]
-    return ins.build_instructions(size, ins.load_tokenizer(tiny_lm), get_profile("smoke"))
+@pytest.fixture
+def built(mirror, tiny_lm):
+    return ins.build_instructions(SMOKE, ins.load_tokenizer(tiny_lm), get_profile("smoke"))
 
 
 def test_builder_never_puts_evaluation_templates_or_examples_into_training(built):
@@ -106,7 +89,7 @@ def test_shorten_cuts_at_a_token_boundary(tiny_lm):
 
 def test_labels_are_masked_on_the_prompt(built, tiny_lm, tmp_path):
     model, tok = ins.load_base(tiny_lm)
-    trainer = ins.sft_trainer(model, tok, built.train.select(range(8)), ins.SIZES["smoke"], lora=False,
+    trainer = ins.sft_trainer(model, tok, built.train.select(range(8)), SMOKE, lora=False,
                               output_dir=str(tmp_path))
     for example, pair in zip(trainer.train_dataset, built.train.select(range(8))):
         ids, labels = example["input_ids"], example["labels"]
@@ -118,7 +101,7 @@ def test_labels_are_masked_on_the_prompt(built, tiny_lm, tmp_path):
 
 def test_a_few_sft_steps_lower_the_completion_loss(built, tiny_lm, tmp_path):
     model, tok = ins.load_base(tiny_lm)
-    size = dataclasses.replace(ins.SIZES["smoke"], lr=1e-2)
+    size = dataclasses.replace(SMOKE, lr=1e-2)
     subset = built.train.select(range(16))
     trainer = ins.sft_trainer(model, tok, subset, size, lora=False, output_dir=str(tmp_path), max_steps=15)
     before = trainer.evaluate(trainer.train_dataset)["eval_loss"]
@@ -130,7 +113,7 @@ def test_a_few_sft_steps_lower_the_completion_loss(built, tiny_lm, tmp_path):
 def test_lora_through_peft_config_trains_only_the_adapters(built, tiny_lm, tmp_path):
     model, tok = ins.load_base(tiny_lm)
     total = sum(p.numel() for p in model.parameters())
-    trainer = ins.sft_trainer(model, tok, built.train.select(range(8)), ins.SIZES["smoke"], lora=True,
+    trainer = ins.sft_trainer(model, tok, built.train.select(range(8)), SMOKE, lora=True,
                               output_dir=str(tmp_path), max_steps=2)
     trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
     assert any("lora_" in n for n in trainable)

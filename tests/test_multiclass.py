@@ -82,3 +82,13 @@ def test_task_splits_are_disjoint_balanced_and_say_where_they_come_from(mirror):
     assert "only the 7,600-row test split" in s.note and "This chapter uses" in s.note
     with pytest.raises(ValueError, match="Unknown task"):
         mc.task_splits("sst2", get_profile("smoke"))
+
+
+def test_misclassified_lists_the_most_confident_errors_first():
+    from datasets import Dataset
+
+    test = Dataset.from_dict({"text": ["a", "b", "c", "d"], "label": [0, 1, 1, 0]})
+    probs = [[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]]  # c is wrong at 0.7, d at 0.6
+    table = mc.misclassified(probs, test, ["neg", "pos"], k=5)
+    assert table["text"].tolist() == ["c", "d"] and table["true"].tolist() == ["pos", "neg"]
+    assert table["p(predicted)"].tolist() == [0.7, 0.6] and table["p(true)"].tolist() == [0.3, 0.4]
