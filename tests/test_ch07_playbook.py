@@ -1,0 +1,192 @@
+"""Chapter 07's experiment: the confidence intervals on hand-checked examples (and against
+SciPy's), the headline numbers, words and decision table derived from the records, and the
+whole experiment in the smoke profile, as the page, the introduction and ``python -m tap run
+ch07`` call it."""
+import json
+import math
+
+import pandas as pd
+import pytest
+import torch
+from fake_mirror import use_mirror, write_dataset
+
+from tap.chapters import ch07_playbook as ch07
+from tap.chapters import chapter
+from tap.methods import METHODS
+from tap.playbook import TFIDF_ALL, TFIDF_SAME, Playbook
+from tap.profiles import get_profile
+from tap.report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, format_table
+
+
+def test_wilson_interval_hand_checked():
+    # 80 of 100: p = 0.8, z² = 3.8415; centre (0.8 + 0.019208) / 1.038415 = 0.78890,
+    # half-width 1.96 · sqrt(0.0016 + 0.00009604) / 1.038415 = 0.077733  ->  [0.7112, 0.8666]
+    lo, hi = ch07.wilson_interval(80, 100)
+    assert lo == pytest.approx(0.71117, abs=5e-5) and hi == pytest.approx(0.86664, abs=5e-5)
+    # never outside [0, 1], unlike p ± z·SE
+    lo, hi = ch07.wilson_interval(0, 10)
+    assert lo == pytest.approx(0.0, abs=1e-12) and 0.0 < hi < 0.35
+    # close to the normal approximation for large n
+    lo, hi = ch07.wilson_interval(820, 1000)
+    half = 1.959964 * math.sqrt(0.82 * 0.18 / 1000)
+    assert lo == pytest.approx(0.82 - half, abs=2e-3) and hi == pytest.approx(0.82 + half, abs=2e-3)
+    with pytest.raises(ValueError, match="at least one"):
+        ch07.wilson_interval(0, 0)
+
+
+def test_paired_difference_hand_checked():
+    # differences 0, 1, 1, 0: mean 0.5, sample sd sqrt(1/3), se 0.288675, half-width 0.565800
+    diff, lo, hi = ch07.paired_difference([1, 1, 1, 0], [1, 0, 0, 0])
+    assert diff == pytest.approx(0.5)
+    assert lo == pytest.approx(0.5 - 0.565800, abs=1e-5) and hi == pytest.approx(0.5 + 0.565800, abs=1e-5)
+    assert ch07.paired_difference([1, 0, 1], [1, 0, 1]) == (0.0, 0.0, 0.0)
+
+
+def _record(label, key, acc, params, n=1000, bytes_=None, speed=10.0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    correct = [0] * n  # exactly round(acc · n) correct, at seeded positions
+    for i in torch.randperm(n, generator=g)[: round(acc * n)].tolist():
+        correct[i] = 1
+    return {"method": label, "method_key": key, "test_accuracy": sum(correct) / n, "test_size": n,
+            "test_correct": correct, "trainable_params": params, "total_params": 10_000_000,
+            "base_params": 10_000_000, "trainable_bytes": bytes_ or 4 * params, "wall_time_s": 100.0,
+            "examples_per_s": speed, "peak_memory_mb": 900.0, "baseline_memory_mb": 700.0, "train_examples": 1000}
+
+
+def test_key_numbers_and_decision_table_follow_the_records():
+    records = {
+        "full fine-tuning": _record("full fine-tuning", "full", 0.85, 10_000_000, seed=1),
+        "LoRA (peft)": _record("LoRA (peft)", "lora-peft", 0.84, 50_000, seed=2),
+        "(IA)³ (peft)": _record("(IA)³ (peft)", "ia3-peft", 0.835, 10_000, seed=3, speed=20.0),
+        "adapters (tap)": _record("adapters (tap)", "adapters", 0.87, 200_000, seed=4),  # 2%: over budget
+        TFIDF_SAME: {"test_accuracy": 0.86, "test_size": 1000, "trainable_params": 5000, "wall_time_s": 2.0,
+                        "examples_per_s": 500.0, "peak_memory_mb": 800.0, "train_examples": 1000},
+        TFIDF_ALL: {"test_accuracy": 0.90, "test_size": 1000, "trainable_params": 9000, "wall_time_s": 20.0,
+                       "examples_per_s": 1250.0, "peak_memory_mb": 900.0, "train_examples": 25000},
+    }
+    k = ch07.key_numbers(records)
+    assert k["best_label"] == "LoRA (peft)"  # adapters are more accurate but train 2% > 1%
+    assert k["diff"] == pytest.approx(100 * (records["LoRA (peft)"]["test_accuracy"]
+                                             - records["full fine-tuning"]["test_accuracy"]))  # -1.0
+    assert k["diff_lo"] < k["diff"] < k["diff_hi"]
+    assert k["target_met"] == (-k["diff"] <= PEFT_TARGET_POINTS) and k["budget_pct"] == PEFT_TARGET_SHARE
+    assert k["best_neural_label"] == "adapters (tap)"
+    words = ch07.phrases(k)
+    assert words["diff_words"] == "1.0 point behind" and words["target_word"] == "meets"
+    assert words["anchor_words"] == "the best neural method here, adapters (tap), is 1.0 point above it"
+    table = ch07.decision_table(records)
+    choices = table["choose"].tolist()
+    assert choices[0] == TFIDF_SAME  # 86.0% vs the best neural within the noise
+    assert choices[2] == "LoRA (peft)"
+    assert choices[3] == "(IA)³ (peft)"  # fewest parameters within the noise of the best efficient one
+    assert choices[4] == "(IA)³ (peft)"  # fastest
+    assert "1.0 point behind full fine-tuning" in table.loc[table.index[2], "because (measured here)"]
+    frame = ch07.comparison_table(records)
+    assert frame.loc["LoRA (peft)", "trainable (%)"] == pytest.approx(0.5)
+    assert frame.loc[TFIDF_SAME, "95% interval (%)"] == "83.7–88.0"
+    scores, costs = ch07.comparison_tables(records)
+    assert list(scores.columns) + list(costs.columns) == ch07.SCORE_COLUMNS + ch07.COST_COLUMNS
+    assert len(scores.columns) <= 5 and len(costs.columns) <= 5  # narrow enough to need no scroll
+    shown = format_table(scores)
+    assert shown.loc["LoRA (peft)", "trainable params"] == "50,000"
+    assert shown.loc[TFIDF_SAME, "trainable (%)"] == "" and shown.loc[TFIDF_SAME, "stored per task (KB)"] == ""
+
+
+def test_anchor_phrase_says_how_far_every_neural_method_is_below():
+    k = {"best_neural_acc": 71.25, "tfidf_acc": 74.0, "best_neural_label": "LoRA (peft)"}
+    assert ch07.anchor_phrase(k) == "every neural method here is at least 2.8 points below it"
+    assert ch07.anchor_phrase({**k, "tfidf_acc": 71.25}) == "the best neural method here, LoRA (peft), is level with it"
+
+
+def test_target_phrase_states_the_book_target():
+    assert ch07.target_phrase() == (f"within {PEFT_TARGET_POINTS:g} percentage point"
+                                  f"{'' if PEFT_TARGET_POINTS == 1 else 's'} of full fine-tuning's accuracy "
+                                  f"while training at most {PEFT_TARGET_SHARE:g}% of the parameters")
+
+
+@pytest.mark.parametrize("bitfit_acc, opening", [(0.80, "BitFit ends 2.0 points below the linear probe"),
+                                                 (0.84, "BitFit ends 2.0 points above the linear probe"),
+                                                 (0.82, "BitFit and the linear probe end level")])
+def test_bitfit_phrase_follows_the_measured_order(bitfit_acc, opening):
+    records = {"linear probe": {**_record("linear probe", "probe", 0.82, 66, seed=5), "lr": 5e-3, "steps": 63},
+               "BitFit": {**_record("BitFit", "bitfit", bitfit_acc, 900, seed=6), "lr": 2e-3, "steps": 63}}
+    text = ch07.bitfit_phrase(records)
+    assert text.startswith(opening)
+    assert "…" not in text and "-0.0" not in text
+    if "below" in opening:
+        assert "learning rate of 0.002 against the probe's 0.005" in text and "63 optimisation steps" in text
+
+
+def test_method_table_shows_whole_settings_and_exact_rates():
+    table = ch07.method_table(Playbook(get_profile("book")))
+    assert table.loc["LoRA (tap)", "settings"] == "r 8; alpha 16; targets query, value; dropout 0.0; init A copied from PEFT"
+    assert table.loc["full fine-tuning", "learning rate"] == "0.0001" and table.loc["full fine-tuning", "settings"] == "—"
+
+
+def test_frontier_series_names_the_book_encoder_by_how_it_was_trained():
+    records = {"full fine-tuning": _record("full fine-tuning", "full", 0.85, 10_000_000)}
+    scratch = {"from scratch": {"trainable_params": 900_000, "test_accuracy": 0.7},
+               "AG News + full fine-tuning": {"trainable_params": 900_000, "test_accuracy": 0.75},
+               "AG News + LoRA (ch. 05)": {"trainable_params": 9_000, "test_accuracy": 0.72}}
+    series, _ = ch07.frontier_series(records, scratch)
+    by_name = {name: sorted(label for _, _, label in points) for name, points in series.items()}
+    assert by_name["the book's encoder, from scratch (ch. 01)"] == ["from scratch"]
+    assert by_name["the book's encoder pre-trained on AG News (ch. 01, 04, 05)"] == ["LoRA (ch. 05)", "full fine-tuning"]
+
+
+def test_wilson_interval_is_the_textbook_formula():
+    z = ch07.Z95
+    for correct, n in [(80, 100), (0, 10), (10, 10), (413, 500), (17, 32)]:
+        p = correct / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        lo, hi = ch07.wilson_interval(correct, n)
+        assert lo == pytest.approx(centre - half, abs=1e-12) and hi == pytest.approx(centre + half, abs=1e-12)
+
+
+def _imdb(n_per_label: int, split: str) -> pd.DataFrame:
+    words = {0: "dull boring awful waste", 1: "great moving superb fun"}
+    return pd.DataFrame([{"text": f"{split} review {i}: {words[y]} film number {i % 7}", "label": y}
+                         for y in (0, 1) for i in range(n_per_label)])
+
+
+@pytest.fixture
+def playbook_mirror(tmp_path, monkeypatch):
+    """A mirror large enough for the smoke profile's anchor on 400 reviews, and a run cache of
+    its own (chapter 07's cache keys name the data's sizes, not its content)."""
+    from tap import data
+
+    write_dataset(tmp_path, "imdb", {"train": _imdb(250, "train"), "test": _imdb(100, "test"),
+                                     "unsupervised": _imdb(20, "unsup").assign(label=-1)})
+    write_dataset(tmp_path, "ag_news", {"test": pd.DataFrame([{"text": f"news {i} topic {y}", "label": y}
+                                                              for y in range(4) for i in range(200)])})
+    use_mirror(monkeypatch, tmp_path)
+    monkeypatch.setenv("TAP_CACHE_DIR", str(tmp_path / "cache"))
+    yield tmp_path
+    data.load.cache_clear()
+
+
+def test_the_experiment_runs_every_method_and_the_introduction_shows_its_numbers(playbook_mirror):
+    profile = get_profile("smoke")
+    outcome = chapter("ch07").experiment(profile)
+    json.dumps(outcome.records)  # the command line writes them
+    comparison = outcome.context["comparison"]
+    assert list(comparison) == [m.label for m in METHODS] + [TFIDF_SAME, TFIDF_ALL]
+    assert all(outcome.records[k] is r for k, r in comparison.items())
+    assert set(outcome.figures) == {"accuracy", "trainable_parameters", "accuracy_vs_parameters", "data_efficiency"}
+    assert {r["test_size"] for r in comparison.values()} == {32}
+    by_key = {r["method_key"]: r for r in comparison.values() if "base_params" in r}
+    assert by_key["lora"]["trainable_by_module"] == by_key["lora-peft"]["trainable_by_module"]
+    assert "head" in by_key["ia3-peft"]["trainable_by_module"]
+    assert any(k.startswith("book's encoder: ") for k in outcome.records)
+    facts = ch07.facts(outcome)
+    assert facts["train_n"] == 32 and facts["test_n"] == 32 and facts["tfidf_all_n"] == 400
+    assert facts["small_n"] == 16 and facts["acc_full"] == 100 * by_key["full"]["test_accuracy"]
+    assert facts["ag_frozen"] in {"top layer fine-tuned", "linear probe", "adapters (ch. 04)", "LoRA (ch. 05)"}
+    # The introduction: the same comparison, now from the run cache, and the same numbers.
+    headline = chapter("ch07").experiment(profile, comparison_only=True)
+    assert all(r["from_cache"] for r in headline.records.values())
+    assert set(headline.figures) == {"accuracy_vs_parameters"}
+    shown = ch07.facts(headline)
+    assert shown == {k: v for k, v in facts.items() if k in shown}
+    assert {"model", "best_label", "diff_words", "target_word", "anchor_words", "tfidf_all_acc"} <= set(shown)
