@@ -1,5 +1,7 @@
 """What a run costs: wall time, peak memory, and the machine it ran on (parameter counts:
-``efficient.count_parameters``)."""
+``efficient.count_parameters``). The book's one timer: ``timer`` for a block, ``benchmark``
+and ``compare`` (warm-up, interleaved repeats, median) for code timed against itself,
+``compare_steps`` for the steps of a loop."""
 from __future__ import annotations
 
 import os
@@ -8,7 +10,7 @@ import statistics
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import psutil
 import torch
@@ -70,37 +72,56 @@ def timer() -> Iterator[dict]:
     result["seconds"] = time.perf_counter() - start
 
 
-def benchmark(fn, repeats: int = 3, warmup: int = 1) -> dict:
+def benchmark(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> dict:
     """Time ``fn()``: ``warmup`` untimed calls (first-call costs: allocation, kernel
     selection, caches), then ``repeats`` timed calls. Reports the median, which one slow
     call on a shared machine does not move, with the minimum and maximum beside it."""
-    if repeats < 1:
-        raise ValueError(f"repeats must be at least 1, got {repeats}.")
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
-            "repeats": repeats, "times_s": times}
+    return compare({"fn": fn}, repeats, warmup)["fn"]
 
 
-def compare(fns: dict, repeats: int = 3, warmup: int = 1) -> dict[str, dict]:
+def compare(fns: dict[str, Callable[[], object]], repeats: int = 3, warmup: int = 1) -> dict[str, dict]:
     """``benchmark`` for several variants at once, interleaved: every round times each
     variant once, so a burst of load on a shared machine hits all of them alike instead of
     skewing whichever happened to be running. Returns ``{name: benchmark-style result}``."""
+    def seconds(fn: Callable[[], object]) -> float:
+        with timer() as clock:
+            fn()
+        return clock["seconds"]
+
+    return {name: {"median_s": statistics.median(t), "min_s": min(t), "max_s": max(t), "repeats": repeats,
+                   "times_s": t} for name, t in _rounds(fns, seconds, repeats, warmup).items()}
+
+
+def compare_steps(fns: dict[str, Callable[[Callable[[], None]], object]], repeats: int = 3,
+                  warmup: int = 1) -> dict[str, list[float]]:
+    """``compare`` for loops whose every step matters (a decoding loop's tokens): each variant
+    is called with a ``lap`` function that it calls at the end of each step. Returns, per
+    variant, the median time of each step over the timed rounds, in seconds."""
+    def step_seconds(fn: Callable[[Callable[[], None]], object]) -> list[float]:
+        laps, last = [], [time.perf_counter()]
+
+        def lap() -> None:
+            now = time.perf_counter()
+            laps.append(now - last[0])
+            last[0] = now
+
+        fn(lap)
+        return laps
+
+    return {name: [statistics.median(step) for step in zip(*runs)]
+            for name, runs in _rounds(fns, step_seconds, repeats, warmup).items()}
+
+
+def _rounds(fns: dict[str, Callable], measure: Callable[[Callable], object], repeats: int,
+            warmup: int) -> dict[str, list]:
+    """``measure(fn)`` for every variant in turn, round after round: ``warmup`` rounds whose
+    measurements are dropped, then ``repeats`` rounds whose measurements are returned."""
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}.")
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
+    kept: dict[str, list] = {name: [] for name in fns}
+    for round_ in range(warmup + repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: {"median_s": statistics.median(t), "min_s": min(t), "max_s": max(t), "repeats": repeats,
-                   "times_s": t} for name, t in times.items()}
+            result = measure(fn)
+            if round_ >= warmup:
+                kept[name].append(result)
+    return kept

@@ -1,6 +1,7 @@
-"""Chapter 02's inference code: the manual path agrees with pipeline(), the offline path
-picks its stand-in at once, quantisation keeps the labels, the written-out decoding loop and
-logit filters match transformers' own, and the benchmark helper times what it says."""
+"""Chapter 02's inference code: the manual path agrees with pipeline(), the Hugging Face
+mean-pooled classifier computes what ``pooled.MeanPooledClassifier`` does, quantisation keeps the
+labels, the written-out decoding loop and logit filters match transformers' own, and the timers
+time what they say."""
 from __future__ import annotations
 
 import time
@@ -11,8 +12,9 @@ from torch import nn
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, GPT2Config, GPT2LMHeadModel,
                           TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper, pipeline)
 
-from tap import hub, inference, models
-from tap.measure import benchmark, compare
+from tap import generation, hub_models, inference, models
+from tap.measure import benchmark, compare, compare_steps
+from tap.pooled import MeanPooledClassifier
 
 TEXTS = ["a wonderful, moving film", "dull and far too long", "the plot made no sense at all",
          "great acting", "i loved every minute of it, truly", "bad"]
@@ -34,11 +36,14 @@ def tiny_classifier(tmp_path_factory):
     return folder
 
 
-def test_mean_pool_ignores_padding():
-    hidden = torch.randn(1, 3, 4)
-    padded = torch.cat([hidden, 100 * torch.ones(1, 2, 4)], 1)
-    mask = torch.tensor([[1, 1, 1, 0, 0]])
-    assert torch.allclose(inference.mean_pool(padded, mask), hidden.mean(1), atol=1e-6)
+def test_the_hugging_face_classifier_computes_what_the_mean_pooled_classifier_does(tiny_classifier):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_classifier)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_classifier).eval()
+    same = MeanPooledClassifier(model.bert, num_classes=2).eval()
+    same.head.load_state_dict(model.classifier.state_dict())
+    batch = tokenizer(TEXTS, padding=True, return_tensors="pt")  # padded: the mean must skip the padding
+    with torch.no_grad():
+        assert torch.allclose(model(**batch).logits, same(**batch), atol=1e-6)
 
 
 def test_manual_path_and_pipeline_agree(tiny_classifier):
@@ -88,14 +93,14 @@ def tiny_lm():
 @pytest.mark.parametrize("use_cache", [True, False])
 def test_greedy_loop_matches_generate(tiny_lm, use_cache):
     prompt = torch.tensor([[3, 14, 15, 9, 2]])
-    mine = inference.greedy_decode(tiny_lm, prompt, max_new_tokens=12, use_cache=use_cache)
+    mine = generation.greedy_decode(tiny_lm, prompt, max_new_tokens=12, use_cache=use_cache)
     theirs = tiny_lm.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=12, do_sample=False,
                               eos_token_id=None, pad_token_id=0)
     assert torch.equal(mine, theirs)
 
 
 def test_decoding_cost_has_one_row_per_token(tiny_lm):
-    table = inference.decoding_cost(tiny_lm, torch.tensor([[1, 2, 3]]), max_new_tokens=5, repeats=1)
+    table = generation.decoding_cost(tiny_lm, torch.tensor([[1, 2, 3]]), max_new_tokens=5, repeats=1)
     assert list(table["sequence length"]) == [3, 4, 5, 6, 7]
     assert (table.drop(columns="sequence length") > 0).all().all()
 
@@ -109,14 +114,14 @@ def test_filter_logits_matches_transformers(temperature, top_k, top_p):
         expected = TopKLogitsWarper(top_k)(None, expected)
     if top_p < 1.0:
         expected = TopPLogitsWarper(top_p)(None, expected)
-    mine = inference.filter_logits(logits, temperature, top_k, top_p)
+    mine = generation.filter_logits(logits, temperature, top_k, top_p)
     assert torch.equal(torch.isinf(mine), torch.isinf(expected))
     assert torch.allclose(mine.softmax(-1), expected.softmax(-1), atol=1e-6)
 
 
 def test_distinct_n():
-    assert inference.distinct_n([[1, 2, 3, 4]]) == 1.0
-    assert inference.distinct_n([[1, 2, 1, 2, 1, 2]]) == pytest.approx(2 / 5)
+    assert generation.distinct_n([[1, 2, 3, 4]]) == 1.0
+    assert generation.distinct_n([[1, 2, 1, 2, 1, 2]]) == pytest.approx(2 / 5)
 
 
 def test_benchmark_warms_up_and_reports_the_median():
@@ -135,15 +140,15 @@ def test_benchmark_warms_up_and_reports_the_median():
 
 
 def test_unavailable_note_names_the_models():
-    note = inference.unavailable_note(inference.HUB_ONLY, "offline")
+    note = hub_models.unavailable_note(hub_models.HUB_ONLY, "offline")
     assert "admonition" in note.data
-    for hub_id in inference.HUB_ONLY.values():
+    for hub_id in hub_models.HUB_ONLY.values():
         assert hub_id in note.data
 
 
 def test_hub_only_tasks_do_not_run_offline(monkeypatch):
-    monkeypatch.setattr(inference, "hub_available", lambda: False)
-    out = inference.hub_only_tasks("an article", "a sentence")
+    monkeypatch.setattr(hub_models, "hub_available", lambda: False)
+    out = hub_models.hub_only_tasks("an article", "a sentence")
     assert "Not run" in out.data and "google-t5/t5-small" in out.data
 
 
@@ -162,9 +167,26 @@ def test_compare_interleaves_the_variants():
     assert set(result) == {"a", "b"} and all(r["repeats"] == 2 for r in result.values())
 
 
+def test_compare_steps_times_each_step_of_each_variant():
+    order = []
+
+    def loop(name: str, steps: int):
+        def run(lap):
+            for _ in range(steps):
+                order.append(name)
+                time.sleep(0.01 if name == "slow" else 0.0)
+                lap()
+        return run
+
+    result = compare_steps({"fast": loop("fast", 3), "slow": loop("slow", 3)}, repeats=2, warmup=1)
+    assert order == (["fast"] * 3 + ["slow"] * 3) * 3  # warm-up round, then two timed rounds, taking turns
+    assert [len(steps) for steps in result.values()] == [3, 3]
+    assert all(0.005 < t for t in result["slow"]) and sum(result["fast"]) < sum(result["slow"])
+
+
 def test_one_line_marks_line_breaks():
-    assert inference.one_line("a\nb") == "a↵b"
-    assert inference.one_line("end" + "\n" * 5) == "end↵×5"
+    assert generation.one_line("a\nb") == "a↵b"
+    assert generation.one_line("end" + "\n" * 5) == "end↵×5"
 
 
 def test_kept_tokens_counts_the_candidates(tiny_lm):
@@ -172,9 +194,9 @@ def test_kept_tokens_counts_the_candidates(tiny_lm):
         def __call__(self, prompt, return_tensors):
             return {"input_ids": torch.tensor([[int(t) for t in prompt.split()]])}
 
-    assert inference.kept_tokens(tiny_lm, Ids(), "1 2 3", top_k=7) == 7
-    assert inference.kept_tokens(tiny_lm, Ids(), "1 2 3") == 50
-    assert 1 <= inference.kept_tokens(tiny_lm, Ids(), "1 2 3", top_p=0.5) < 50
+    assert generation.kept_tokens(tiny_lm, Ids(), "1 2 3", top_k=7) == 7
+    assert generation.kept_tokens(tiny_lm, Ids(), "1 2 3") == 50
+    assert 1 <= generation.kept_tokens(tiny_lm, Ids(), "1 2 3", top_p=0.5) < 50
 
 
 def _timings(rows: dict[str, tuple[float, float, float]], runs: int = 3):
@@ -211,9 +233,8 @@ def test_summary_table_shows_each_models_own_inference_rate():
     quant = pd.DataFrame({"accuracy (%)": [80.0, 79.5], "reviews/s": [61.0, 176.0]},
                          index=pd.Index(["float32", "int8 (dynamic)"], name="model"))
     head = {"wall_time_s": 31.0, "examples_per_s": 32.3, "trainable_params": 770, "peak_memory_mb": 900.0}
-    trained = inference.Resolved("hub/id", "/tmp/head", "MiniLM + IMDB head", head)
     model = nn.Linear(10, 2)
-    records = inference.classifier_records(trained, model, quant, test_size=400)
+    records = inference.classifier_records("MiniLM + IMDB head", head, model, quant, test_size=400)
     tfidf = {"test_accuracy": 0.75, "test_size": 400, "wall_time_s": 1.0, "examples_per_s": 1000.0,
              "trainable_params": 50, "total_params": 50}
     table = inference.summary_table({**records, "TF-IDF": tfidf}, batch_size=16)
@@ -224,8 +245,8 @@ def test_summary_table_shows_each_models_own_inference_rate():
     assert table.loc["MiniLM + IMDB head, float32", "test accuracy (%)"] == 80.0
     assert {"training time (s)", "training peak memory (MB)"} <= set(table.columns)
     # a classifier fine-tuned elsewhere has no training cost here, and the table still builds
-    hub_model = inference.Resolved("hub/id", "hub/id", "DistilBERT SST-2")
-    hub_table = inference.summary_table(inference.classifier_records(hub_model, model, quant, 400), batch_size=16)
+    hub_table = inference.summary_table(inference.classifier_records("DistilBERT SST-2", None, model, quant, 400),
+                                        batch_size=16)
     assert hub_table["trainable (%)"].isna().all() and hub_table["training time (s)"].isna().all()
 
 
@@ -248,18 +269,18 @@ def tiny_hub(tmp_path_factory):
 
 
 def test_hub_extras_run_in_the_book_profile_when_the_hub_answers(tiny_hub, monkeypatch):
-    monkeypatch.setattr(inference, "hub_available", lambda: True)
+    monkeypatch.setattr(hub_models, "hub_available", lambda: True)
     asked = []
     monkeypatch.setattr(models, "hub_snapshot", lambda hub_id: asked.append(hub_id) or str(
-        tiny_hub["lm" if hub_id == inference.CAUSAL_LM_HUB_ID else "classifier"]))
-    table = inference.hub_extras(["A fine film.", "A dull film."], prompt="The film was")
-    assert asked == [hub_id for hub_id, _ in inference.HUB_EXTRAS.values()]
-    assert set(table.index) == set(inference.HUB_EXTRAS)
-    assert len(table) == 2 + 1 + len(inference.LANGUAGE_SAMPLES)
+        tiny_hub["lm" if hub_id == hub_models.CAUSAL_LM_HUB_ID else "classifier"]))
+    table = hub_models.hub_extras(["A fine film.", "A dull film."], prompt="The film was")
+    assert asked == [hub_id for hub_id, _ in hub_models.HUB_EXTRAS.values()]
+    assert set(table.index) == set(hub_models.HUB_EXTRAS)
+    assert len(table) == 2 + 1 + len(hub_models.LANGUAGE_SAMPLES)
     assert table["output"].str.len().min() > 0
 
 
 def test_hub_extras_offline_say_what_was_skipped(monkeypatch):
-    monkeypatch.setattr(inference, "hub_available", lambda: False)
-    note = inference.hub_extras(["A fine film."], prompt="The film was").data
-    assert "Not run in this build" in note and all(hub_id in note for hub_id, _ in inference.HUB_EXTRAS.values())
+    monkeypatch.setattr(hub_models, "hub_available", lambda: False)
+    note = hub_models.hub_extras(["A fine film."], prompt="The film was").data
+    assert "Not run in this build" in note and all(hub_id in note for hub_id, _ in hub_models.HUB_EXTRAS.values())
