@@ -1,4 +1,5 @@
-"""Chapter 03: tokenizers, the masked-LM collator, pre-training, saving and reloading."""
+"""Chapter 03: tokenizers, the masked-LM collator, pre-training, saving and reloading, the classifier
+built on the masked LM, and the samples' decoding."""
 import random
 
 import pytest
@@ -126,7 +127,7 @@ def test_saved_models_reload_with_identical_outputs(kind, wordpiece, bpe, tmp_pa
 
 
 def test_unigram_perplexity_is_the_vocabulary_size_for_unseen_text(bpe):
-    from tap.lm_experiments import unigram_perplexity
+    from tap.chapters.ch03_language_model import unigram_perplexity
     seen = len(bpe("great", add_special_tokens=False)["input_ids"])
     assert unigram_perplexity(bpe, ["great"], ["qqq"]) == pytest.approx(len(bpe) + seen)  # every token unseen
     assert unigram_perplexity(bpe, ["the movie"] * 50, ["the movie"]) < 10
@@ -152,7 +153,7 @@ def test_classifier_starts_from_the_masked_lm_and_ignores_padding(wordpiece, tmp
 
 
 def test_samples_are_readable_whole_characters_without_replacement_marks(bpe):
-    from tap.lm_experiments import readable_text
+    from tap.chapters.ch03_language_model import readable_text
     text = "Naïve café ☃ — the plot was terrible!!\n\nLoved it."
     ids = bpe(text)["input_ids"]
     assert readable_text(bpe, ids) == " ".join(text.split())
@@ -166,7 +167,7 @@ def test_samples_are_readable_whole_characters_without_replacement_marks(bpe):
 def test_each_prompt_gets_its_own_seed_and_both_models_the_same(bpe):
     import pandas as pd
 
-    from tap.lm_experiments import generate, sample_words
+    from tap.chapters.ch03_language_model import generate, sample_words
     from tap.text import Vocabulary
     torch.manual_seed(0)
     model = GPT2LMHeadModel(lm.gpt2_config(bpe, SIZE))
