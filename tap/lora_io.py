@@ -61,10 +61,6 @@ class _Adapter:
     head_state: dict[str, torch.Tensor]                    # "<head>.<param>" -> tensor
 
 
-def _dropout(layer: _Mergeable) -> float:
-    return float(getattr(layer.lora.dropout, "p", 0.0))
-
-
 def _find_heads(model: nn.Module, layers: dict[str, _Mergeable], heads: Iterable[str] | None) -> list[str]:
     """The modules to save whole beside the factors. ``None``: the trainable heads (modules
     named ``head``, ``classifier`` or ``score`` with a trainable parameter, as ``apply_lora``
@@ -102,7 +98,8 @@ def _collect(model: nn.Module, heads: Iterable[str] | None) -> _Adapter:
     layers = lora_layers(model)
     if not layers:
         raise ValueError("This model has no LoRA layers to save; call tap.lora.apply_lora(model, targets, ...) first.")
-    settings = {(l.lora.rank, l.lora.alpha, l.lora.rslora, _dropout(l)) for l in layers.values()}
+    settings = {(l.lora.rank, l.lora.alpha, l.lora.rslora, float(getattr(l.lora.dropout, "p", 0.0)))
+                for l in layers.values()}
     if len(settings) > 1:
         raise ValueError(f"The LoRA layers differ in (rank, alpha, rslora, dropout): {sorted(settings)}. "
                          "Saving supports one setting for all layers, as apply_lora makes them.")
@@ -311,8 +308,7 @@ def load_from_peft(base_model: nn.Module, folder: str | Path) -> nn.Module:
         raise ValueError(f"{folder}: PEFT LoRA option(s) that tap's LoRA does not support: {', '.join(unsupported)}.")
     tensors = {k.removeprefix(PEFT_PREFIX): v for k, v in load_file(folder / PEFT_WEIGHTS).items()}
     factors: dict[str, list] = {}
-    linear, embedding = [], []
-    rest = {}
+    linear, embedding, rest = [], [], {}
     for key, value in tensors.items():
         for suffix, kind, slot in ((".lora_A.weight", linear, 0), (".lora_B.weight", linear, 1),
                                    (".lora_embedding_A", embedding, 0), (".lora_embedding_B", embedding, 1)):
@@ -338,13 +334,12 @@ def load_from_peft(base_model: nn.Module, folder: str | Path) -> nn.Module:
         parts = key.split(".")[:-1]  # the outermost module on the key's path that modules_to_save names
         module = next((p for p in (".".join(parts[:i]) for i in range(1, len(parts) + 1))
                        if any(p == h or p.endswith("." + h) for h in heads_config)), None)
-        if module is not None:
-            if module not in heads:
-                heads.append(module)
-        else:
+        if module is None:
             raise ValueError(f"{folder / PEFT_WEIGHTS}: tensor {key!r} is neither a LoRA factor nor part of a "
                              "module in modules_to_save (saved embedding layers or other PEFT extras are not "
                              "supported).")
+        if module not in heads:
+            heads.append(module)
     base_modules = dict(base_model.named_modules())
     if not any(n in base_modules for n in factors):  # the usual reason: another model family altogether
         raise ValueError(f"The targets of {folder} ({config.get('target_modules')!r}) match no module of the base "

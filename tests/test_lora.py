@@ -1,4 +1,5 @@
-import math
+"""Chapter 05's mechanism: ``tap.lora``'s layers, ``apply_lora`` and merging, and ``tap.cnn`` adapted with it
+(the checks against PEFT and the experiment: ``test_ch05_lora.py``)."""
 
 import pytest
 import torch
@@ -12,6 +13,8 @@ from tap.efficient import count_parameters
 from tap.encoder import EncoderSize
 
 SIZE = EncoderSize(vocab_size=40, d_model=16, num_heads=2, d_ff=32, num_layers=2, max_len=20)
+PROJECTIONS = ["attention.query", "attention.key", "attention.value", "attention.output", "feed_forward.up",
+               "feed_forward.down"]  # every linear layer of tap's encoder
 
 
 def batch(n: int = 4, t: int = 12, vocab: int = 40, seed: int = 0) -> dict:
@@ -102,7 +105,7 @@ def test_apply_lora_by_list_and_by_regex_freezes_the_rest():
 def test_wrapped_model_equals_base_model_at_initialisation():
     base = encoder()
     model = encoder()
-    lora.apply_lora(model, lora.ATTENTION + lora.FEED_FORWARD, rank=4, alpha=8)
+    lora.apply_lora(model, PROJECTIONS, rank=4, alpha=8)
     assert torch.equal(model(**batch()), base(**batch()))
 
 
@@ -115,7 +118,7 @@ def randomise_b(model: nn.Module, seed: int = 1) -> None:
 
 def test_merge_unmerge_round_trip():
     model = encoder()
-    lora.apply_lora(model, lora.ATTENTION + lora.FEED_FORWARD, rank=4, alpha=8)
+    lora.apply_lora(model, PROJECTIONS, rank=4, alpha=8)
     randomise_b(model)
     weights = {n: layer.linear.weight.clone() for n, layer in lora.lora_layers(model).items()}
     before = model(**batch())
@@ -162,43 +165,6 @@ def test_only_lora_and_head_parameters_change_after_training_steps():
     assert any(n.endswith("lora.B") for n in changed) and "head.weight" in changed
 
 
-def test_equivalence_with_peft_on_taps_encoder():
-    result = lora.compare_with_peft(encoder(), batch(), lora.ATTENTION + lora.FEED_FORWARD, rank=4, alpha=8,
-                                    head=("head",))
-    assert result["layers"] == 12 and result["lora_effect"] > 1e-3  # the adapters really change the output
-    assert max(result["max_abs_diff"].values()) <= 1e-5, result
-    assert result["trainable_tap"] == result["trainable_peft"] == 8 * 4 * (16 + 16) + 4 * 4 * (16 + 32) + 34
-
-
-@pytest.fixture(scope="module")
-def minilm():
-    from tap import models
-    try:
-        return models.load_classifier("bert-base-uncased", 2)
-    except RuntimeError as err:  # neither the Hub nor the offline copy
-        pytest.skip(str(err))
-
-
-@pytest.mark.parametrize("rslora", [False, True])
-def test_equivalence_with_peft_on_bert(minilm, rslora):
-    model, tokenizer = minilm
-    inputs = dict(tokenizer(["a wonderful, moving film", "dull and far too long"], padding=True, return_tensors="pt"))
-    targets = ["query", "value", "attention.output.dense"]
-    result = lora.compare_with_peft(model, inputs, targets, rank=4, alpha=8, rslora=rslora)
-    layers = model.config.num_hidden_layers
-    assert result["layers"] == 3 * layers and result["lora_effect"] > 1e-4
-    assert max(result["max_abs_diff"].values()) <= 1e-5, result
-    hidden = model.config.hidden_size
-    assert result["trainable_tap"] == result["trainable_peft"] == 3 * layers * 4 * 2 * hidden + 2 * hidden + 2
-
-
-def test_step_time_comparison_runs(minilm):
-    model, tokenizer = minilm
-    inputs = dict(tokenizer(["a wonderful film", "dull"], padding="max_length", max_length=16, return_tensors="pt"))
-    result = lora.step_time_vs_peft(model, inputs, torch.tensor([1, 0]), ["query", "value"], repeats=2, warmup=1)
-    assert result["tap_s"] > 0 and result["peft_s"] > 0 and math.isclose(result["ratio"], result["tap_s"] / result["peft_s"])
-
-
 def test_window_conv_is_a_convolution():
     conv = WindowConv(d_in=3, num_filters=4, width=2)
     x = torch.randn(2, 6, 3)
@@ -242,13 +208,6 @@ def test_embedding_lora_starts_as_the_table_and_merges():
     assert torch.allclose(table.weight, original, atol=1e-6)
 
 
-def test_equivalence_with_peft_on_the_embedding_table():
-    result = lora.compare_with_peft(encoder(), batch(), ["embedding", "query"], rank=3, alpha=6, head=("head",))
-    assert result["layers"] == 3 and result["lora_effect"] > 1e-3
-    assert max(result["max_abs_diff"].values()) <= 1e-5, result
-    assert result["trainable_tap"] == result["trainable_peft"] == 3 * (40 + 16) + 2 * 3 * (16 + 16) + 34
-
-
 def test_apply_lora_to_embedding_trains_only_the_new_factors_and_head():
     model = encoder().train()
     assert lora.apply_lora(model, ["embedding"], rank=2, alpha=4) == ["embedding"]
@@ -261,60 +220,3 @@ def test_apply_lora_to_embedding_trains_only_the_new_factors_and_head():
         opt.step()
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     assert changed == {"embedding.lora.A", "embedding.lora.B", "head.weight", "head.bias"}
-
-
-def test_balanced_subset_and_length_order_keep_the_examples():
-    from tap.text import EncodedDataset
-
-    data = EncodedDataset([[1] * n for n in (5, 3, 8, 2, 6, 4)], [0, 0, 0, 1, 1, 1])
-    half = lora.balanced_subset(data, 0.5)
-    assert sorted(half.labels) == [0, 0, 1, 1] and half.ids[0] == [1] * 5
-    ordered = lora.by_length(data)
-    assert [len(x) for x in ordered.ids] == [2, 3, 4, 5, 6, 8]
-    assert sorted(zip(map(len, ordered.ids), ordered.labels)) == sorted(zip(map(len, data.ids), data.labels))
-
-
-class _Run:
-    def __init__(self, record):
-        self.record = record
-
-
-def _history(losses, batch=10, per_epoch=2):
-    return [{"step": i + 1, "epoch": (i + 1) / per_epoch, "examples": batch * (i + 1), "train_loss": t,
-             "val_loss": v, "val_accuracy": 0.5} for i, (t, v) in enumerate(losses)]
-
-
-def test_within_budget_is_the_share_of_the_models_own_parameters():
-    runs = {"small": _Run({"trainable_params": 9, "total_params": 1_000}),     # 0.9%
-            "edge": _Run({"trainable_params": 10, "total_params": 1_000}),     # 1.0%
-            "large": _Run({"trainable_params": 29, "total_params": 1_000})}    # 2.9%
-    assert set(lora.within_budget(runs, share=1.0)) == {"small", "edge"}
-    assert lora.trainable_share(runs["large"].record) == pytest.approx(2.9)
-
-
-def test_training_curves_are_drawn_against_training_examples_seen():
-    import matplotlib
-    matplotlib.use("Agg")
-    records = {"short run": {"history": _history([(0.7, 0.69), (0.6, 0.65)], batch=10), "train_config": {"batch_size": 10}},
-               "long run": {"history": _history([(0.7, 0.7)] * 4, batch=20), "train_config": {"batch_size": 20}}}
-    fig = lora.training_curves(records, title="t")
-    loss_ax = fig.axes[0]
-    assert loss_ax.get_xlabel() == "training examples seen"
-    xs = sorted({x for line in loss_ax.get_lines() for x in line.get_xdata()})
-    assert xs[-1] == 80 and 20 in xs  # the long run's 4 × 20 examples; the short run ends at 20
-
-
-def test_overfitting_reads_the_validation_curve():
-    rec = {"history": _history([(0.6, 0.5), (0.4, 0.45), (0.2, 0.55)])}
-    o = lora.overfitting(rec)
-    assert o["rose"] and o["min_val_loss"] == 0.45 and o["min_val_examples"] == 20
-    assert o["final_val_loss"] == 0.55 and o["final_train_loss"] == 0.2
-    assert not lora.overfitting({"history": _history([(0.6, 0.5), (0.4, 0.45)])})["rose"]
-
-
-def test_equivalence_table_shows_tiny_differences_legibly():
-    check = {"max_abs_diff": {"before merging": 0.0, "after merging": 2.4e-7, "after unmerging": 1e-8},
-             "layers": 12, "trainable_tap": 74_498, "trainable_peft": 74_498}
-    row = lora.equivalence_table({"BERT": check}).loc["BERT"]
-    assert row["max |Δ| before merging"] == "0" and row["max |Δ| after merging"] == "2.4e-07"
-    assert row["trainable params (tap)"] == 74_498
