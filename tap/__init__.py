@@ -1,8 +1,13 @@
 """The Transformer Adaptation Playbook: the code behind the book's chapters.
 
-Each module sits next to the chapter that explains it:
-``data``/``text``/``encoder``/``training``/``transfer`` (chapter 01), ``cache`` and
-``profiles`` (how runs are stored and sized), ``plots`` (every figure), ``measure`` (costs).
+The modules follow the data: data (``data``, ``hf_data``) → text (``text``, ``subwords``,
+``word_vectors``) → models (``encoder``, ``cnn``, ``pooled``, ``vector_classifier``, ``models``,
+``lm``) → methods (``efficient``, ``probing``, ``adapters``, ``lora``, ``lora_io``, ``methods``)
+→ training (``training``, ``inference``, ``generation``, ``multiclass``, ``instruct``,
+``playbook``) → runs (``runs``: train, cache, record) → chapters (``chapters.chNN_*``: each
+chapter's one ``experiment``) → report (``report``, ``plots``, ``provenance``). ``profiles``,
+``cache``, ``hub`` and ``measure`` serve every floor. The README's "How the code is laid out"
+has the table; ``tests/test_layering.py`` checks that no floor reaches up.
 """
 import pandas as pd
 

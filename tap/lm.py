@@ -189,6 +189,19 @@ def gpt2_config(tokenizer, size: LMSize) -> GPT2Config:
                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
 
 
+def _saved(folder: Path, model, tokenizer, record: dict) -> dict:
+    """Save the trained model and its tokenizer into the cache entry's folder; return the record."""
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return record
+
+
+def _cached_lm(name: str, p: Profile, size: LMSize, compute) -> LMRun:
+    """The cached language model ``name`` of profile ``p``, pre-trained by ``compute`` when missing."""
+    config = {"profile": p.name, "corpus": corpus_size(p).to_dict(), "size": size.to_dict(), "code": _code()}
+    return LMRun(*cached_folder(name, config, compute))
+
+
 def pretrain_masked_lm(profile: Profile | None = None) -> LMRun:
     """A small BERT pre-trained with masked-LM on the unlabelled reviews (cached)."""
     p = profile or get_profile()
@@ -203,12 +216,9 @@ def pretrain_masked_lm(profile: Profile | None = None) -> LMRun:
         collator = MaskedLMCollator(tokenizer, size.mlm_probability, seed=size.seed)
         record = pretrain(model, tokenizer, [{"input_ids": b} for b in train], collator.mask_once(heldout),
                           collator, size)
-        model.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
-        return {**record, "objective": "masked LM"}
+        return _saved(folder, model, tokenizer, {**record, "objective": "masked LM"})
 
-    config = {"profile": p.name, "corpus": corpus_size(p).to_dict(), "size": size.to_dict(), "code": _code()}
-    return LMRun(*cached_folder("masked-lm", config, compute))
+    return _cached_lm("masked-lm", p, size, compute)
 
 
 def pretrain_causal_lm(profile: Profile | None = None) -> LMRun:
@@ -225,12 +235,9 @@ def pretrain_causal_lm(profile: Profile | None = None) -> LMRun:
         collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
         record = pretrain(model, tokenizer, [{"input_ids": b} for b in train], [{"input_ids": b} for b in heldout],
                           collator, size)
-        model.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
-        return {**record, "objective": "causal LM"}
+        return _saved(folder, model, tokenizer, {**record, "objective": "causal LM"})
 
-    config = {"profile": p.name, "corpus": corpus_size(p).to_dict(), "size": size.to_dict(), "code": _code()}
-    return LMRun(*cached_folder("causal-lm", config, compute))
+    return _cached_lm("causal-lm", p, size, compute)
 
 
 def masked_lm(profile: Profile | None = None) -> Path:

@@ -8,24 +8,9 @@ import torch
 
 from tap import plots
 from tap.chapters import ch05_lora as ch05
-from tap.encoder import EncoderSize, TransformerClassifier
 from tap.text import EncodedDataset
 from tap.training import evaluate
-
-SIZE = EncoderSize(vocab_size=40, d_model=16, num_heads=2, d_ff=32, num_layers=2, max_len=20)
-
-
-def batch(n: int = 4, t: int = 12, vocab: int = 40, seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(2, vocab, (n, t), generator=g)
-    mask = torch.ones(n, t, dtype=torch.bool)
-    mask[1, t // 2:] = False
-    return {"input_ids": ids.masked_fill(~mask, 0), "attention_mask": mask}
-
-
-def encoder(seed: int = 0) -> TransformerClassifier:
-    torch.manual_seed(seed)
-    return TransformerClassifier(SIZE, 2).eval()
+from tiny_encoder import batch, encoder
 
 
 # --- tap.lora against PEFT -----------------------------------------------------------------------

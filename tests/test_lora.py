@@ -8,26 +8,11 @@ from torch import nn
 
 from tap import lora
 from tap.cnn import TextCNN, WindowConv
-from tap.encoder import TransformerClassifier
 from tap.efficient import count_parameters
-from tap.encoder import EncoderSize
+from tiny_encoder import batch, encoder
 
-SIZE = EncoderSize(vocab_size=40, d_model=16, num_heads=2, d_ff=32, num_layers=2, max_len=20)
 PROJECTIONS = ["attention.query", "attention.key", "attention.value", "attention.output", "feed_forward.up",
                "feed_forward.down"]  # every linear layer of tap's encoder
-
-
-def batch(n: int = 4, t: int = 12, vocab: int = 40, seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(2, vocab, (n, t), generator=g)
-    mask = torch.ones(n, t, dtype=torch.bool)
-    mask[1, t // 2:] = False
-    return {"input_ids": ids.masked_fill(~mask, 0), "attention_mask": mask}
-
-
-def encoder(seed: int = 0) -> TransformerClassifier:
-    torch.manual_seed(seed)
-    return TransformerClassifier(SIZE, 2).eval()
 
 
 def test_parameter_count_of_the_original_example():
