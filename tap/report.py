@@ -23,6 +23,13 @@ PEFT_TARGET_POINTS = 1.0
 PEFT_TARGET_SHARE = 1.0
 
 
+def standard_error(n: int, *accuracies: float) -> float:
+    """Standard error, in points, of an accuracy measured on ``n`` examples, √(p(1 − p)/n); given
+    two accuracies, of the difference of two independent ones (the variances add). Differences
+    of about this size are noise, not findings."""
+    return 100 * sum(p * (1 - p) / n for p in accuracies) ** 0.5
+
+
 def results_table(records: dict[str, dict]) -> pd.DataFrame:
     """One row per run: test accuracy, trainable parameters (absolute and %), cost.
 

@@ -108,3 +108,11 @@ def test_format_table_cells_never_show_more_than_four_decimals():
                             ["trainable (%)", "time (s)", "ratio", "perplexity", "accuracy"]})
     for cell in format_table(numbers).to_numpy().ravel():
         assert len(cell.partition(".")[2]) <= 4, cell
+
+
+def test_standard_error_of_an_accuracy_and_of_a_difference_of_two():
+    from tap.report import standard_error
+
+    assert standard_error(100, 0.5) == pytest.approx(5.0)
+    assert standard_error(100, 0.5, 0.5) == pytest.approx(5.0 * 2 ** 0.5)
+    assert standard_error(400, 0.9) == pytest.approx(1.5)

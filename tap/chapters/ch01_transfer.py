@@ -17,7 +17,7 @@ from ..efficient import freeze_base
 from ..encoder import TransformerClassifier
 from ..probing import PROBE_L2, PROBE_MAX_ITER
 from ..profiles import Profile, get_profile
-from ..report import compare
+from ..report import compare, standard_error
 from ..runs import EncodedTask, Outcome, Run, run_classifier, run_probe
 from ..text import Vocabulary
 from ..training import TrainConfig
@@ -150,11 +150,6 @@ def experiment(profile: Profile | None = None, setup: TransferSetup | None = Non
                    {"setup": setup, "source": source, **runs})
 
 
-def _stderr(n_test: int, *records: dict) -> float:
-    """Standard error, in points, of one accuracy (one record) or of a difference of two."""
-    return 100 * sum(r["test_accuracy"] * (1 - r["test_accuracy"]) / n_test for r in records) ** 0.5
-
-
 def facts(outcome: Outcome) -> dict:
     """The numbers and verdicts the page's prose states, computed from this build's records."""
     r = outcome.records
@@ -169,7 +164,7 @@ def facts(outcome: Outcome) -> dict:
     def words(points: float) -> str:
         return compare(points, ahead="above", behind="below")
 
-    noise, pretraining = 2 * _stderr(n_test, probe, random_probe), gap(probe, random_probe)
+    noise, pretraining = 2 * standard_error(n_test, probe["test_accuracy"], random_probe["test_accuracy"]), gap(probe, random_probe)
     return {
         "vocab": len(setup.vocab), "max_len": setup.profile.encoder.max_len,
         "unk": 100 * setup.vocab.unknown_rate(setup.imdb.splits.test["text"][:500]),
@@ -188,7 +183,7 @@ def facts(outcome: Outcome) -> dict:
                       "bag-of-bigrams model comes close",
         "probe_fit": f"{probe['steps']:,} L-BFGS iterations to converge" if probe["steps"] < PROBE_MAX_ITER else
                      f"L-BFGS stopped at its limit of {PROBE_MAX_ITER:,} iterations",
-        "stderr": _stderr(n_test, ft),
+        "stderr": standard_error(n_test, ft["test_accuracy"]),
         "probe_verdict":
             "within the noise (twice the standard error of the difference is "
             f"{noise:.1f} points): for sentiment, the features the encoder learned from news are worth no more "

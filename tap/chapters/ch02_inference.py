@@ -27,7 +27,7 @@ from ..efficient import count_parameters
 from ..hub_models import SENTIMENT_HUB_ID, Resolved, language_model, model_note
 from ..measure import hardware, timer, track_peak_memory
 from ..profiles import Profile, get_profile
-from ..report import compare
+from ..report import compare, standard_error
 from ..runs import Outcome
 from ..text import clean
 
@@ -283,7 +283,7 @@ def facts(outcome: Outcome) -> dict:
         "q_size": quant.loc["float32", "weights (MB)"] / quant.loc["int8 (dynamic)", "weights (MB)"],
         "q_size_int8": quant.loc["int8 (dynamic)", "weights (MB)"], "q_size_float": quant.loc["float32", "weights (MB)"],
         "q_batch": QUANT_BATCH, "bench_n": len(c["bench"]),
-        "q_se": 100 * (p_float / 100 * (1 - p_float / 100) / len(c["imdb"].test)) ** 0.5,
+        "q_se": standard_error(len(c["imdb"].test), p_float / 100),
         # results
         "tfidf_acc": tfidf, "tfidf_compare": compare(p_float - tfidf, ahead="above", behind="below"),
         "classifier_note": f"This classifier is a frozen sentence encoder with a linear head trained on {s.train:,} "

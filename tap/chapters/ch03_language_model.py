@@ -20,7 +20,7 @@ from ..cache import source_digest
 from ..hf_data import TokenizedDataset
 from ..lm_finetune import bert_classifier, quiet_transformers
 from ..profiles import Profile, get_profile
-from ..report import compare
+from ..report import compare, standard_error
 from ..runs import EncodedTask, Outcome, Run, run_classifier
 from ..text import Vocabulary, words
 from ..training import TrainConfig
@@ -272,7 +272,7 @@ def facts(outcome: Outcome) -> dict:
     shared = set.intersection(*({g.split(" (")[0] for g in row} for row in c["guesses"].values))
     pre, scratch = r[CLASSIFIERS["bert_pre"]], r[CLASSIFIERS["bert_scratch"]]
     gain, n_test = 100 * (pre["test_accuracy"] - scratch["test_accuracy"]), pre["test_size"]
-    stderr = 100 * sum(x["test_accuracy"] * (1 - x["test_accuracy"]) / n_test for x in (pre, scratch)) ** 0.5
+    stderr = standard_error(n_test, pre["test_accuracy"], scratch["test_accuracy"])
     clear, worse = gain >= 2 * stderr, gain <= -2 * stderr
     return {
         "corpus": n_texts, "heldout_reviews": len(c["heldout_texts"]), "vocab_size": corpus.vocab_size,
