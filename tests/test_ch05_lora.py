@@ -8,6 +8,7 @@ import torch
 
 from tap import plots
 from tap.chapters import ch05_lora as ch05
+from tap.chapters import ch05_word_vectors
 from tap.text import EncodedDataset
 from tap.training import evaluate
 from tiny_encoder import batch, encoder
@@ -144,7 +145,8 @@ def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line(mir
     assert set(c["by_target"]) == set(ch05.TARGETS) and set(c["sweep"]) == set(ch05.RANKS)
     assert len(c["runs"]) == len(ch05.TARGETS) + len(ch05.RANKS) - 1 and set(c["runs"]) < set(outcome.records)
     assert c["best_target"] in ch05.TARGETS and c["best_name"] in c["runs"]
-    assert set(c["cnn"]) == set(ch05.CNN_METHODS) and set(outcome.figures) == {"rank_sweep", "training_curves", "latency"}
+    assert set(c["cnn"]) == set(ch05.CNN_METHODS) and set(outcome.figures) == {"rank_sweep", "training_curves", "latency",
+                                                                                         "word_vectors"}
     assert max(outcome.records[ch05.LATENCY]["max_abs_diff"].values()) <= 1e-4  # merging changes no prediction
     facts = ch05.facts(outcome)
     best = outcome.records[c["best_name"]]
@@ -155,6 +157,10 @@ def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line(mir
     assert facts["target_met"] in ("meets", "misses") and facts["cnn_remark"] and facts["cnn_placement"]
     assert facts["cnn_ft_acc"] == 100 * outcome.records["CNN: full fine-tuning"]["test_accuracy"]
     assert all(isinstance(v, (int, float, str)) for v in facts.values())
+    study = {name: r for name, r in outcome.records.items() if name.startswith("word vectors: ")}
+    assert len(study) == 4 + len(ch05_word_vectors.RANKS)  # IMDB alone, AG News, probe, fc1, one per rank
+    assert facts["wv_lora2_acc"] == 100 * study["word vectors: AG News → LoRA on fc1, rank 2"]["test_accuracy"]
+    assert facts["wv_lora_weights"] == 2 * (facts["wv_dim"] + 128)  # rank 2 on fc1: A is 2 × dim, B 128 × 2
     within = dataclasses.replace(outcome, context={**c, "small_name": c["best_name"]})  # as if one run were small enough
     assert ch05.facts(within)["small_sentence"].startswith(f"Among the runs that train at most 1% of their model's "
                                                            f"parameters, the best by validation, {c['best_name']}, ")

@@ -20,24 +20,17 @@ from ..cache import source_digest
 from ..data import Splits
 from ..efficient import count_parameters, freeze_base
 from ..lora import apply_lora, merge, unmerge
+from ..methods import peft_lora
 from ..profiles import Profile
 from ..report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, compare, format_table, results_table
 from ..runs import Outcome, Run, run_classifier
 from ..text import EncodedDataset
 from ..training import TrainConfig, logits_of
 from . import ch01_transfer as ch01
+from . import ch05_word_vectors
 from .ch01_transfer import TransferSetup
 
 # --- Checked against the reference implementation, Hugging Face PEFT -------------------------------
-
-
-def peft_lora(model: nn.Module, targets: list[str], rank: int, alpha: float, dropout: float = 0.0,
-              rslora: bool = False, head: Iterable[str] = ()) -> nn.Module:
-    """The one-line PEFT equivalent of ``apply_lora`` (the head kept trainable via ``modules_to_save``)."""
-    from peft import LoraConfig, get_peft_model
-
-    return get_peft_model(model, LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets),
-                                            use_rslora=rslora, modules_to_save=list(head) or None))
 
 
 @torch.no_grad()
@@ -267,6 +260,7 @@ def experiment(profile: Profile | None = None, setup: TransferSetup | None = Non
     latency = merge_latency(setup, source, {name: by_target[t].model for name, t in MERGED.items()},
                             repeats=5 if setup.profile.name == "smoke" else 15)
     cnns = cnn_runs(setup)
+    study = ch05_word_vectors.study(setup.profile)  # the original study's own model
 
     def point(record: dict) -> tuple[float, float]:
         return record["trainable_params"], 100 * record["test_accuracy"]
@@ -289,8 +283,8 @@ def experiment(profile: Profile | None = None, setup: TransferSetup | None = Non
               "results": results_table(lora_records),
               "cnn": results_table({CNN_METHODS[k]: run.record for k, run in cnns.items() if k != "source"})}
     records = {"AG News source task": source.record, **lora_records,
-               **{f"CNN: {CNN_METHODS[k]}": run.record for k, run in cnns.items()}, LATENCY: latency}
-    return Outcome(records, figures, {"setup": setup, "source": source, "by_target": by_target, "sweep": sweep, "runs": runs,
+               **{f"CNN: {CNN_METHODS[k]}": run.record for k, run in cnns.items()}, LATENCY: latency, **study.records}
+    return Outcome(records, {**figures, **study.figures}, {"study": study, "setup": setup, "source": source, "by_target": by_target, "sweep": sweep, "runs": runs,
                                       "best_target": best_target, "best_name": best_name, "small_name": small_name,
                                       "cnn": cnns, "tables": tables})
 
@@ -347,7 +341,7 @@ def facts(outcome: Outcome) -> dict:
         values |= {f"lat_{key}_unmerged": ms[f"{name}, not merged"], f"lat_{key}_merged": ms[f"{name}, merged"],
                    f"lat_{key}_overhead": 100 * (ms[f"{name}, not merged"] / ms["base model"] - 1),
                    f"lat_{key}_merged_overhead": 100 * (ms[f"{name}, merged"] / ms["base model"] - 1)}
-    return {**values, **_cnn_facts(c["cnn"], c["tables"]["cnn"])}
+    return {**values, **_cnn_facts(c["cnn"], c["tables"]["cnn"]), **ch05_word_vectors.facts(c["study"])}
 
 
 def _cnn_facts(runs: dict[str, Run], table: pd.DataFrame) -> dict:
