@@ -371,3 +371,30 @@ def training_curves_by_examples(records: dict[str, dict], title: str = "") -> Fi
             ax.set_xlabel("training examples seen")
             ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
     return fig
+
+
+def beside_reference(ours: dict[str, float], reference: dict[str, float], ylabel: str, reference_label: str,
+                     title: str = "", fmt: str = "{:.1f}", log: bool = False) -> Figure:
+    """This build's values (solid bars) beside a published reference series (hatched grey bars)
+    for the categories both have: two series side by side, never one, because the reference
+    was not measured here. Values are written on every bar."""
+    import numpy as np
+
+    x = np.arange(len(ours))
+    fig = Figure(figsize=(max(7, 1.5 * len(ours)), 4.6))
+    ax = fig.subplots()
+    mine = ax.bar(x - 0.2, list(ours.values()), 0.4, label="this build", color=sns.color_palette(n_colors=1)[0])
+    ax.bar_label(mine, labels=[fmt.format(v) for v in ours.values()], padding=2, fontsize=8)
+    shown = [(i, reference[k]) for i, k in enumerate(ours) if k in reference]
+    theirs = ax.bar([i + 0.2 for i, _ in shown], [v for _, v in shown], 0.4, label=reference_label,
+                    color="lightgrey", edgecolor="dimgrey", hatch="//")
+    ax.bar_label(theirs, labels=[fmt.format(v) for _, v in shown], padding=2, fontsize=8, color="dimgrey")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xticks(x, list(ours))
+    setp(ax.get_xticklabels(), rotation=15, ha="right")
+    ax.set(ylabel=ylabel, title=title)
+    ax.margins(y=0.18)
+    ax.legend(fontsize=8, loc="lower right" if not log else "upper right")
+    fig.tight_layout()
+    return fig

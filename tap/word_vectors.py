@@ -10,6 +10,7 @@ they are trained on tens of millions of words where GloVe saw six billion.
 """
 from __future__ import annotations
 
+import sys
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -95,7 +96,7 @@ def _trained(source: VectorSource, profile: Profile, folder: Path) -> dict:
         documents = [[known[w] - 2 for w in text.words(r) if w in known] for r in reviews]  # ids from 0
         vectors = ppmi_svd(cooccurrences(documents, len(vocab) - 2, source.window), source.dim)
     _save(folder, vocab.itos[2:], vectors)
-    return {"reviews": len(reviews), "tokens": sum(len(d) for d in documents), "seconds": clock["seconds"]}
+    return {"reviews": len(reviews), "tokens": sum(len(d) for d in documents), "wall_time_s": clock["seconds"]}
 
 
 def _glove(source: VectorSource, folder: Path) -> dict:
@@ -122,7 +123,7 @@ def word_vectors(profile: Profile | None = None) -> WordVectors:
     from the Hub at a pinned revision in `full` (offline, a clear error)."""
     p = profile or get_profile()
     source = VECTORS[p.name]
-    config = {"profile": p.name, "source": asdict(source), "code": source_digest(text, subwords)}
+    config = {"profile": p.name, "source": asdict(source), "code": source_digest(text, subwords, sys.modules[__name__])}
     if source.kind == "glove-6b-100d":
         if not hub_available():
             raise ModelUnavailableError(

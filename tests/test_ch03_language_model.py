@@ -34,7 +34,8 @@ def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line(mir
 
     assert cli.chapter("ch03").experiment is chapter("ch03").experiment is ch03.experiment
     outcome = ch03.experiment(get_profile("smoke"))
-    assert set(ch03.CLASSIFIERS.values()) | {ch03.MASKED_LM, ch03.CAUSAL_LM} == set(outcome.records)
+    assert set(ch03.CLASSIFIERS.values()) | {ch03.MASKED_LM, ch03.CAUSAL_LM, ch03.WORD_VECTORS} == set(outcome.records)
+    assert outcome.context["neighbours"].shape[1] == 5
     assert set(outcome.figures) == {"masked_lm_curves", "causal_lm_curves", "test_accuracy"}
     facts = ch03.facts(outcome)
     bert = outcome.records[ch03.CLASSIFIERS["bert_pre"]]

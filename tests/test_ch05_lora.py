@@ -158,7 +158,7 @@ def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line(mir
     assert facts["cnn_ft_acc"] == 100 * outcome.records["CNN: full fine-tuning"]["test_accuracy"]
     assert all(isinstance(v, (int, float, str)) for v in facts.values())
     study = {name: r for name, r in outcome.records.items() if name.startswith("word vectors: ")}
-    assert len(study) == 4 + len(ch05_word_vectors.RANKS)  # IMDB alone, AG News, probe, fc1, one per rank
+    assert len(study) == 6 + len(ch05_word_vectors.RANKS)  # IMDB alone, AG News, probe, fc1, one per rank; two on few reviews
     assert facts["wv_lora2_acc"] == 100 * study["word vectors: AG News → LoRA on fc1, rank 2"]["test_accuracy"]
     assert facts["wv_lora_weights"] == 2 * (facts["wv_dim"] + 128)  # rank 2 on fc1: A is 2 × dim, B 128 × 2
     within = dataclasses.replace(outcome, context={**c, "small_name": c["best_name"]})  # as if one run were small enough

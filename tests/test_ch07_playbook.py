@@ -173,7 +173,12 @@ def test_the_experiment_runs_every_method_and_the_introduction_shows_its_numbers
     comparison = outcome.context["comparison"]
     assert list(comparison) == [m.label for m in METHODS] + [TFIDF_SAME, TFIDF_ALL]
     assert all(outcome.records[k] is r for k, r in comparison.items())
-    assert set(outcome.figures) == {"accuracy", "trainable_parameters", "accuracy_vs_parameters", "data_efficiency"}
+    assert set(outcome.figures) == {"accuracy", "trainable_parameters", "accuracy_vs_parameters", "data_efficiency",
+                                    "study_accuracy", "study_parameters"}
+    from tap.chapters import ch07_study
+    study = outcome.context["study"]
+    assert ch07_study.shown_values(outcome.figures["study_accuracy"]) == list(study["accuracy"].values())
+    assert study["parameters"]["rank-2 LoRA on that fc1"] == 2 * (16 + 128)  # smoke's word vectors: 16 dimensions
     assert {r["test_size"] for r in comparison.values()} == {32}
     by_key = {r["method_key"]: r for r in comparison.values() if "base_params" in r}
     assert by_key["lora"]["trainable_by_module"] == by_key["lora-peft"]["trainable_by_module"]
@@ -186,7 +191,7 @@ def test_the_experiment_runs_every_method_and_the_introduction_shows_its_numbers
     # The introduction: the same comparison, now from the run cache, and the same numbers.
     headline = chapter("ch07").experiment(profile, comparison_only=True)
     assert all(r["from_cache"] for r in headline.records.values())
-    assert set(headline.figures) == {"accuracy_vs_parameters"}
+    assert set(headline.figures) == {"accuracy_vs_parameters", "study_accuracy", "study_parameters"}
     shown = ch07.facts(headline)
     assert shown == {k: v for k, v in facts.items() if k in shown}
     assert {"model", "best_label", "diff_words", "target_word", "anchor_words", "tfidf_all_acc"} <= set(shown)

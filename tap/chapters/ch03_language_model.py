@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from typing import Iterable
 
 import pandas as pd
 import torch
@@ -24,6 +25,7 @@ from ..report import compare, standard_error
 from ..runs import EncodedTask, Outcome, Run, run_classifier
 from ..text import Vocabulary, words
 from ..training import TrainConfig
+from ..word_vectors import WordVectors, nearest, word_vectors
 from . import ch01_transfer as ch01
 
 MASKED_LM, CAUSAL_LM = "masked LM (BERT)", "causal LM (GPT-2)"
@@ -210,6 +212,16 @@ def finetune_bert(setup: ch01.TransferSetup, masked_lm: lm.LMRun, pretrained: bo
     return run_classifier(name, key, lambda: bert_classifier(masked_lm.path, pretrained, pooling), task, cfg)
 
 
+WORD_VECTORS = "word vectors (counts + PPMI + SVD)"
+NEIGHBOURS = ("great", "awful", "boring", "funny", "actor", "plot")  # words whose nearest neighbours the page shows
+
+
+def neighbours_table(vectors: WordVectors, chosen: Iterable[str], k: int = 5) -> pd.DataFrame:
+    """Each word's ``k`` nearest words by the cosine of their vectors (words without a vector left out)."""
+    return pd.DataFrame({word: nearest(vectors, word, k) for word in chosen if word in vectors.vocab.stoi},
+                        index=[f"{i + 1}." for i in range(k)]).T
+
+
 def experiment(profile: Profile | None = None, setup: ch01.TransferSetup | None = None) -> Outcome:
     """Everything chapter 03 trains and shows (trained runs from the cache when they are there):
     the tokenizer comparison, both language models with their unigram yardsticks, the masked
@@ -233,6 +245,8 @@ def experiment(profile: Profile | None = None, setup: ch01.TransferSetup | None 
     records = {CLASSIFIERS[key]: run.record for key, run in runs.items()}
     records[CLASSIFIERS["tfidf"]] = tfidf_logreg(imdb.train["text"], imdb.train["label"],
                                                  imdb.test["text"], imdb.test["label"])
+    vectors = word_vectors(p)
+    records[WORD_VECTORS] = vectors.record
     clm = lm.pretrain_causal_lm(p)
     unigram[CAUSAL_LM] = unigram_perplexity(bpe, texts[:UNIGRAM_REVIEWS], heldout_texts)
     samples = samples_table(clm.path, PROMPTS, p)
@@ -247,7 +261,7 @@ def experiment(profile: Profile | None = None, setup: ch01.TransferSetup | None 
     }
     context = {"setup": setup, "texts": texts, "heldout_texts": heldout_texts, "wordpiece": wordpiece, "bpe": bpe,
                "masked_lm": mlm, "causal_lm": clm, "tokenizers": tokenizers, "unigram": unigram,
-               "guesses": guesses, "samples": samples, "sample_words": sample_words(samples, setup.vocab), **runs}
+               "guesses": guesses, "samples": samples, "neighbours": neighbours_table(vectors, NEIGHBOURS), "neighbours_of": vectors, "sample_words": sample_words(samples, setup.vocab), **runs}
     return Outcome(records, figures, context)
 
 
@@ -274,7 +288,10 @@ def facts(outcome: Outcome) -> dict:
     gain, n_test = 100 * (pre["test_accuracy"] - scratch["test_accuracy"]), pre["test_size"]
     stderr = standard_error(n_test, pre["test_accuracy"], scratch["test_accuracy"])
     clear, worse = gain >= 2 * stderr, gain <= -2 * stderr
+    vectors = r[WORD_VECTORS]
     return {
+        "wv_reviews": vectors["reviews"], "wv_tokens": vectors["tokens"], "wv_time": vectors["wall_time_s"],
+        "wv_words": len(c["neighbours_of"].vocab) - 2, "wv_dim": c["neighbours_of"].vectors.shape[1],
         "corpus": n_texts, "heldout_reviews": len(c["heldout_texts"]), "vocab_size": corpus.vocab_size,
         "tokenizer_reviews": min(n_texts, corpus.tokenizer_reviews or n_texts),
         "word_unk": tokenizers.loc[WORDS, "unknown tokens (%)"], "word_vocab": len(setup.vocab),

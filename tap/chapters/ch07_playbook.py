@@ -19,7 +19,7 @@ from ..playbook import TFIDF_ALL, TFIDF_SAME, Playbook
 from ..profiles import Profile
 from ..report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, compare, results_table
 from ..runs import Outcome
-from . import ch01_transfer, ch04_adapters, ch05_lora
+from . import ch01_transfer, ch04_adapters, ch05_lora, ch07_study
 
 Z95 = 1.959963984540054  # standard-normal quantile for a two-sided 95% interval
 
@@ -300,13 +300,16 @@ def experiment(profile: Profile | None = None, book: Playbook | None = None,
     ``curves`` (method -> records by training size) and ``scratch`` (the book's encoder)."""
     book = book or Playbook(profile)
     comparison = book.comparison()
+    scratch = from_scratch_runs(book.profile)
+    study = ch07_study.study_values(scratch, book.profile)
+    study_figures = ch07_study.study_figures(study, scratch["from scratch"]["test_size"])
     if comparison_only:
         series, refs = frontier_series(comparison)
         figure = plots.parameter_sweep(series, references=refs, joined=False,
                                        title="IMDB test accuracy against trainable parameters (chapter 07)")
-        return Outcome(dict(comparison), {"accuracy_vs_parameters": figure}, {"book": book, "comparison": comparison})
+        return Outcome(dict(comparison), {"accuracy_vs_parameters": figure, **study_figures},
+                       {"book": book, "comparison": comparison, "scratch": scratch, "study": study})
     curves = book.data_efficiency()
-    scratch = from_scratch_runs(book.profile)
     records = dict(comparison)
     for label, runs in curves.items():
         for r in runs:
@@ -331,7 +334,8 @@ def experiment(profile: Profile | None = None, book: Playbook | None = None,
             xlabel="training reviews (log scale)", ylabel="test accuracy (%)",
             title="Accuracy against the amount of labelled data"),
     }
-    return Outcome(records, figures, {"book": book, "comparison": comparison, "curves": curves, "scratch": scratch})
+    return Outcome(records, {**figures, **study_figures},
+                   {"book": book, "comparison": comparison, "curves": curves, "scratch": scratch, "study": study})
 
 
 def facts(outcome: Outcome) -> dict:
@@ -349,12 +353,13 @@ def facts(outcome: Outcome) -> dict:
               "lora_diff": abs(100 * (by_key["lora"]["test_accuracy"] - by_key["lora-peft"]["test_accuracy"])),
               "tfidf_vs_full": compare(k["tfidf_acc"] - k["full_acc"], ahead="above", behind="below"),
               "speed_ratio": k["tfidf_time"] and full["wall_time_s"] / k["tfidf_time"],
-              "best_vs_full_words": compare(k["diff"], ahead="above", behind="below")}
+              "best_vs_full_words": compare(k["diff"], ahead="above", behind="below"),
+              "study_agreement": ch07_study.agreement(outcome.context["study"])}
     for key, r in by_key.items():
         slug = key.replace("-", "_")
         values.update({f"acc_{slug}": 100 * r["test_accuracy"], f"params_{slug}": r["trainable_params"],
                        f"speed_{slug}": r["examples_per_s"]})
-    if "scratch" in outcome.context:
+    if "curves" in outcome.context:
         ag_news = {n.removeprefix("AG News + "): 100 * r["test_accuracy"]
                    for n, r in outcome.context["scratch"].items() if n.startswith("AG News")}
         ag_full = ag_news.pop("full fine-tuning")
