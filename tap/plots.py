@@ -391,10 +391,12 @@ def beside_reference(ours: dict[str, float], reference: dict[str, float], ylabel
     ax.bar_label(theirs, labels=[fmt.format(v) for _, v in shown], padding=2, fontsize=8, color="dimgrey")
     if log:
         ax.set_yscale("log")
+        ax.margins(y=0.18)
+    else:
+        ax.set_ylim(0, 1.3 * max([*ours.values(), *(v for _, v in shown)]))  # room for the legend above the bars
     ax.set_xticks(x, list(ours))
     setp(ax.get_xticklabels(), rotation=15, ha="right")
     ax.set(ylabel=ylabel, title=title)
-    ax.margins(y=0.18)
-    ax.legend(fontsize=8, loc="lower right" if not log else "upper right")
+    ax.legend(fontsize=8, loc="upper right" if log else "upper left", ncol=1 if log else 2)
     fig.tight_layout()
     return fig
