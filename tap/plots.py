@@ -378,12 +378,10 @@ def beside_reference(ours: dict[str, float], reference: dict[str, float], ylabel
     """This build's values (solid bars) beside a published reference series (hatched grey bars)
     for the categories both have: two series side by side, never one, because the reference
     was not measured here. Values are written on every bar."""
-    import numpy as np
-
-    x = np.arange(len(ours))
     fig = Figure(figsize=(max(7, 1.5 * len(ours)), 4.6))
     ax = fig.subplots()
-    mine = ax.bar(x - 0.2, list(ours.values()), 0.4, label="this build", color=sns.color_palette(n_colors=1)[0])
+    mine = ax.bar([i - 0.2 for i in range(len(ours))], list(ours.values()), 0.4, label="this build",
+                  color=sns.color_palette(n_colors=1)[0])
     ax.bar_label(mine, labels=[fmt.format(v) for v in ours.values()], padding=2, fontsize=8)
     shown = [(i, reference[k]) for i, k in enumerate(ours) if k in reference]
     theirs = ax.bar([i + 0.2 for i, _ in shown], [v for _, v in shown], 0.4, label=reference_label,
@@ -394,8 +392,7 @@ def beside_reference(ours: dict[str, float], reference: dict[str, float], ylabel
         ax.margins(y=0.18)
     else:
         ax.set_ylim(0, 1.3 * max([*ours.values(), *(v for _, v in shown)]))  # room for the legend above the bars
-    ax.set_xticks(x, list(ours))
-    setp(ax.get_xticklabels(), rotation=15, ha="right")
+    ax.set_xticks(range(len(ours)), list(ours), rotation=15, ha="right")
     ax.set(ylabel=ylabel, title=title)
     ax.legend(fontsize=8, loc="upper right" if log else "upper left", ncol=1 if log else 2)
     fig.tight_layout()
