@@ -4,7 +4,7 @@ IMDB alone, against the same classifier pre-trained on AG News and adapted to IM
 ``fc1`` (ranks 1–8), with ``fc1`` fully fine-tuned, or with only a new head fitted (a probe).
 
 The word vectors stay frozen, so each review's average vector is computed once
-(``MeanVectors``) and every run trains a few thousand weights on those: the runs use all 25,000
+(``MeanVectors``) and every run trains at most fc1 and the head on those: the runs use all 25,000
 training reviews (23,000 to train, 2,000 to choose the checkpoint) and all 25,000 test reviews
 in the `book` profile, in seconds each.
 """
