@@ -7,6 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .pooled import mean_pool
+
 PAD_ID, UNK_ID = 0, 1  # tap.text.Vocabulary's ids for padding and for words without a vector
 
 
@@ -23,8 +25,7 @@ class WordVectorClassifier(nn.Module):
     def mean_vector(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The average vector of the review's words that have one (padding and unknown words
         left out): ``[batch, tokens] -> [batch, dim]``; zeros for a review with none."""
-        known = (attention_mask.bool() & (input_ids != UNK_ID)).unsqueeze(-1).float()  # [batch, tokens, 1]
-        return (self.embedding(input_ids) * known).sum(1) / known.sum(1).clamp(min=1.0)
+        return mean_pool(self.embedding(input_ids), attention_mask.bool() & (input_ids != UNK_ID))
 
     def encode(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                mean_vectors: torch.Tensor | None = None) -> torch.Tensor:

@@ -99,7 +99,7 @@ def _trained(source: VectorSource, profile: Profile, folder: Path) -> dict:
     return {"reviews": len(reviews), "tokens": sum(len(d) for d in documents), "wall_time_s": clock["seconds"]}
 
 
-def _glove(source: VectorSource, folder: Path) -> dict:
+def _glove(folder: Path) -> dict:
     from huggingface_hub import hf_hub_download
 
     archive = hf_hub_download(GLOVE_REPO, GLOVE_ARCHIVE, revision=revision(GLOVE_REPO))
@@ -130,7 +130,7 @@ def word_vectors(profile: Profile | None = None) -> WordVectors:
                 f"The {p.name!r} profile uses GloVe word vectors from {GLOVE_REPO!r} on the Hugging Face Hub, "
                 "which is unreachable here (or HF_HUB_OFFLINE is set): connect to the Hub, or build with "
                 "TAP_PROFILE=book, which trains its own word vectors.")
-        folder, record = cached_folder("word-vectors-glove", config, lambda tmp: _glove(source, tmp))
+        folder, record = cached_folder("word-vectors-glove", config, _glove)
     else:
         folder, record = cached_folder("word-vectors-imdb", config, lambda tmp: _trained(source, p, tmp))
     words = (folder / "words.txt").read_text().split("\n")

@@ -17,7 +17,8 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from .. import plots
+from .. import lora, plots, pooled, vector_classifier
+from ..cache import source_digest
 from ..data import Splits, ag_news_splits, imdb_splits
 from ..lora import apply_lora
 from ..profiles import Profile, get_profile
@@ -89,6 +90,7 @@ class VectorSetup:
         """What the runs depend on, for the cache key."""
         digest = hashlib.sha256(self.vectors.vectors.numpy().tobytes()).hexdigest()[:16]
         return {"profile": self.profile.to_dict(), "vectors": digest, "max_words": MAX_WORDS,
+                "code": source_digest(vector_classifier, pooled, lora),
                 "imdb": {**self.imdb.splits.sizes(), "train": len(self.imdb.train)}, "ag_news": self.ag_news.splits.sizes()}
 
 
