@@ -13,6 +13,9 @@ not match is recomputed. The rules that keep it right when processes overlap or 
   folder whose lock is free was left by a killed writer: the next writer in that folder removes it.
 * Where the cache cannot be written, a missing entry is computed but not stored, with a
   warning given before the computation (not after it), naming the folder and the fix.
+* Under ``accelerate launch``, only the main process writes: the others compute beside it (a
+  training run needs every process), then wait for it and read what it stored.
+* Checkpoints load onto the CPU (``map_location``), so a run made on a GPU loads anywhere.
 """
 from __future__ import annotations
 
@@ -31,6 +34,9 @@ from types import ModuleType
 from typing import Callable, Iterable, Iterator, TypeVar
 
 import torch
+from accelerate.utils import broadcast_object_list
+
+from .devices import state as process_state
 
 CACHE_ENV = "TAP_CACHE_DIR"
 CACHE_VERSION = 2  # bump when a change to the code makes old entries wrong (2: subsets chosen by content)
@@ -125,7 +131,7 @@ def _read_run(folder: Path) -> tuple[dict, dict | None]:
         has_state = record.pop(HAS_STATE, "state.pt" in files)
         if has_state != ("state.pt" in files):
             raise ValueError("state.pt is missing" if has_state else "state.pt is there but the run saved none")
-        state = torch.load(io.BytesIO(files["state.pt"]), weights_only=True) if has_state else None
+        state = torch.load(io.BytesIO(files["state.pt"]), map_location="cpu", weights_only=True) if has_state else None
         if has_state and not isinstance(state, dict):
             raise ValueError("state.pt does not hold a state dict")
     return record, state
@@ -220,6 +226,35 @@ def _get_or_make(folder: Path, read: Callable[[Path], T], make: Callable[[Path],
     """The entry at ``folder`` and whether it came from the cache. ``read`` loads an entry
     (ValueError when damaged), ``make`` computes it into an empty folder, ``unstored`` computes
     it where the cache cannot be written."""
+    if process_state().num_processes > 1:
+        return _get_or_make_together(folder, read, make, unstored)
+    return _get_or_make_alone(folder, read, make, unstored)
+
+
+def _get_or_make_together(folder: Path, read: Callable[[Path], T], make: Callable[[Path], T],
+                          unstored: Callable[[], T]) -> tuple[T, bool]:
+    """``_get_or_make`` for several processes: the main one decides whether the entry is there
+    (all must agree, or one would train while another waits); if it is not, every process
+    computes it, the main one stores it, and the others wait and then read the stored entry, so
+    that all return the same record."""
+    state = process_state()
+    found = [False]
+    if state.is_main_process and folder.exists():
+        with contextlib.suppress(ValueError):
+            read(folder)
+            found = [True]
+    broadcast_object_list(found)
+    if found[0]:
+        return read(folder), True
+    value = _get_or_make_alone(folder, read, make, unstored)[0] if state.is_main_process else unstored()
+    state.wait_for_everyone()
+    if not state.is_main_process and folder.exists():
+        value = read(folder)
+    return value, False
+
+
+def _get_or_make_alone(folder: Path, read: Callable[[Path], T], make: Callable[[Path], T],
+                       unstored: Callable[[], T]) -> tuple[T, bool]:
     if folder.exists():
         with contextlib.suppress(ValueError):  # damage is reported below, under the lock
             return read(folder), True

@@ -18,7 +18,8 @@ from torch import nn
 from . import data
 from .data import Splits, balanced_indices
 from .hub import revision
-from .measure import device, hardware, timer, track_peak_memory
+from .devices import device
+from .measure import hardware, timer, track_peak_memory
 from .efficient import count_parameters
 from .profiles import Profile
 from .hf_data import TokenizedDataset

@@ -21,7 +21,8 @@ from . import data, encoder, probing, text, training
 from .cache import cached_run, source_digest
 from .data import Splits
 from .efficient import count_parameters
-from .measure import device, hardware, timer, track_peak_memory
+from .devices import device
+from .measure import hardware, timer, track_peak_memory
 from .text import EncodedDataset, Vocabulary
 from .training import BatchSource, TrainConfig, test_record, train
 

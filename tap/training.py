@@ -1,10 +1,13 @@
 """One training loop for every classifier in the book: AdamW with linear warm-up and
 decay, gradient clipping, validation during training, best-checkpoint keeping, and a
-run record that states what the run cost."""
+run record that states what the run cost. ``accelerate`` runs it (``tap.devices``): on the
+GPU when there is one, in mixed precision when the config asks, and split across processes
+under ``accelerate launch`` — with the same batches, steps and learning rates in every case."""
 from __future__ import annotations
 
 import copy
 import math
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import Iterable, Iterator, Protocol
 
@@ -13,7 +16,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .measure import device, hardware, timer, track_peak_memory
+from accelerate import Accelerator
+
+from .devices import accelerator, gather_rows
+from .measure import hardware, timer, track_peak_memory
 from .efficient import count_parameters
 
 Batch = tuple[dict[str, torch.Tensor], torch.Tensor]  # (model inputs, labels)
@@ -39,6 +45,8 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     evals_per_epoch: int = 4
     seed: int = 0
+    mixed_precision: str = "no"  # "bf16" or "fp16": forward passes in 16 bits, weights kept in 32
+    micro_batch: int = 0  # > 0: rows per forward pass, gradients accumulated up to ``batch_size``
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,30 +63,38 @@ def _to(inputs: dict[str, torch.Tensor], dev: torch.device) -> dict[str, torch.T
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, data: BatchSource, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+def _outcomes(model: nn.Module, data: BatchSource, batch_size: int, acc: Accelerator,
+              by_length: bool) -> torch.Tensor:
+    """One row per example: ``[position in the split, predicted label, true label, loss]``.
+    Each process scores its share of the batches; the rows of all of them are gathered."""
+    model.eval()
+    dev = next(model.parameters()).device
+    rows, start = [], 0
+    for i, (inputs, labels) in enumerate(data.batches(batch_size, shuffle=False, by_length=by_length)):
+        if i % acc.num_processes == acc.process_index:
+            with acc.autocast():
+                logits = logits_of(model, _to(inputs, dev)).float()
+            losses = F.cross_entropy(logits, labels.to(dev), reduction="none").cpu()
+            rows.append(torch.stack([torch.arange(start, start + len(labels)).double(),
+                                     logits.argmax(-1).cpu().double(), labels.double(), losses.double()], 1))
+        start += len(labels)
+    return gather_rows(torch.cat(rows) if rows else torch.zeros(0, 4, dtype=torch.float64), acc)
+
+
+def predict(model: nn.Module, data: BatchSource, batch_size: int = 64,
+            mixed_precision: str = "no") -> tuple[torch.Tensor, torch.Tensor]:
     """``(predicted labels, true labels)`` over a whole split, in its order."""
-    model.eval()
-    dev = next(model.parameters()).device
-    preds, golds = [], []
-    for inputs, labels in data.batches(batch_size, shuffle=False):
-        preds.append(logits_of(model, _to(inputs, dev)).argmax(-1).cpu())
-        golds.append(labels)
-    return torch.cat(preds), torch.cat(golds)
+    rows = _outcomes(model, data, batch_size, accelerator(mixed_precision), by_length=False)
+    rows = rows[rows[:, 0].argsort()]
+    return rows[:, 1].long(), rows[:, 2].long()
 
 
-@torch.inference_mode()
-def evaluate(model: nn.Module, data: BatchSource, batch_size: int = 64) -> dict[str, float]:
-    """Mean cross-entropy loss and accuracy over a split."""
-    model.eval()
-    dev = next(model.parameters()).device
-    loss_sum, correct, n = 0.0, 0, 0
-    for inputs, labels in data.batches(batch_size, shuffle=False, by_length=True):
-        logits = logits_of(model, _to(inputs, dev))
-        labels = labels.to(dev)
-        loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
-        correct += (logits.argmax(-1) == labels).sum().item()
-        n += len(labels)
-    return {"loss": loss_sum / n, "accuracy": correct / n}
+def evaluate(model: nn.Module, data: BatchSource, batch_size: int = 64,
+             acc: Accelerator | None = None) -> dict[str, float]:
+    """Mean cross-entropy loss and accuracy over a split (batches sorted by length: the order
+    does not matter here, and less padding means less time)."""
+    rows = _outcomes(model, data, batch_size, acc or accelerator(), by_length=True)
+    return {"loss": rows[:, 3].mean().item(), "accuracy": (rows[:, 1] == rows[:, 2]).double().mean().item()}
 
 
 def warmup_linear_decay(step: int, total: int, warmup: int) -> float:
@@ -92,6 +108,20 @@ def warmup_linear_decay(step: int, total: int, warmup: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
+def _parts(n_rows: int, cfg: TrainConfig, acc: Accelerator) -> list[tuple[torch.Tensor, int]]:
+    """This process's rows of a batch of ``n_rows``, as micro-batches of at most
+    ``cfg.micro_batch`` rows, each with the factor that makes its summed loss, divided by
+    ``n_rows``, its share of the gradient: processes get equal slices and DDP averages their
+    gradients, so the update is the one a single process would make. Every process runs the
+    same number of passes (DDP exchanges data in each); a pass with no row of its own runs
+    one row at factor 0."""
+    rows = torch.arange(n_rows).tensor_split(acc.num_processes)[acc.process_index]
+    largest = -(-n_rows // acc.num_processes)
+    count = -(-largest // cfg.micro_batch) if cfg.micro_batch else 1
+    return [(part, acc.num_processes) if len(part) else (torch.zeros(1, dtype=torch.long), 0)
+            for part in rows.tensor_split(count)]
+
+
 def train(
     model: nn.Module, train_data: BatchSource, val_data: BatchSource, cfg: TrainConfig,
     desc: str = "training",
@@ -102,43 +132,55 @@ def train(
     if not params:
         raise ValueError("The model has no trainable parameters: unfreeze something (at least the head).")
     torch.manual_seed(cfg.seed)
-    dev = device()
-    model.to(dev)
+    acc = accelerator(cfg.mixed_precision)
     steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     eval_every = max(1, steps_per_epoch // max(1, cfg.evals_per_epoch))
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_linear_decay(s, total, int(cfg.warmup_ratio * total)))
+    plain = model  # evaluated without the multi-process wrapper: processes may score unequal shares
+    model, opt = acc.prepare(model, opt)
     history, best, best_state, step, seen, window = [], -1.0, None, 0, 0, []
-    with track_peak_memory() as mem, timer() as clock, tqdm(total=total, desc=desc, leave=False) as bar:
+    with track_peak_memory() as mem, timer() as clock, tqdm(total=total, desc=desc, leave=False,
+                                                           disable=not acc.is_main_process) as bar:
         for epoch in range(cfg.epochs):
             for inputs, labels in train_data.batches(cfg.batch_size, shuffle=True, seed=cfg.seed + epoch):
                 model.train()
-                loss = F.cross_entropy(logits_of(model, _to(inputs, dev)), labels.to(dev))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                parts, batch_loss = _parts(len(labels), cfg, acc), 0.0
+                for i, (rows, factor) in enumerate(parts):
+                    last = i == len(parts) - 1  # gradients are exchanged once, after the last part
+                    with nullcontext() if last else acc.no_sync(model), acc.autocast():
+                        logits = logits_of(model, _to({k: v[rows] for k, v in inputs.items()}, acc.device))
+                        summed = F.cross_entropy(logits.float(), labels[rows].to(acc.device), reduction="sum")
+                        loss = summed * factor / len(labels)
+                    acc.backward(loss)
+                    batch_loss += loss.item() / acc.num_processes
+                acc.clip_grad_norm_(params, cfg.max_grad_norm)
                 opt.step()
                 sched.step()
+                opt.zero_grad(set_to_none=True)
                 step, seen = step + 1, seen + len(labels)
-                window.append(loss.item())
+                window.append(acc.reduce(torch.tensor(batch_loss, device=acc.device), "sum").item())
                 bar.update(1)
                 if step % eval_every == 0 or step == total:
-                    val = evaluate(model, val_data)
+                    val = evaluate(plain, val_data, acc=acc)
                     history.append({"step": step, "epoch": step / steps_per_epoch, "examples": seen,
                                     "train_loss": sum(window) / len(window), "val_loss": val["loss"],
                                     "val_accuracy": val["accuracy"]})
                     window = []
                     bar.set_postfix(val_acc=f"{val['accuracy']:.3f}")
                     if val["accuracy"] > best:
-                        best, best_state = val["accuracy"], copy.deepcopy(model.state_dict())
+                        best, best_state = val["accuracy"], copy.deepcopy(plain.state_dict())
+    model = acc.unwrap_model(model, keep_fp32_wrapper=False)
+    acc.free_memory()  # the accelerator would otherwise keep every model it prepared alive
     model.load_state_dict(best_state)
     record = {
         "history": history, "best_val_accuracy": best,
         "best_step": max(history, key=lambda h: h["val_accuracy"])["step"],
         "train_config": cfg.to_dict(), "train_examples": len(train_data), "steps": total,
         "wall_time_s": clock["seconds"], "examples_per_s": seen / clock["seconds"],
-        **mem, **count_parameters(model), "hardware": hardware(), "seed": cfg.seed,
+        **mem, **count_parameters(model), "hardware": hardware(), "processes": acc.num_processes,
+        "seed": cfg.seed,
     }
     return record, model
 

@@ -60,3 +60,21 @@ def test_the_schedule_is_transformers_linear_warmup_without_its_idle_first_step(
     assert theirs(0) == 0.0 and warmup_linear_decay(0, total, warmup) == 1 / warmup
     assert all(warmup_linear_decay(s, total, warmup) == theirs(s + 1) for s in range(warmup))
     assert all(warmup_linear_decay(s, total, warmup) == theirs(s) for s in range(warmup, total + 3))
+
+
+def test_bf16_training_returns_a_plain_float32_model():
+    """Mixed precision changes how the forward pass computes, not the model handed back: its
+    weights stay float32 and its forward method is its own again (accelerate's autocast
+    wrapper is removed)."""
+    torch.manual_seed(0)
+    model = TransformerClassifier(SIZE, num_classes=2)
+    record, model = train(model, toy_task(), toy_task(), TrainConfig(epochs=1, batch_size=8, mixed_precision="bf16"))
+    assert record["train_config"]["mixed_precision"] == "bf16"
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert model.forward.__func__ is type(model).forward
+
+
+def test_an_unknown_precision_is_a_clear_error():
+    with pytest.raises(ValueError, match="use one of no, bf16, fp16"):
+        train(TransformerClassifier(SIZE, num_classes=2), toy_task(), toy_task(),
+              TrainConfig(epochs=1, mixed_precision="fp8"))

@@ -1,0 +1,82 @@
+"""Where the work runs. ``accelerate`` (the engine under ``Trainer`` and ``SFTTrainer``) places
+models and batches on the device — a GPU when there is one — applies mixed precision and, under
+``accelerate launch``, runs one process per device. Every ``tap`` training loop goes through it,
+so the same code runs on a laptop's CPU, on a GPU, and on several of either."""
+from __future__ import annotations
+
+import os
+
+import torch
+from accelerate import Accelerator, PartialState
+from accelerate.state import AcceleratorState
+
+PRECISIONS = ("no", "bf16", "fp16")  # accelerate's names: "no" is plain float32
+
+_current: Accelerator | None = None
+
+
+def state() -> PartialState:
+    """The processes and devices of this run, as accelerate sees them. Started by ``torchrun``
+    (or ``accelerate launch --multi_gpu``) on a machine without a GPU, the processes are told
+    to meet on the CPU (the gloo backend): accelerate looks for a GPU first, and would
+    otherwise run each of them alone."""
+    on_cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+    return PartialState(cpu=on_cpu)
+
+
+def device() -> torch.device:
+    """This process's device: its own GPU under a multi-process launch, the GPU when there is
+    one, else the CPU."""
+    return state().device
+
+
+def is_main_process() -> bool:
+    """Whether this process writes files (the run cache, records, figures): the only one, or
+    the first of a multi-process launch."""
+    return state().is_main_process
+
+
+def accelerator(mixed_precision: str = "no") -> Accelerator:
+    """The process's ``Accelerator`` at ``mixed_precision`` ("no", "bf16" or "fp16").
+
+    accelerate holds one precision per process; a run that asks for another one (chapter 07
+    trains in bf16 and in float32 side by side) gets a fresh state, while the process group of
+    a multi-process launch stays as it is."""
+    global _current
+    if mixed_precision not in PRECISIONS:
+        raise ValueError(f"mixed_precision={mixed_precision!r}: use one of {', '.join(PRECISIONS)}.")
+    if mixed_precision == "fp16" and not torch.cuda.is_available():
+        raise ValueError("fp16 mixed precision needs a GPU; on a CPU use 'bf16' or 'no'.")
+    if _current is not None and _current.mixed_precision == mixed_precision:
+        return _current
+    if AcceleratorState._shared_state:
+        AcceleratorState._reset_state(reset_partial_state=False)
+    state()  # before the Accelerator, so that it finds the processes started on a CPU
+    _current = Accelerator(mixed_precision=mixed_precision)
+    return _current
+
+
+def native_bf16() -> bool:
+    """Whether this machine computes bfloat16 in hardware: a GPU that supports it, or a CPU with
+    AVX-512 BF16 or AMX. Elsewhere bf16 still gives the same numbers, emulated and slower."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def gather_rows(rows: torch.Tensor, acc: Accelerator) -> torch.Tensor:
+    """Every process's ``rows`` (``[n, k]``, n may differ between processes) concatenated, on
+    every process. Nothing is duplicated: each process holds only the items it computed, and
+    the padding that makes the shapes equal for the collective is dropped again."""
+    if acc.num_processes == 1:
+        return rows
+    counts = acc.gather(torch.tensor([len(rows)], device=acc.device)).tolist()
+    padded = acc.pad_across_processes(rows.to(acc.device), dim=0)
+    gathered = acc.gather_for_metrics(padded).cpu()
+    width = len(gathered) // acc.num_processes
+    return torch.cat([gathered[i * width: i * width + c] for i, c in enumerate(counts)])
