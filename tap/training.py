@@ -108,7 +108,7 @@ def warmup_linear_decay(step: int, total: int, warmup: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
-def _parts(n_rows: int, cfg: TrainConfig, acc: Accelerator) -> list[tuple[torch.Tensor, int]]:
+def process_parts(n_rows: int, cfg: TrainConfig, acc: Accelerator) -> list[tuple[torch.Tensor, int]]:
     """This process's rows of a batch of ``n_rows``, as micro-batches of at most
     ``cfg.micro_batch`` rows, each with the factor that makes its summed loss, divided by
     ``n_rows``, its share of the gradient: processes get equal slices and DDP averages their
@@ -146,7 +146,7 @@ def train(
         for epoch in range(cfg.epochs):
             for inputs, labels in train_data.batches(cfg.batch_size, shuffle=True, seed=cfg.seed + epoch):
                 model.train()
-                parts, batch_loss = _parts(len(labels), cfg, acc), 0.0
+                parts, batch_loss = process_parts(len(labels), cfg, acc), 0.0
                 for i, (rows, factor) in enumerate(parts):
                     last = i == len(parts) - 1  # gradients are exchanged once, after the last part
                     with nullcontext() if last else acc.no_sync(model), acc.autocast():
