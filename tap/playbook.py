@@ -60,16 +60,18 @@ class PlaybookSize:
     tfidf_curve: tuple[int, ...]  # ... and of the TF-IDF anchor (plus ``tfidf_all``)
     tfidf_all: int  # the anchor on "all" the training reviews; 0 means the whole train split
     lr: dict = field(default_factory=dict)  # per-method learning-rate overrides
+    mixed_precision: str = "bf16"  # of every neural run; one run of full fine-tuning repeats in float32
 
 
 SIZES: dict[str, PlaybookSize] = {
     "smoke": PlaybookSize(train=32, val=16, test=32, max_len=48, batch_size=16, epochs=1,
                           curve=(16, 32), tfidf_curve=(32, 64), tfidf_all=400),
-    # Sized from measured speeds on 2 cores at 128 tokens: MiniLM fine-tunes at ~9 reviews/s, the
-    # frozen-base methods at ~12/s (the backward pass still crosses every layer), and predicts
-    # ~31 reviews/s. Seven methods on 500 reviews (batches of 8: 63 steps), each scored on 500
-    # test reviews, plus the data-efficiency runs, fit the chapter's 12-minute budget.
-    "book": PlaybookSize(train=500, val=200, test=500, max_len=128, batch_size=8, epochs=1,
+    # Sized from measured speeds on 2 cores at 128 tokens, in bf16 (a CPU with AVX-512 BF16):
+    # MiniLM takes a training step of 8 reviews in ~0.4 s and predicts ~170 reviews/s (float32:
+    # ~0.5 s and ~65/s). Seven methods on 500 reviews (batches of 8: 63 steps), each scored on
+    # 2,000 test reviews (a paired interval of about ±2 points), the data-efficiency runs and
+    # the float32 repeat fit the chapter's 12-minute budget.
+    "book": PlaybookSize(train=500, val=200, test=2_000, max_len=128, batch_size=8, epochs=1,
                          curve=(125, 250, 500), tfidf_curve=(125, 250, 500, 1_000, 5_000),
                          tfidf_all=0),
     # bert-base on a GPU: the usual rates for a 110M-parameter model (not tuned here).
@@ -164,10 +166,12 @@ class Playbook:
         """The test reviews every run is scored on once, tokenised."""
         return self.tokenized(self.main.test)
 
-    def train_config(self, method: Method) -> TrainConfig:
-        """The one training budget, at ``method``'s learning rate (the profile may override it)."""
+    def train_config(self, method: Method, mixed_precision: str | None = None) -> TrainConfig:
+        """The one training budget, at ``method``'s learning rate (the profile may override it),
+        in the profile's precision unless ``mixed_precision`` is given."""
         return TrainConfig(epochs=self.size.epochs, lr=self.size.lr.get(method.key, method.lr),
-                           batch_size=self.size.batch_size, evals_per_epoch=1, seed=self.seed)
+                           batch_size=self.size.batch_size, evals_per_epoch=1, seed=self.seed,
+                           mixed_precision=mixed_precision or self.size.mixed_precision)
 
     def data_key(self, n_train: int) -> dict:
         """The data a run reads, for its cache key."""
@@ -176,16 +180,16 @@ class Playbook:
                 "seed": self.seed, "profile": self.profile.name}
 
     # ---- one neural run
-    def config(self, method: Method, n_train: int) -> dict:
+    def config(self, method: Method, n_train: int, cfg: TrainConfig) -> dict:
         """The cache key of one run: data, model, method, optimisation and the code it runs."""
         key = {"version": RUN_VERSION, "data": self.data_key(n_train), "model": self.model_key(),
                "method": {"key": method.key, "settings": method.settings},
-               "train": self.train_config(method).to_dict(), "code": _code()}
+               "train": cfg.to_dict(), "code": _code()}
         if method.library == "peft":
             key["peft"] = version("peft")
         return key
 
-    def _train_and_test(self, method: Method, n_train: int) -> tuple[dict, None]:
+    def _train_and_test(self, method: Method, n_train: int, cfg: TrainConfig) -> tuple[dict, None]:
         """Load the pre-trained model, adapt it with ``method``, train on ``n_train`` reviews,
         score every test review, and record what the run cost and what it stores."""
         model = self.load_model()
@@ -196,16 +200,16 @@ class Playbook:
         train_data = self.tokenized(self.splits(n_train).train)
         _release_memory()
         baseline_mb = psutil.Process().memory_info().rss / 2**20
-        record, model = train(model, train_data, self.val, self.train_config(method), desc=method.label)
+        record, model = train(model, train_data, self.val, cfg, desc=method.label)
         with timer() as clock:
-            predicted, gold = predict(model, self.test)
+            predicted, gold = predict(model, self.test, mixed_precision=cfg.mixed_precision)
         correct = (predicted == gold).int().tolist()
         record.update({
             "method": method.label, "method_key": method.key, "library": method.library,
             "model": self.hub_id, "model_loaded": self.model_key()["loaded"],
             "model_shape": {"hidden": config.hidden_size, "layers": config.num_hidden_layers,
                             "ffn": config.intermediate_size},
-            "lr": self.train_config(method).lr, "base_params": base_params,
+            "lr": cfg.lr, "mixed_precision": cfg.mixed_precision, "base_params": base_params,
             "trainable_by_module": trainable_by_module(model, hosts),
             "trainable_bytes": trainable_state_bytes(model), "baseline_memory_mb": baseline_mb,
             "test_accuracy": sum(correct) / len(correct), "test_size": len(correct),
@@ -215,12 +219,14 @@ class Playbook:
         _release_memory()
         return record, None
 
-    def run(self, method: Method | str, n_train: int | None = None) -> dict:
-        """The record of ``method`` trained on ``n_train`` reviews (default: the comparison's):
-        from the run cache, or trained now."""
+    def run(self, method: Method | str, n_train: int | None = None, mixed_precision: str | None = None) -> dict:
+        """The record of ``method`` trained on ``n_train`` reviews (default: the comparison's), in
+        ``mixed_precision`` (default: the profile's): from the run cache, or trained now."""
         method = METHOD[method] if isinstance(method, str) else method
         n = n_train or self.size.train
-        record, _ = cached_run(f"ch07-{method.key}", self.config(method, n), lambda: self._train_and_test(method, n))
+        cfg = self.train_config(method, mixed_precision)
+        record, _ = cached_run(f"ch07-{method.key}", self.config(method, n, cfg),
+                               lambda: self._train_and_test(method, n, cfg))
         return record
 
     # ---- the classical anchor
@@ -249,6 +255,11 @@ class Playbook:
         found[TFIDF_SAME] = self.tfidf(self.size.train)
         found[TFIDF_ALL] = self.tfidf(self.size.tfidf_all)
         return found
+
+    def precision_check(self) -> dict[str, dict]:
+        """Full fine-tuning in the profile's mixed precision and in float32, on the same reviews:
+        what 16-bit forward passes cost in accuracy, and what they save in time."""
+        return {self.size.mixed_precision: self.run("full"), "float32": self.run("full", mixed_precision="no")}
 
     def data_efficiency(self) -> dict[str, list[dict]]:
         """Accuracy against training-set size for full fine-tuning, LoRA and the anchor; the

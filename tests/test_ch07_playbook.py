@@ -10,6 +10,7 @@ import pytest
 import torch
 from fake_mirror import use_mirror, write_dataset
 
+from tap import intervals
 from tap.chapters import ch07_playbook as ch07
 from tap.chapters import chapter
 from tap.methods import METHODS
@@ -21,25 +22,25 @@ from tap.report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, format_table
 def test_wilson_interval_hand_checked():
     # 80 of 100: p = 0.8, z² = 3.8415; centre (0.8 + 0.019208) / 1.038415 = 0.78890,
     # half-width 1.96 · sqrt(0.0016 + 0.00009604) / 1.038415 = 0.077733  ->  [0.7112, 0.8666]
-    lo, hi = ch07.wilson_interval(80, 100)
+    lo, hi = intervals.wilson_interval(80, 100)
     assert lo == pytest.approx(0.71117, abs=5e-5) and hi == pytest.approx(0.86664, abs=5e-5)
     # never outside [0, 1], unlike p ± z·SE
-    lo, hi = ch07.wilson_interval(0, 10)
+    lo, hi = intervals.wilson_interval(0, 10)
     assert lo == pytest.approx(0.0, abs=1e-12) and 0.0 < hi < 0.35
     # close to the normal approximation for large n
-    lo, hi = ch07.wilson_interval(820, 1000)
+    lo, hi = intervals.wilson_interval(820, 1000)
     half = 1.959964 * math.sqrt(0.82 * 0.18 / 1000)
     assert lo == pytest.approx(0.82 - half, abs=2e-3) and hi == pytest.approx(0.82 + half, abs=2e-3)
     with pytest.raises(ValueError, match="at least one"):
-        ch07.wilson_interval(0, 0)
+        intervals.wilson_interval(0, 0)
 
 
 def test_paired_difference_hand_checked():
     # differences 0, 1, 1, 0: mean 0.5, sample sd sqrt(1/3), se 0.288675, half-width 0.565800
-    diff, lo, hi = ch07.paired_difference([1, 1, 1, 0], [1, 0, 0, 0])
+    diff, lo, hi = intervals.paired_difference([1, 1, 1, 0], [1, 0, 0, 0])
     assert diff == pytest.approx(0.5)
     assert lo == pytest.approx(0.5 - 0.565800, abs=1e-5) and hi == pytest.approx(0.5 + 0.565800, abs=1e-5)
-    assert ch07.paired_difference([1, 0, 1], [1, 0, 1]) == (0.0, 0.0, 0.0)
+    assert intervals.paired_difference([1, 0, 1], [1, 0, 1]) == (0.0, 0.0, 0.0)
 
 
 def _record(label, key, acc, params, n=1000, bytes_=None, speed=10.0, seed=0):
@@ -51,6 +52,28 @@ def _record(label, key, acc, params, n=1000, bytes_=None, speed=10.0, seed=0):
             "test_correct": correct, "trainable_params": params, "total_params": 10_000_000,
             "base_params": 10_000_000, "trainable_bytes": bytes_ or 4 * params, "wall_time_s": 100.0,
             "examples_per_s": speed, "peak_memory_mb": 900.0, "baseline_memory_mb": 700.0, "train_examples": 1000}
+
+
+@pytest.mark.parametrize("diff, lo, hi, claim", [
+    (-0.2, -0.8, 0.4, "non-inferiority"),  # the whole interval above -1: shown
+    (-0.5, -1.9, 0.9, "non-inferiority is not shown"),  # point estimate within, interval not
+    (-1.5, -2.5, -0.5, "not certain"),  # a miss the interval does not settle
+    (-3.0, -4.0, -2.0, "falls short"),
+])
+def test_the_target_is_claimed_only_where_the_paired_interval_supports_it(diff, lo, hi, claim):
+    k = {"diff": diff, "diff_lo": lo, "diff_hi": hi, "target_met": -diff <= PEFT_TARGET_POINTS}
+    assert claim in ch07.target_evidence(k)
+    if claim != "non-inferiority":
+        assert "(non-inferiority)" not in ch07.target_evidence(k)
+
+
+def test_precision_facts_compare_bf16_with_float32_on_the_same_reviews():
+    fast = {**_record("full", "full", 0.85, 10, seed=1), "wall_time_s": 50.0, "test_time_s": 10.0}
+    single = {**_record("full", "full", 0.86, 10, seed=1), "wall_time_s": 80.0, "test_time_s": 25.0}
+    facts = ch07.precision_facts({"bf16": fast, "float32": single})
+    assert facts["prec_name"] == "bf16" and facts["prec_diff_words"] == "1.0 point behind"
+    assert facts["prec_diff_lo"] < -1.0 < facts["prec_diff_hi"]
+    assert facts["prec_train_ratio"] == pytest.approx(1.6) and facts["prec_test_ratio"] == pytest.approx(2.5)
 
 
 def test_key_numbers_and_decision_table_follow_the_records():
@@ -135,12 +158,12 @@ def test_frontier_series_names_the_book_encoder_by_how_it_was_trained():
 
 
 def test_wilson_interval_is_the_textbook_formula():
-    z = ch07.Z95
+    z = intervals.Z95
     for correct, n in [(80, 100), (0, 10), (10, 10), (413, 500), (17, 32)]:
         p = correct / n
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
         half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-        lo, hi = ch07.wilson_interval(correct, n)
+        lo, hi = intervals.wilson_interval(correct, n)
         assert lo == pytest.approx(centre - half, abs=1e-12) and hi == pytest.approx(centre + half, abs=1e-12)
 
 

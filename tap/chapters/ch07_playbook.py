@@ -6,58 +6,20 @@ them. Here too: the tables, the headline numbers and the words the page (and the
 which shows this chapter's comparison) states, all derived from the records."""
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 
 from .. import plots
+from ..devices import native_bf16
+from ..intervals import accuracy_interval, paired_difference
 from ..methods import METHOD, METHODS
 from ..playbook import TFIDF_ALL, TFIDF_SAME, Playbook
 from ..profiles import Profile
 from ..report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, compare, results_table
 from ..runs import Outcome
 from . import ch01_transfer, ch04_adapters, ch05_lora, ch07_study
-
-Z95 = 1.959963984540054  # standard-normal quantile for a two-sided 95% interval
-
-
-# --------------------------------------------------------------------------- statistics
-
-def wilson_interval(correct: int, n: int) -> tuple[float, float]:
-    """95% Wilson score interval for a proportion (Wilson, 1927; SciPy's): better than
-    p ± z·SE near 0 or 1 and for small n; with 1,000 test reviews the two agree to a tenth of a point."""
-    if n <= 0:
-        raise ValueError("A confidence interval needs at least one test example.")
-    ci = binomtest(correct, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(ci.low), float(ci.high)
-
-
-def paired_difference(a: list[int], b: list[int], z: float = Z95) -> tuple[float, float, float]:
-    """Accuracy of ``a`` minus accuracy of ``b`` on the *same* test examples (0/1 per example),
-    with a normal-approximation 95% interval from the per-example differences. Pairing removes
-    the shared difficulty of the test reviews, so it is tighter than comparing two intervals."""
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    if len(d) < 2:
-        raise ValueError("A paired interval needs at least two test examples.")
-    se = d.std(ddof=1) / math.sqrt(len(d))
-    return float(d.mean()), float(d.mean() - z * se), float(d.mean() + z * se)
-
-
-def correct_count(record: dict) -> int:
-    """How many test reviews a run classified correctly."""
-    if "test_correct" in record:
-        return int(sum(record["test_correct"]))
-    return int(record.get("test_correct_count", round(record["test_accuracy"] * record["test_size"])))
-
-
-def accuracy_interval(record: dict) -> tuple[float, float]:
-    """The run's 95% Wilson interval, in percent."""
-    lo, hi = wilson_interval(correct_count(record), record["test_size"])
-    return 100 * lo, 100 * hi
-
 
 # --------------------------------------------------------------------------- tables
 
@@ -79,7 +41,8 @@ def comparison_table(records: dict[str, dict]) -> pd.DataFrame:
     """``tap.report.results_table`` (accuracy, trainable parameters absolute and as a share of
     the adapted model, time, throughput, peak memory) plus what this chapter compares on: each
     accuracy's 95% interval, the training reviews, the bytes each task stores, and the memory
-    training needed above what the process already held. Unrounded: show it through
+    training needed above what the process already held (on a GPU: the GPU's own peak, never
+    resident memory subtracted from it). Unrounded: show it through
     ``comparison_tables`` and ``tap.report.format_table``."""
     table = results_table(records)
     table["trainable (%)"] = [100 * r["trainable_params"] / r["total_params"] if "base_params" in r else None
@@ -88,7 +51,7 @@ def comparison_table(records: dict[str, dict]) -> pd.DataFrame:
     table.insert(3, "train reviews", [r["train_examples"] for r in records.values()])
     table["stored per task (KB)"] = [r["trainable_bytes"] / 1024 if "trainable_bytes" in r else None
                                      for r in records.values()]
-    table["training memory (MB)"] = [r["peak_memory_mb"] - r["baseline_memory_mb"]
+    table["training memory (MB)"] = [r.get("peak_gpu_memory_mb", r["peak_memory_mb"] - r["baseline_memory_mb"])
                                      if "baseline_memory_mb" in r else None for r in records.values()]
     return table
 
@@ -219,7 +182,36 @@ def phrases(k: dict) -> dict[str, str]:
     numbers: how the best parameter-efficient method compares with full fine-tuning, whether
     it meets the book's target, and how the neural methods compare with the anchor."""
     return {"diff_words": compare(k["diff"]), "target_word": "meets" if k["target_met"] else "misses",
-            "target": target_phrase(), "anchor_words": anchor_phrase(k)}
+            "target": target_phrase(), "anchor_words": anchor_phrase(k), "target_evidence": target_evidence(k)}
+
+
+def target_evidence(k: dict) -> str:
+    """What the paired interval lets the page claim about the target: non-inferiority only when
+    the whole interval lies above the allowed loss."""
+    limit, lo, hi = -PEFT_TARGET_POINTS, k["diff_lo"], k["diff_hi"]
+    if lo >= limit:
+        return (f"The whole paired interval lies above {limit:+g} points: at this test-set size the data "
+                f"show that it loses at most {PEFT_TARGET_POINTS:g} point (non-inferiority).")
+    if k["target_met"]:
+        return (f"But the paired interval reaches {lo:+.1f} points, below {limit:+g}: these test reviews "
+                "cannot rule out a larger loss, so non-inferiority is not shown.")
+    if hi >= limit:
+        return f"The paired interval still reaches {hi:+.1f} points, so the shortfall itself is not certain."
+    return f"Even the top of the paired interval, {hi:+.1f} points, is below {limit:+g}: it falls short."
+
+
+def precision_facts(runs: dict[str, dict]) -> dict:
+    """Full fine-tuning in bf16 against float32 on the same test reviews: the accuracy change
+    with its paired interval, and the training and scoring times of each."""
+    (low, fast), single = [(n, r) for n, r in runs.items() if n != "float32"][0], runs["float32"]
+    diff, lo, hi = (100 * v for v in paired_difference(fast["test_correct"], single["test_correct"]))
+    return {"prec_name": low, "prec_acc": 100 * fast["test_accuracy"], "prec_fp32_acc": 100 * single["test_accuracy"],
+            "prec_diff_words": compare(diff), "prec_diff_lo": lo, "prec_diff_hi": hi,
+            "prec_time": fast["wall_time_s"], "prec_fp32_time": single["wall_time_s"],
+            "prec_train_ratio": single["wall_time_s"] / fast["wall_time_s"],
+            "prec_test_time": fast["test_time_s"], "prec_fp32_test_time": single["test_time_s"],
+            "prec_test_ratio": single["test_time_s"] / fast["test_time_s"],
+            "prec_native": "computes bf16 in hardware" if native_bf16() else "has no bf16 instructions (emulated)"}
 
 
 def bitfit_phrase(records: dict[str, dict]) -> str:
@@ -309,8 +301,8 @@ def experiment(profile: Profile | None = None, book: Playbook | None = None,
                                        title="IMDB test accuracy against trainable parameters (chapter 07)")
         return Outcome(dict(comparison), {"accuracy_vs_parameters": figure, **study_figures},
                        {"book": book, "comparison": comparison, "scratch": scratch, "study": study})
-    curves = book.data_efficiency()
-    records = dict(comparison)
+    curves, precision = book.data_efficiency(), book.precision_check()
+    records = {**comparison, f"{METHOD['full'].label}, float32": precision["float32"]}
     for label, runs in curves.items():
         for r in runs:
             if r not in records.values():
@@ -335,7 +327,8 @@ def experiment(profile: Profile | None = None, book: Playbook | None = None,
             title="Accuracy against the amount of labelled data"),
     }
     return Outcome(records, {**figures, **study_figures},
-                   {"book": book, "comparison": comparison, "curves": curves, "scratch": scratch, "study": study})
+                   {"book": book, "comparison": comparison, "curves": curves, "scratch": scratch, "study": study,
+                    "precision": precision})
 
 
 def facts(outcome: Outcome) -> dict:
@@ -369,5 +362,6 @@ def facts(outcome: Outcome) -> dict:
                        "ag_frozen_words": compare(ag_news[ag_frozen] - ag_full, ahead="above", behind="below"),
                        "small_n": smallest[METHOD["full"].label]["train_examples"],
                        "small_full": 100 * smallest[METHOD["full"].label]["test_accuracy"],
-                       "small_tfidf": 100 * smallest[TFIDF_SAME]["test_accuracy"]})
+                       "small_tfidf": 100 * smallest[TFIDF_SAME]["test_accuracy"],
+                       **precision_facts(outcome.context["precision"])})
     return values
