@@ -118,11 +118,11 @@ def _save(folder: Path, words: list[str], vectors: np.ndarray) -> None:
     save_file({"vectors": torch.from_numpy(vectors)}, folder / "vectors.safetensors")
 
 
-def word_vectors(profile: Profile | None = None) -> WordVectors:
-    """The profile's word vectors (cached): trained here in `smoke` and `book`, GloVe-6B-100d
-    from the Hub at a pinned revision in `full` (offline, a clear error)."""
+def word_vectors(profile: Profile | None = None, source: VectorSource | None = None) -> WordVectors:
+    """The profile's word vectors, or ``source``'s (cached): trained here in `smoke` and `book`,
+    GloVe-6B-100d from the Hub at a pinned revision in `full` (offline, a clear error)."""
     p = profile or get_profile()
-    source = VECTORS[p.name]
+    source = source or VECTORS[p.name]
     config = {"profile": p.name, "source": asdict(source), "code": source_digest(text, subwords, sys.modules[__name__])}
     if source.kind == "glove-6b-100d":
         if not hub_available():

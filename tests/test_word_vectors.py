@@ -58,3 +58,20 @@ def test_lora_starts_as_the_identity_and_unknown_words_and_padding_are_left_out(
     assert torch.equal(model(ids, mask), base)  # B starts at zero: the adapted model is the base model
     expected = model.embedding.weight[[2, 3]].mean(0)
     assert torch.allclose(model.mean_vector(ids, mask)[0], expected)
+
+
+def test_a_profile_runs_the_headline_pair_again_with_the_vectors_it_compares(mirror, tmp_path, monkeypatch):
+    """The `full` profile (GloVe) also runs IMDB alone and rank-2 LoRA with the book's vectors;
+    here the smoke profile stands in, with a second, smaller set of trained vectors."""
+    from tap.chapters import ch05_word_vectors as study
+    from tap.profiles import get_profile
+    from tap.word_vectors import VectorSource
+
+    monkeypatch.setenv("TAP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(study, "ALSO", {"smoke": VectorSource("imdb-ppmi-svd", max_words=300, min_count=2, dim=8)})
+    outcome = study.study(get_profile("smoke"))
+    pair = [name for name in outcome.records if "imdb-ppmi-svd vectors: " in name]
+    assert len(pair) == 2
+    words = study.facts(outcome)["wv_compared"]
+    assert words.startswith("With word vectors learned by the book") and "instead" in words
+    assert all(f"{100 * outcome.records[name]['test_accuracy']:.1f}%" in words for name in pair)
