@@ -5,15 +5,14 @@ so the same code runs on a laptop's CPU, on a GPU, and on several of either."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 from accelerate import Accelerator, PartialState
 from accelerate.state import AcceleratorState
 
 PRECISIONS = ("no", "bf16", "fp16")  # accelerate's names: "no" is plain float32
-
-_current: Accelerator | None = None
-
 
 def state() -> PartialState:
     """The processes and devices of this run, as accelerate sees them. Started by ``torchrun``
@@ -36,24 +35,27 @@ def is_main_process() -> bool:
     return state().is_main_process
 
 
-def accelerator(mixed_precision: str = "no") -> Accelerator:
-    """The process's ``Accelerator`` at ``mixed_precision`` ("no", "bf16" or "fp16").
+@contextmanager
+def accelerating(mixed_precision: str = "no") -> Iterator[Accelerator]:
+    """An ``Accelerator`` at ``mixed_precision`` ("no", "bf16" or "fp16") for the block.
 
-    accelerate holds one precision per process; a run that asks for another one (chapter 07
-    trains in bf16 and in float32 side by side) gets a fresh state, while the process group of
-    a multi-process launch stays as it is."""
-    global _current
+    accelerate holds one precision per process, and ``Trainer`` asks for its own: so the block
+    starts from a fresh state when the process holds another precision, and leaves none behind
+    (nor any reference to the models it prepared). The process group of a multi-process launch
+    stays as it is."""
     if mixed_precision not in PRECISIONS:
         raise ValueError(f"mixed_precision={mixed_precision!r}: use one of {', '.join(PRECISIONS)}.")
     if mixed_precision == "fp16" and not torch.cuda.is_available():
         raise ValueError("fp16 mixed precision needs a GPU; on a CPU use 'bf16' or 'no'.")
-    if _current is not None and _current.mixed_precision == mixed_precision:
-        return _current
-    if AcceleratorState._shared_state:
+    if AcceleratorState._shared_state.get("_mixed_precision") not in (None, mixed_precision):
         AcceleratorState._reset_state(reset_partial_state=False)
     state()  # before the Accelerator, so that it finds the processes started on a CPU
-    _current = Accelerator(mixed_precision=mixed_precision)
-    return _current
+    acc = Accelerator(mixed_precision=mixed_precision)
+    try:
+        yield acc
+    finally:
+        acc.free_memory()
+        AcceleratorState._reset_state(reset_partial_state=False)
 
 
 def native_bf16() -> bool:

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from accelerate import Accelerator
 
-from .devices import accelerator, gather_rows
+from .devices import accelerating, gather_rows
 from .measure import hardware, timer, track_peak_memory
 from .efficient import count_parameters
 
@@ -84,7 +84,8 @@ def _outcomes(model: nn.Module, data: BatchSource, batch_size: int, acc: Acceler
 def predict(model: nn.Module, data: BatchSource, batch_size: int = 64,
             mixed_precision: str = "no") -> tuple[torch.Tensor, torch.Tensor]:
     """``(predicted labels, true labels)`` over a whole split, in its order."""
-    rows = _outcomes(model, data, batch_size, accelerator(mixed_precision), by_length=False)
+    with accelerating(mixed_precision) as acc:
+        rows = _outcomes(model, data, batch_size, acc, by_length=False)
     rows = rows[rows[:, 0].argsort()]
     return rows[:, 1].long(), rows[:, 2].long()
 
@@ -93,7 +94,10 @@ def evaluate(model: nn.Module, data: BatchSource, batch_size: int = 64,
              acc: Accelerator | None = None) -> dict[str, float]:
     """Mean cross-entropy loss and accuracy over a split (batches sorted by length: the order
     does not matter here, and less padding means less time)."""
-    rows = _outcomes(model, data, batch_size, acc or accelerator(), by_length=True)
+    if acc is None:
+        with accelerating() as acc:
+            return evaluate(model, data, batch_size, acc)
+    rows = _outcomes(model, data, batch_size, acc, by_length=True)
     return {"loss": rows[:, 3].mean().item(), "accuracy": (rows[:, 1] == rows[:, 2]).double().mean().item()}
 
 
@@ -132,17 +136,16 @@ def train(
     if not params:
         raise ValueError("The model has no trainable parameters: unfreeze something (at least the head).")
     torch.manual_seed(cfg.seed)
-    acc = accelerator(cfg.mixed_precision)
     steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     eval_every = max(1, steps_per_epoch // max(1, cfg.evals_per_epoch))
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_linear_decay(s, total, int(cfg.warmup_ratio * total)))
     plain = model  # evaluated without the multi-process wrapper: processes may score unequal shares
-    model, opt = acc.prepare(model, opt)
     history, best, best_state, step, seen, window = [], -1.0, None, 0, 0, []
-    with track_peak_memory() as mem, timer() as clock, tqdm(total=total, desc=desc, leave=False,
-                                                           disable=not acc.is_main_process) as bar:
+    with accelerating(cfg.mixed_precision) as acc, track_peak_memory() as mem, timer() as clock, \
+            tqdm(total=total, desc=desc, leave=False, disable=not acc.is_main_process) as bar:
+        model, opt = acc.prepare(model, opt)
         for epoch in range(cfg.epochs):
             for inputs, labels in train_data.batches(cfg.batch_size, shuffle=True, seed=cfg.seed + epoch):
                 model.train()
@@ -171,15 +174,15 @@ def train(
                     bar.set_postfix(val_acc=f"{val['accuracy']:.3f}")
                     if val["accuracy"] > best:
                         best, best_state = val["accuracy"], copy.deepcopy(plain.state_dict())
-    model = acc.unwrap_model(model, keep_fp32_wrapper=False)
-    acc.free_memory()  # the accelerator would otherwise keep every model it prepared alive
+        model = acc.unwrap_model(model, keep_fp32_wrapper=False)
+        processes = acc.num_processes
     model.load_state_dict(best_state)
     record = {
         "history": history, "best_val_accuracy": best,
         "best_step": max(history, key=lambda h: h["val_accuracy"])["step"],
         "train_config": cfg.to_dict(), "train_examples": len(train_data), "steps": total,
         "wall_time_s": clock["seconds"], "examples_per_s": seen / clock["seconds"],
-        **mem, **count_parameters(model), "hardware": hardware(), "processes": acc.num_processes,
+        **mem, **count_parameters(model), "hardware": hardware(), "processes": processes,
         "seed": cfg.seed,
     }
     return record, model

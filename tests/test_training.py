@@ -72,6 +72,8 @@ def test_bf16_training_returns_a_plain_float32_model():
     assert record["train_config"]["mixed_precision"] == "bf16"
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert model.forward.__func__ is type(model).forward
+    from accelerate import Accelerator
+    Accelerator(mixed_precision="no")  # as Trainer does next: the run left no bf16 state behind
 
 
 def test_an_unknown_precision_is_a_clear_error():
