@@ -1,29 +1,32 @@
 """Chapter 06, part 1: multi-class fine-tuning of a pre-trained BERT with the training loop
-written out in plain PyTorch (no ``Trainer``), so every step a trainer hides is on the page:
-batches, forward pass, loss, backward pass, clipping, optimizer and scheduler steps,
-validation, best checkpoint. Metrics (accuracy, macro-F1, confusion matrix) are written out
-too, and compared with the majority-class baseline."""
+written out (no ``Trainer``), so every step a trainer hides is on the page: batches, forward
+pass, loss, backward pass, clipping, optimizer and scheduler steps, validation, best
+checkpoint; ``accelerate`` carries it to a GPU, to mixed precision and to several processes.
+Metrics (accuracy, macro-F1, confusion matrix) are written out too, and compared with the
+majority-class baseline."""
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from accelerate import Accelerator
 from datasets import Dataset, load_dataset
 from torch import nn
 
 from . import data
 from .data import Splits, balanced_indices
 from .hub import revision
-from .devices import device
+from .devices import accelerating, gather_rows
 from .measure import hardware, timer, track_peak_memory
 from .efficient import count_parameters
 from .profiles import Profile
 from .hf_data import TokenizedDataset
-from .training import TrainConfig, warmup_linear_decay
+from .training import TrainConfig, process_parts, warmup_linear_decay
 
 YELP_ID = "Yelp/yelp_review_full"  # 5 classes, 1-5 stars (Zhang, Zhao & LeCun, 2015)
 YELP_NAMES = ["1 star", "2 stars", "3 stars", "4 stars", "5 stars"]
@@ -130,20 +133,38 @@ def majority_baseline(train_labels: list[int], test_labels: list[int], num_class
 
 
 @torch.inference_mode()
-def predict_proba(model: nn.Module, split: TokenizedDataset, batch_size: int = 64) -> torch.Tensor:
-    """Class probabilities, ``[examples, classes]``, in the split's order."""
+def predict_proba(model: nn.Module, split: TokenizedDataset, batch_size: int = 64,
+                  acc: Accelerator | None = None) -> torch.Tensor:
+    """Class probabilities, ``[examples, classes]``, in the split's order.
+
+    Under several processes each one scores every ``num_processes``-th batch and the rows are
+    gathered (``tap.devices.gather_rows``), each with its position in the split: the work is
+    shared, every process gets the same whole result, and no example is counted twice however
+    the last batch falls. ``model`` is the model itself, not its multi-process wrapper: the
+    processes may score unequal numbers of batches, and only the gathering meets the others."""
+    if acc is None:
+        with accelerating() as acc:
+            return predict_proba(model, split, batch_size, acc)
     model.eval()  # dropout off
     dev = next(model.parameters()).device
-    out = []
-    for inputs, _ in split.batches(batch_size, shuffle=False):
-        logits = model(**{k: v.to(dev) for k, v in inputs.items()}).logits  # [batch, classes]
-        out.append(logits.softmax(-1).cpu())
-    return torch.cat(out)
+    rows, start = [], 0
+    for i, (inputs, labels) in enumerate(split.batches(batch_size, shuffle=False)):
+        if i % acc.num_processes == acc.process_index:  # this process's share of the batches
+            with acc.autocast():
+                logits = model(**{k: v.to(dev) for k, v in inputs.items()}).logits.float()  # [batch, classes]
+            positions = torch.arange(start, start + len(labels), dtype=torch.float64)[:, None]
+            rows.append(torch.cat([positions, logits.softmax(-1).cpu().double()], 1))
+        start += len(labels)
+    mine = torch.cat(rows) if rows else torch.zeros(0, 1 + model.config.num_labels, dtype=torch.float64)
+    every = gather_rows(mine, acc)
+    return every[every[:, 0].argsort(), 1:].float()
 
 
-def evaluate_split(model: nn.Module, split: TokenizedDataset, num_classes: int) -> dict:
-    """Mean cross-entropy, accuracy and macro-F1 over a split."""
-    probs = predict_proba(model, split)
+def evaluate_split(model: nn.Module, split: TokenizedDataset, num_classes: int,
+                   acc: Accelerator | None = None) -> dict:
+    """Mean cross-entropy, accuracy and macro-F1 over a split (scored in shares under several
+    processes, see ``predict_proba``)."""
+    probs = predict_proba(model, split, acc=acc)
     gold = torch.tensor(split.labels)
     pred = probs.argmax(-1)
     loss = F.nll_loss(probs.clamp(min=1e-12).log(), gold).item()
@@ -155,10 +176,12 @@ def evaluate_split(model: nn.Module, split: TokenizedDataset, num_classes: int) 
 def fine_tune(model: nn.Module, train_data: TokenizedDataset, val_data: TokenizedDataset, cfg: TrainConfig,
               num_classes: int) -> tuple[dict, nn.Module]:
     """Fine-tune every weight of a Hugging Face sequence classifier; keep the checkpoint with
-    the best validation accuracy. Returns ``(record, model with the best weights)``."""
+    the best validation accuracy. Returns ``(record, model with the best weights)``.
+
+    ``accelerate`` runs the loop: on the GPU when there is one, in ``cfg.mixed_precision``, in
+    micro-batches of ``cfg.micro_batch`` rows, and with each batch split across the processes of
+    ``torchrun`` or ``accelerate launch``, with the same batches, steps and learning rates."""
     torch.manual_seed(cfg.seed)
-    dev = device()
-    model.to(dev)
     # Weight decay shrinks weights towards zero; biases and LayerNorm gains are left alone (as in BERT).
     decay = [p for n, p in model.named_parameters() if not n.endswith("bias") and "LayerNorm" not in n]
     no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
@@ -169,36 +192,47 @@ def fine_tune(model: nn.Module, train_data: TokenizedDataset, val_data: Tokenize
     scheduler = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up, then linear decay to 0
         optimizer, lambda s: warmup_linear_decay(s, total, int(cfg.warmup_ratio * total)))
     eval_every = max(1, steps_per_epoch // cfg.evals_per_epoch)
+    plain = model  # validated as it is: each process scores a share of the batches, see predict_proba
 
     history, best_accuracy, best_state, step, seen, losses = [], -1.0, None, 0, 0, []
-    with track_peak_memory() as memory, timer() as clock:
+    # acc: this process's device, precision and place among the processes
+    with accelerating(cfg.mixed_precision) as acc, track_peak_memory() as memory, timer() as clock:
+        model, optimizer = acc.prepare(model, optimizer)  # onto acc.device; in DDP under several processes
         for epoch in range(cfg.epochs):
             for inputs, labels in train_data.batches(cfg.batch_size, shuffle=True, seed=cfg.seed + epoch):
                 model.train()  # dropout on
-                inputs = {k: v.to(dev) for k, v in inputs.items()}  # input_ids, attention_mask: [batch, tokens]
-                logits = model(**inputs).logits  # [batch, classes]
-                loss = F.cross_entropy(logits, labels.to(dev))  # mean over the batch
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()  # gradients of every weight
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                parts, batch_loss = process_parts(len(labels), cfg, acc), 0.0  # this process's rows, in parts
+                for i, (rows, factor) in enumerate(parts):
+                    last = i == len(parts) - 1  # the processes add up their gradients once, after the last part
+                    with nullcontext() if last else acc.no_sync(model), acc.autocast():  # bf16/fp16 if asked
+                        part = {k: v[rows].to(acc.device) for k, v in inputs.items()}  # input_ids, attention_mask
+                        logits = model(**part).logits.float()  # [rows, classes]
+                        summed = F.cross_entropy(logits, labels[rows].to(acc.device), reduction="sum")
+                        loss = summed * factor / len(labels)  # this part's share of the batch's mean loss
+                    acc.backward(loss)  # gradients of every weight (loss scaled first in fp16)
+                    batch_loss += loss.item() / acc.num_processes
+                acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                 optimizer.step()  # AdamW update
                 scheduler.step()  # next learning rate
+                optimizer.zero_grad(set_to_none=True)
                 step, seen = step + 1, seen + len(labels)
-                losses.append(loss.item())
+                losses.append(acc.reduce(torch.tensor(batch_loss, device=acc.device), "sum").item())  # all rows
                 if step % eval_every == 0 or step == total:
-                    val = evaluate_split(model, val_data, num_classes)
+                    val = evaluate_split(plain, val_data, num_classes, acc)
                     history.append({"step": step, "epoch": step / steps_per_epoch, "examples": seen,
                                     "train_loss": sum(losses) / len(losses), "val_loss": val["loss"],
                                     "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"]})
                     losses = []
                     if val["accuracy"] > best_accuracy:  # keep a copy of the best weights so far
                         best_accuracy = val["accuracy"]
-                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                        best_state = {k: v.detach().clone() for k, v in plain.state_dict().items()}
+        model = acc.unwrap_model(model, keep_fp32_wrapper=False)  # the model itself, without wrappers
+        processes = acc.num_processes
     model.load_state_dict(best_state)
     record = {"history": history, "best_val_accuracy": best_accuracy, "train_config": cfg.to_dict(),
               "train_examples": len(train_data), "steps": total, "wall_time_s": clock["seconds"],
               "examples_per_s": seen / clock["seconds"], **memory, **count_parameters(model),
-              "hardware": hardware(), "seed": cfg.seed}
+              "hardware": hardware(), "processes": processes, "seed": cfg.seed}
     return record, model
 
 

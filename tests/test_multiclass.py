@@ -1,9 +1,14 @@
+"""Chapter 06's metrics and written-out loop; run as a script (by ``torchrun``), it trains the
+dropout-free tiny BERT for the two-process test."""
+import sys
+
 import pytest
 import torch
 from sklearn.metrics import f1_score
 from transformers import BertConfig, BertForSequenceClassification
 
 from tap import multiclass as mc
+from tap.devices import is_main_process
 from tap.hf_data import TokenizedDataset
 from tap.profiles import get_profile
 from tap.training import TrainConfig
@@ -42,10 +47,11 @@ def toy_split(n: int = 64) -> TokenizedDataset:
     return TokenizedDataset(ids=ids, labels=labels, pad_id=0)
 
 
-def tiny_bert() -> BertForSequenceClassification:
+def tiny_bert(dropout: float = 0.1) -> BertForSequenceClassification:
     torch.manual_seed(0)
     cfg = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                     max_position_embeddings=32, num_labels=3)
+                     max_position_embeddings=32, num_labels=3, hidden_dropout_prob=dropout,
+                     attention_probs_dropout_prob=dropout)
     return BertForSequenceClassification(cfg)
 
 
@@ -59,8 +65,36 @@ def test_the_written_out_loop_learns_and_keeps_the_best_checkpoint():
     assert record["history"][-1]["train_loss"] < 0.5 * record["history"][0]["train_loss"]
     assert after["accuracy"] == record["best_val_accuracy"] == max(h["val_accuracy"] for h in record["history"])
     assert after["accuracy"] > 0.9
+    assert record["processes"] == 1
     for field in ("wall_time_s", "examples_per_s", "peak_memory_mb", "trainable_params", "total_params"):
         assert record[field]
+
+
+def trained_without_dropout(micro_batch: int = 0) -> tuple[dict, dict, list]:
+    """``(record, weights, test probabilities)``: batches of 7 leave a last batch of 5 rows, the
+    20 validation rows are one batch (a second process scores none), the 150 test rows three."""
+    record, model = mc.fine_tune(tiny_bert(dropout=0.0), toy_split(40), toy_split(20),
+                                 TrainConfig(epochs=6, lr=3e-3, batch_size=7, evals_per_epoch=2,
+                                             micro_batch=micro_batch), 3)
+    return record, model.state_dict(), mc.score_test_split(model, toy_split(150), 3)["test_probs"]
+
+
+def test_two_processes_fine_tune_as_one_does(tmp_path):
+    """``torchrun --nproc-per-node 2`` (gloo on a CPU), each batch split across the processes
+    and into micro-batches of 2: the weights agree with one process's to float rounding, and the
+    validation and test scores, computed in shares and gathered, are the same."""
+    from test_distributed import two_processes
+
+    two_processes(__file__, str(tmp_path / "two.pt"), "2")
+    two = torch.load(tmp_path / "two.pt")
+    record, weights, probs = trained_without_dropout()
+    assert two["record"]["processes"] == 2 and record["processes"] == 1
+    for name, w in weights.items():  # the key bias's true gradient is 0: it moves by rounding noise,
+        atol = 3e-3 if name.endswith("key.bias") else 1e-5  # which AdamW may scale up to a step of lr (3e-3)
+        torch.testing.assert_close(two["weights"][name], w, rtol=1e-4, atol=atol, msg=name)
+    assert record["best_val_accuracy"] > 0.9  # it learned: the comparison is not between two untrained models
+    assert [h["val_accuracy"] for h in two["record"]["history"]] == [h["val_accuracy"] for h in record["history"]]
+    torch.testing.assert_close(torch.tensor(two["probs"]), torch.tensor(probs), rtol=0, atol=1e-3)
 
 
 def test_score_test_split_reports_probabilities_that_sum_to_one():
@@ -92,3 +126,9 @@ def test_misclassified_lists_the_most_confident_errors_first():
     table = mc.misclassified(probs, test, ["neg", "pos"], k=5)
     assert table["text"].tolist() == ["c", "d"] and table["true"].tolist() == ["pos", "neg"]
     assert table["p(predicted)"].tolist() == [0.7, 0.6] and table["p(true)"].tolist() == [0.3, 0.4]
+
+
+if __name__ == "__main__":  # python -m torch.distributed.run --nproc-per-node 2 tests/test_multiclass.py OUT MICRO_BATCH
+    record, weights, probs = trained_without_dropout(int(sys.argv[2]))
+    if is_main_process():
+        torch.save({"record": record, "weights": weights, "probs": probs}, sys.argv[1])
