@@ -1,6 +1,7 @@
 """Command line: list the book's experiments and run any of them at any profile.
 
     python -m tap list
+    python -m tap plan --profile full          # what each chapter costs, estimated on this machine
     python -m tap run ch01 --profile full --out results/
 
 A problem the project can explain (an unknown name, data or a model that cannot be had, an
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 from .data import DataUnavailableError
+from .devices import is_main_process
 from .chapters import EXPERIMENTS, chapter
 from .models import ModelUnavailableError
 from .profiles import PROFILE_ENV, PROFILES, get_profile
@@ -41,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"run profile: {', '.join(PROFILES)} (default: $TAP_PROFILE or book)")
     run.add_argument("--out", type=Path, default=Path("tap-results"), help="output folder (default: tap-results)")
     run.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    plan = sub.add_parser("plan", help="estimate what each chapter trains and how long it takes here")
+    plan.add_argument("--profile", default=os.environ.get(PROFILE_ENV, "book"),
+                      help=f"run profile: {', '.join(PROFILES)} (default: $TAP_PROFILE or book)")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return parser
 
 
@@ -59,7 +66,10 @@ def output_folder(out: Path, *parts: str) -> Path:
 
 
 def write_outcome(outcome: Outcome, folder: Path) -> None:
-    """The records (``records.json``) and one PNG per figure, and a summary line per run."""
+    """The records (``records.json``) and one PNG per figure, and a summary line per run;
+    under ``accelerate launch``, from the main process only."""
+    if not is_main_process():
+        return
     (folder / "records.json").write_text(json.dumps(outcome.records, indent=1, default=str))
     for name, fig in outcome.figures.items():
         fig.savefig(folder / f"{name}.png", dpi=120, bbox_inches="tight")
@@ -85,6 +95,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def plan(args: argparse.Namespace) -> int:
+    """``plan``: every chapter's jobs and estimates at the profile (nothing is trained or downloaded)."""
+    from . import plan as planning  # imports every chapter: only when asked
+
+    try:
+        profile = get_profile(args.profile)
+    except ValueError as err:
+        return _report(err, USAGE_ERROR, args.debug)
+    plans = planning.plan(profile)
+    print(json.dumps(planning.as_json(plans, profile), indent=1) if args.json else planning.render(plans, profile))
+    return 0
+
+
 def _report(err: Exception, status: int, debug: bool) -> int:
     """Print ``err`` as one line on stderr and return ``status``; re-raise it under ``--debug``."""
     if debug:
@@ -102,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:8} {description}")
         print(f"\nprofiles: {', '.join(PROFILES)}")
         return 0
+    if args.command == "plan":
+        return plan(args)
     return run(args)
 
 

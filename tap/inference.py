@@ -80,13 +80,14 @@ AutoModelForSequenceClassification.register(MeanPooledBertConfig, MeanPooledBert
 @torch.inference_mode()
 def mean_pooled_features(encoder: nn.Module, tokenizer, texts: list[str], max_len: int,
                          batch_size: int = 32) -> torch.Tensor:
-    """Sentence embeddings ``[len(texts), d]`` from a frozen encoder (``BertModel``)."""
+    """Sentence embeddings ``[len(texts), d]`` from a frozen encoder (``BertModel``), computed on
+    the encoder's device and returned on the CPU."""
     encoder.eval()
-    out = []
+    dev, out = _device_of(encoder), []
     for start in range(0, len(texts), batch_size):
         batch = tokenizer(texts[start:start + batch_size], padding=True, truncation=True,
-                          max_length=max_len, return_tensors="pt")
-        out.append(mean_pool(encoder(**batch).last_hidden_state, batch["attention_mask"]))
+                          max_length=max_len, return_tensors="pt").to(dev)
+        out.append(mean_pool(encoder(**batch).last_hidden_state, batch["attention_mask"]).cpu())
     return torch.cat(out)
 
 
@@ -125,11 +126,17 @@ def build_mean_pooled_classifier(base: str | Path, head: nn.Linear) -> MeanPoole
 
 # --- the manual path, batched --------------------------------------------------------------
 
+def _device_of(model: nn.Module) -> torch.device:
+    """Where ``model``'s weights are: its inputs go there."""
+    return next(model.parameters()).device
+
+
 def _forward(model: nn.Module, tokenizer, texts: list[str], max_len: int, batch_size: int,
              padding: str = "longest", sort_by_length: bool = False) -> torch.Tensor:
     """Class probabilities ``[len(texts), labels]`` in the order of ``texts``. ``padding`` is
     ``'longest'`` (dynamic: pad each batch to its longest review) or ``'max_length'``;
-    ``sort_by_length`` batches reviews of similar length together."""
+    ``sort_by_length`` batches reviews of similar length together. The batches go to the model's
+    device; the probabilities come back on the CPU."""
     order = list(range(len(texts)))
     if sort_by_length:
         lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_len)["input_ids"]]
@@ -138,8 +145,8 @@ def _forward(model: nn.Module, tokenizer, texts: list[str], max_len: int, batch_
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
         batch = tokenizer([texts[i] for i in rows], padding=padding, truncation=True, max_length=max_len,
-                          return_tensors="pt")
-        probs[rows] = model(**batch).logits.float().softmax(-1)
+                          return_tensors="pt").to(_device_of(model))
+        probs[rows] = model(**batch).logits.float().softmax(-1).cpu()
     return probs
 
 
@@ -261,10 +268,11 @@ def faster_beyond_noise(table: pd.DataFrame, a: str, b: str, index: str = "mode"
 
 def quantize(model: nn.Module) -> nn.Module:
     """A copy of ``model`` with every ``nn.Linear`` dynamically quantised to int8: weights
-    stored as int8, activations quantised on the fly per batch (CPU only)."""
+    stored as int8, activations quantised on the fly per batch. Dynamic quantisation runs on CPUs
+    only, so the copy is on the CPU whatever device ``model`` is on."""
     from torch.ao.quantization import quantize_dynamic
 
-    return quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8)
+    return quantize_dynamic(copy.deepcopy(model).cpu().eval(), {nn.Linear}, dtype=torch.qint8)
 
 
 def state_size_mb(model: nn.Module) -> float:
@@ -279,12 +287,15 @@ def quantization_comparison(model: nn.Module, tokenizer, texts: list[str], label
                             bench_texts: list[str], batch_size: int = 32, repeats: int = 3,
                             float_probs: torch.Tensor | None = None) -> tuple[pd.DataFrame, dict]:
     """float32 versus dynamic int8, side by side: accuracy and label agreement on all
-    ``texts``, throughput on ``bench_texts`` (median of ``repeats``), size of the weights."""
+    ``texts``, throughput on ``bench_texts`` (median of ``repeats``), size of the weights. int8
+    runs only on a CPU, so float32 is timed there too (a copy, when ``model`` is on a GPU): the
+    speed-up compares the two on the same hardware."""
     qmodel, gold = quantize(model), np.asarray(labels)
     if float_probs is None:
         float_probs = predict_proba(model, tokenizer, texts, max_len, batch_size)
     int8_probs = predict_proba(qmodel, tokenizer, texts, max_len, batch_size)
-    variants = {"float32": (model, float_probs), "int8 (dynamic)": (qmodel, int8_probs)}
+    on_cpu = model if _device_of(model).type == "cpu" else copy.deepcopy(model).cpu()
+    variants = {"float32": (on_cpu, float_probs), "int8 (dynamic)": (qmodel, int8_probs)}
     timed = compare({name: (lambda m=m: predict_proba(m, tokenizer, bench_texts, max_len, batch_size))
                      for name, (m, _) in variants.items()}, repeats=repeats)
     table = pd.DataFrame([{"model": name, "accuracy (%)": 100 * float((label_ids(model, p) == gold).mean()),

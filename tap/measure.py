@@ -1,7 +1,9 @@
 """What a run costs: wall time, peak memory, and the machine it ran on (parameter counts:
 ``efficient.count_parameters``). The book's one timer: ``timer`` for a block, ``benchmark``
 and ``compare`` (warm-up, interleaved repeats, median) for code timed against itself,
-``compare_steps`` for the steps of a loop."""
+``compare_steps`` for the steps of a loop. A GPU runs asynchronously: every clock reading
+waits for the work already queued on it (``synchronize``), so a time is the work's, not the
+time it took to queue it."""
 from __future__ import annotations
 
 import os
@@ -30,22 +32,27 @@ def hardware() -> str:
     return text
 
 
-def device() -> torch.device:
-    """The GPU when there is one, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def cuda_in_use() -> bool:
+    """Whether this process has put work on a GPU (asking never starts CUDA)."""
+    return torch.cuda.is_available() and torch.cuda.is_initialized()
+
+
+def synchronize() -> None:
+    """Wait for the work queued on the GPU, if one is in use: call before reading a clock."""
+    if cuda_in_use():
+        torch.cuda.synchronize()
 
 
 @contextmanager
 def track_peak_memory() -> Iterator[dict]:
-    """Peak memory during the block, in MB: GPU allocations on a GPU, otherwise the
-    process's resident memory sampled every 20 ms (includes data already loaded)."""
+    """Peak memory during the block, in MB. ``peak_memory_mb`` is always the process's resident
+    memory, sampled every 20 ms (it includes data already loaded), so that subtracting a resident
+    baseline from it is meaningful on any machine. With a GPU in use, ``peak_gpu_memory_mb`` is
+    the peak of memory allocated on it, a quantity of its own, never mixed with the first."""
     result: dict = {}
-    if torch.cuda.is_available():
+    gpu = cuda_in_use()
+    if gpu:
         torch.cuda.reset_peak_memory_stats()
-        yield result
-        result["peak_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
-        result["peak_memory_kind"] = "GPU allocated"
-        return
     proc, peak, done = psutil.Process(), [psutil.Process().memory_info().rss], threading.Event()
 
     def sample() -> None:
@@ -61,14 +68,21 @@ def track_peak_memory() -> Iterator[dict]:
         thread.join()
         result["peak_memory_mb"] = max(peak[0], proc.memory_info().rss) / 2**20
         result["peak_memory_kind"] = "process RSS"
+        if gpu:
+            synchronize()
+            result["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
+            result["peak_gpu_memory_kind"] = "GPU allocated"
 
 
 @contextmanager
 def timer() -> Iterator[dict]:
-    """Wall time of the block in seconds, as ``result['seconds']``."""
+    """Wall time of the block in seconds, as ``result['seconds']`` (GPU work included: the clock
+    is read after the GPU has finished what the block queued)."""
     result: dict = {}
+    synchronize()
     start = time.perf_counter()
     yield result
+    synchronize()
     result["seconds"] = time.perf_counter() - start
 
 
@@ -98,9 +112,11 @@ def compare_steps(fns: dict[str, Callable[[Callable[[], None]], object]], repeat
     is called with a ``lap`` function that it calls at the end of each step. Returns, per
     variant, the median time of each step over the timed rounds, in seconds."""
     def step_seconds(fn: Callable[[Callable[[], None]], object]) -> list[float]:
+        synchronize()
         laps, last = [], [time.perf_counter()]
 
         def lap() -> None:
+            synchronize()
             now = time.perf_counter()
             laps.append(now - last[0])
             last[0] = now

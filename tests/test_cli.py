@@ -10,7 +10,7 @@ def test_help_documents_the_commands(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     out = capsys.readouterr().out
-    assert "list" in out and "run" in out
+    assert "list" in out and "run" in out and "plan" in out
 
 
 def test_list_names_every_experiment_and_profile(capsys):
@@ -22,6 +22,7 @@ def test_list_names_every_experiment_and_profile(capsys):
 @pytest.mark.parametrize("args, message", [
     (["run", "ch99"], "Unknown experiment 'ch99'. Valid experiments: ch01"),
     (["run", "ch01", "--profile", "huge"], "Unknown run profile 'huge'. Valid profiles: smoke, book, full"),
+    (["plan", "--profile", "huge"], "Unknown run profile 'huge'. Valid profiles: smoke, book, full"),
 ])
 def test_unknown_names_are_clear_errors(args, message, capsys):
     assert cli.main(args) == 2

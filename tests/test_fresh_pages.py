@@ -5,10 +5,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 EXT = Path(__file__).resolve().parents[1] / "book" / "_ext"
 sys.path.insert(0, str(EXT))
 import fresh_pages  # noqa: E402
+import plan_timeout  # noqa: E402
 
 PAGE = """---
 jupytext:
@@ -58,3 +60,25 @@ def test_profile_switch_re_executes_and_unchanged_rebuild_does_not(tmp_path):
     assert "profile book" in _build(tmp_path, "book")
     caches = sorted(p.name.split("-")[0] for p in (tmp_path / "_build" / ".jupyter_cache").iterdir())
     assert caches == ["book", "smoke"]
+
+
+def test_full_profile_takes_its_cell_timeout_from_the_plan():
+    asked = []
+
+    def longest() -> float:
+        asked.append(True)
+        return 5_000.0
+
+    assert plan_timeout.timeout_for("book", 1200, longest) == 1200
+    assert plan_timeout.timeout_for("smoke", 1200, longest) == 1200 and not asked  # no measurement outside full
+    assert plan_timeout.timeout_for("full", 1200, longest) == plan_timeout.SAFETY * 5_000
+    assert plan_timeout.timeout_for("full", 1200, lambda: 10.0) == 1200  # never below the configured timeout
+
+
+def test_the_extension_sets_myst_nb_timeout(monkeypatch):
+    monkeypatch.setattr(plan_timeout, "_longest_chapter_s", lambda: 7_200.0)
+    for profile, expected in (("full", plan_timeout.SAFETY * 7_200), ("book", 1200)):
+        monkeypatch.setenv("TAP_PROFILE", profile)
+        config = SimpleNamespace(nb_execution_timeout=1200)
+        plan_timeout._set_timeout(None, config)
+        assert config.nb_execution_timeout == expected, profile

@@ -23,6 +23,7 @@ from .. import data, generation, inference, models, plots, text
 from ..baselines import tfidf_logreg
 from ..cache import cached_folder, source_digest
 from ..data import Splits, imdb_splits
+from ..devices import device
 from ..efficient import count_parameters
 from ..hub_models import SENTIMENT_HUB_ID, Resolved, language_model, model_note
 from ..measure import hardware, timer, track_peak_memory
@@ -98,7 +99,7 @@ def train_sentiment_head(profile: Profile, seed: int = 0) -> tuple[Path, dict]:
 
     def compute(folder: Path) -> dict:
         splits = imdb_subsets(profile)
-        tokenizer, encoder = AutoTokenizer.from_pretrained(base), BertModel.from_pretrained(base)
+        tokenizer, encoder = AutoTokenizer.from_pretrained(base), BertModel.from_pretrained(base).to(device())
         with track_peak_memory() as mem, timer() as clock:
             with timer() as reading:
                 features = inference.mean_pooled_features(encoder, tokenizer, list(splits.train["text"]), s.max_len)
@@ -147,7 +148,7 @@ def experiment(profile: Profile | None = None) -> Outcome:
     s, imdb = sizes(p), imdb_subsets(p)
     sentiment, causal = sentiment_model(p), language_model(p, "causal")
     tokenizer = AutoTokenizer.from_pretrained(sentiment.where)
-    classifier = AutoModelForSequenceClassification.from_pretrained(sentiment.where).eval()
+    classifier = AutoModelForSequenceClassification.from_pretrained(sentiment.where).eval().to(device())
     texts, gold = list(imdb.test["text"]), list(imdb.test["label"])
     bench = texts[:s.bench_examples]
     c = {"sizes": s, "imdb": imdb, "sentiment": sentiment, "causal": causal, "tokenizer": tokenizer,

@@ -18,6 +18,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GPT2LM
 from .. import hf_data, lm, lm_finetune, plots, pooled, subwords
 from ..baselines import tfidf_logreg
 from ..cache import source_digest
+from ..devices import device
 from ..hf_data import TokenizedDataset
 from ..lm_finetune import bert_classifier, quiet_transformers
 from ..profiles import Profile, get_profile
@@ -82,9 +83,10 @@ def unigram_perplexity(tokenizer, train_texts: list[str], heldout_texts: list[st
 
 
 def fill_mask(path, sentences: list[str], top_k: int = 5) -> pd.DataFrame:
-    """The masked LM's ``top_k`` guesses for the ``[MASK]`` in each sentence, with probabilities."""
+    """The masked LM's ``top_k`` guesses for the ``[MASK]`` in each sentence, with probabilities
+    (on this process's device: the GPU when there is one)."""
     with quiet_transformers():
-        fill = pipeline("fill-mask", model=str(path), tokenizer=str(path), top_k=top_k, device="cpu")
+        fill = pipeline("fill-mask", model=str(path), tokenizer=str(path), top_k=top_k, device=device())
     rows = {}
     for sentence in sentences:
         rows[sentence] = [f"{p['token_str']} ({100 * p['score']:.1f}%)" for p in fill(sentence)]

@@ -18,6 +18,7 @@ from transformers import PreTrainedTokenizerBase
 from .. import cnn, efficient, lora, measure, plots
 from ..cache import source_digest
 from ..data import Splits
+from ..devices import device
 from ..efficient import count_parameters, freeze_base
 from ..lora import apply_lora, merge, unmerge
 from ..methods import peft_lora
@@ -174,12 +175,15 @@ def merge_latency(setup: TransferSetup, source: Run, trained: dict[str, nn.Modul
                   repeats: int = 15) -> dict:
     """Inference time of one batch of test reviews through the base model (the pre-trained
     encoder and head, no LoRA) and through each trained LoRA model before and after merging,
-    all timed in turns; and the largest logit difference that merging made."""
-    base = ch01.from_source(setup, source, freeze_encoder=True).eval()
-    inputs, _ = next(setup.imdb.test.batches(batch_size, shuffle=False))
+    all timed in turns on this process's device (a trained model may come from the run cache, on
+    the CPU, or from training, on a GPU); and the largest logit difference that merging made."""
+    dev = device()
+    base = ch01.from_source(setup, source, freeze_encoder=True).eval().to(dev)
+    inputs = {k: v.to(dev) for k, v in next(setup.imdb.test.batches(batch_size, shuffle=False))[0].items()}
     fns, diffs = {"base model": lambda: base(**inputs)}, {}
     for name, model in trained.items():
-        unmerged, merged = copy.deepcopy(model).eval(), merge(copy.deepcopy(model)).eval()
+        unmerged = copy.deepcopy(model).eval().to(dev)
+        merged = merge(copy.deepcopy(unmerged)).eval()
         fns[f"{name}, not merged"] = lambda m=unmerged: m(**inputs)
         fns[f"{name}, merged"] = lambda m=merged: m(**inputs)
         diffs[name] = (unmerged(**inputs) - merged(**inputs)).abs().max().item()
