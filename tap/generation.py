@@ -76,13 +76,18 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0
     return logits
 
 
+def prompt_ids(tokenizer, prompt: str, model: nn.Module) -> torch.Tensor:
+    """``[1, tokens]`` ids of ``prompt``, on the model's device."""
+    return tokenizer(prompt, return_tensors="pt")["input_ids"].to(next(model.parameters()).device)
+
+
 @torch.inference_mode()
 def next_token_distributions(model: nn.Module, tokenizer, prompt: str, settings: dict[str, dict],
                              n: int = 12) -> dict[str, dict[str, float]]:
     """For one prompt, the probabilities of the ``n`` most likely next tokens after each
     setting's processing (``filter_logits`` keyword arguments), renormalised."""
-    ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
-    logits = model(input_ids=ids).logits[0, -1]
+    ids = prompt_ids(tokenizer, prompt, model)
+    logits = model(input_ids=ids).logits[0, -1].cpu()
     top = torch.topk(logits, n).indices
     names: list[str] = []
     for i in top.tolist():
@@ -96,8 +101,8 @@ def next_token_distributions(model: nn.Module, tokenizer, prompt: str, settings:
 def kept_tokens(model: nn.Module, tokenizer, prompt: str, **settings) -> int:
     """How many tokens of the whole vocabulary survive ``filter_logits(**settings)`` as
     candidates for the token after ``prompt`` (top-p keeps more when the model is unsure)."""
-    ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
-    return int(torch.isfinite(filter_logits(model(input_ids=ids).logits[0, -1], **settings)).sum())
+    ids = prompt_ids(tokenizer, prompt, model)
+    return int(torch.isfinite(filter_logits(model(input_ids=ids).logits[0, -1], **settings)).sum().item())
 
 
 def one_line(text: str) -> str:
@@ -125,7 +130,7 @@ def sampling_comparison(model: nn.Module, tokenizer, prompts: list[str], max_new
         torch.manual_seed(seed)
         generated, logprobs, example = [], [], ""
         for prompt in prompts:
-            ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
+            ids = prompt_ids(tokenizer, prompt, model)
             out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
                                  pad_token_id=pad, **kwargs)
             new = out[0, ids.shape[1]:]
@@ -133,7 +138,7 @@ def sampling_comparison(model: nn.Module, tokenizer, prompts: list[str], max_new
                 continue
             logits = model(input_ids=out).logits[0, ids.shape[1] - 1:-1]  # predicts each new token
             logprobs.append(logits.log_softmax(-1).gather(-1, new[:, None]).mean().item())
-            generated.append(new.tolist())
+            generated.append(new.cpu().tolist())
             example = example or one_line(prompt + tokenizer.decode(new, skip_special_tokens=True))
         rows.append({"strategy": name, "example (first prompt)": example,
                      "distinct bigrams (%)": 100 * distinct_n(generated, 2),

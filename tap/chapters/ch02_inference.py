@@ -164,10 +164,10 @@ def experiment(profile: Profile | None = None) -> Outcome:
                "TF-IDF + logistic regression": tfidf_logreg(imdb.train["text"], imdb.train["label"], texts, gold)}
 
     lm_tokenizer = AutoTokenizer.from_pretrained(causal.where)
-    lm = AutoModelForCausalLM.from_pretrained(causal.where).eval()
+    lm = AutoModelForCausalLM.from_pretrained(causal.where).eval().to(device())
     longest = lm.config.max_position_embeddings  # the longest sequence the model can read
     prompt = lm_tokenizer(texts[0], return_tensors="pt", truncation=True,
-                          max_length=max(8, min(200, longest - s.new_tokens)))["input_ids"]
+                          max_length=max(8, min(200, longest - s.new_tokens)))["input_ids"].to(lm.device)
     c["decoding"] = generation.decoding_cost(lm, prompt, s.new_tokens, repeats=s.repeats)
     c["next_token"] = generation.next_token_distributions(lm, lm_tokenizer, NEXT_TOKEN_PROMPT, NEXT_TOKEN_SETTINGS, n=10)
     c["top_p_kept"] = {start: generation.kept_tokens(lm, lm_tokenizer, start, top_p=0.9)
