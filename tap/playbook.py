@@ -66,11 +66,11 @@ class PlaybookSize:
 SIZES: dict[str, PlaybookSize] = {
     "smoke": PlaybookSize(train=32, val=16, test=32, max_len=48, batch_size=16, epochs=1,
                           curve=(16, 32), tfidf_curve=(32, 64), tfidf_all=400),
-    # Sized from measured speeds on 2 cores at 128 tokens, in bf16 (a CPU with AVX-512 BF16):
-    # MiniLM takes a training step of 8 reviews in ~0.4 s and predicts ~170 reviews/s (float32:
-    # ~0.5 s and ~65/s). Seven methods on 500 reviews (batches of 8: 63 steps), each scored on
-    # 2,000 test reviews (a paired interval of about ±2 points), the data-efficiency runs and
-    # the float32 repeat fit the chapter's 12-minute budget.
+    # Sized from speeds measured on 2 cores at 128 tokens in bf16 (a CPU with AVX-512 BF16): full
+    # fine-tuning takes ~0.7 s a step of 8 reviews and scores ~125 test reviews/s (float32: ~1.0 s
+    # and ~45/s). Seven methods on 500 reviews (63 steps), each scored on 2,000 test reviews (a
+    # paired interval of about ±2 points), the data-efficiency runs and the float32 repeat took
+    # ~10 minutes, inside the chapter's 12-minute budget.
     "book": PlaybookSize(train=500, val=200, test=2_000, max_len=128, batch_size=8, epochs=1,
                          curve=(125, 250, 500), tfidf_curve=(125, 250, 500, 1_000, 5_000),
                          tfidf_all=0),
