@@ -80,3 +80,33 @@ def test_an_unknown_precision_is_a_clear_error():
     with pytest.raises(ValueError, match="use one of no, bf16, fp16"):
         train(TransformerClassifier(SIZE, num_classes=2), toy_task(), toy_task(),
               TrainConfig(epochs=1, mixed_precision="fp8"))
+
+
+def test_on_one_process_in_float32_accelerate_changes_no_bit():
+    """The plain PyTorch loop chapter 06 shows, and ``train`` run through ``accelerate``: on one
+    process in float32 every ``acc`` call does what the line it replaces did, so one epoch gives
+    the same weights, bit for bit (one validation, at the end, so the kept weights are the last)."""
+    import torch.nn.functional as F
+    from tap.training import warmup_linear_decay
+
+    cfg = TrainConfig(epochs=1, batch_size=7, evals_per_epoch=1)
+    torch.manual_seed(0)
+    plain = TransformerClassifier(SIZE, num_classes=2)
+    ours = TransformerClassifier(SIZE, num_classes=2)
+    ours.load_state_dict(plain.state_dict())
+    torch.manual_seed(cfg.seed)
+    optimizer = torch.optim.AdamW(plain.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    total = -(-len(toy_task()) // cfg.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: warmup_linear_decay(s, total, int(cfg.warmup_ratio * total)))
+    for inputs, labels in toy_task().batches(cfg.batch_size, shuffle=True, seed=cfg.seed):
+        plain.train()
+        loss = F.cross_entropy(plain(**inputs), labels)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(plain.parameters(), cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+    _, ours = train(ours, toy_task(), toy_task(), cfg)
+    for (name, a), b in zip(plain.state_dict().items(), ours.state_dict().values()):
+        assert torch.equal(a, b), name
