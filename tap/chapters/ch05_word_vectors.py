@@ -223,7 +223,7 @@ def _source_words(record: dict) -> str:
 def _also_facts(study_outcome: Outcome, base: Run, lora2: Run) -> str:
     """The headline pair with the other vectors a profile compares (``ALSO``), in a sentence."""
     if "also" not in study_outcome.context:
-        return ("This build ran the experiment with these vectors only; the `full` profile, which reads GloVe's "
+        return ("This build ran the experiment with these vectors only; the full profile, which reads GloVe's "
                 "from the Hub, also runs the pair above with the book's own vectors and compares the two here.")
     record, pair = study_outcome.context["also"]
     b, l = (100 * pair[n].record["test_accuracy"] for n in ("trained on IMDB alone", "AG News → LoRA on fc1, rank 2"))

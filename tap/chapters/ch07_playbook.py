@@ -196,7 +196,8 @@ def target_evidence(k: dict) -> str:
         return (f"But the paired interval reaches {lo:+.1f} points, below {limit:+g}: these test reviews "
                 "cannot rule out a larger loss, so non-inferiority is not shown.")
     if hi >= limit:
-        return f"The paired interval still reaches {hi:+.1f} points, so the shortfall itself is not certain."
+        return (f"The top of the paired interval, {hi:+.1f} points, lies within the {PEFT_TARGET_POINTS:g}-point "
+                "margin, so the shortfall itself is not certain.")
     return f"Even the top of the paired interval, {hi:+.1f} points, is below {limit:+g}: it falls short."
 
 
