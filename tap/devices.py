@@ -1,6 +1,6 @@
 """Where the work runs. ``accelerate`` (the engine under ``Trainer`` and ``SFTTrainer``) places
 models and batches on the device — a GPU when there is one — applies mixed precision and, under
-``accelerate launch``, runs one process per device. Every ``tap`` training loop goes through it,
+``accelerate launch`` or ``torchrun``, runs one process per device. Every ``tap`` training loop goes through it,
 so the same code runs on a laptop's CPU, on a GPU, and on several of either."""
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from accelerate import Accelerator, PartialState
 from accelerate.state import AcceleratorState
 
 PRECISIONS = ("no", "bf16", "fp16")  # accelerate's names: "no" is plain float32
+
 
 def state() -> PartialState:
     """The processes and devices of this run, as accelerate sees them. Started by ``torchrun``
