@@ -238,14 +238,13 @@ def _get_or_make_together(folder: Path, read: Callable[[Path], T], make: Callabl
     computes it, the main one stores it, and the others wait and then read the stored entry, so
     that all return the same record."""
     state = process_state()
-    found = [False]
+    found, value = [False], None
     if state.is_main_process and folder.exists():
         with contextlib.suppress(ValueError):
-            read(folder)
-            found = [True]
+            value, found = read(folder), [True]
     broadcast_object_list(found)
     if found[0]:
-        return read(folder), True
+        return (value if state.is_main_process else read(folder)), True
     value = _get_or_make_alone(folder, read, make, unstored)[0] if state.is_main_process else unstored()
     state.wait_for_everyone()
     if not state.is_main_process and folder.exists():

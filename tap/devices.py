@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 from accelerate import Accelerator, PartialState
@@ -83,3 +83,19 @@ def gather_rows(rows: torch.Tensor, acc: Accelerator) -> torch.Tensor:
     gathered = acc.gather_for_metrics(padded).cpu()
     width = len(gathered) // acc.num_processes
     return torch.cat([gathered[i * width: i * width + c] for i, c in enumerate(counts)])
+
+
+def scored_in_shares(batches: Iterable[tuple[dict, torch.Tensor]], acc: Accelerator,
+                     score: Callable[[dict, torch.Tensor], torch.Tensor], width: int) -> torch.Tensor:
+    """``[position in the split, *score(inputs, labels)]`` for every example (``width`` scores
+    each), in the order the batches came. Each process scores every ``num_processes``-th batch
+    and the rows of all are gathered (``gather_rows``): the work is shared, every process gets
+    the whole result, and no example is counted twice however the last batch falls."""
+    rows, start = [], 0
+    for i, (inputs, labels) in enumerate(batches):
+        if i % acc.num_processes == acc.process_index:  # this process's share of the batches
+            positions = torch.arange(start, start + len(labels), dtype=torch.float64)[:, None]
+            rows.append(torch.cat([positions, score(inputs, labels).double()], 1))
+        start += len(labels)
+    every = gather_rows(torch.cat(rows) if rows else torch.zeros(0, 1 + width, dtype=torch.float64), acc)
+    return every[every[:, 0].argsort()]

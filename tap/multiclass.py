@@ -21,7 +21,7 @@ from torch import nn
 from . import data
 from .data import Splits, balanced_indices
 from .hub import revision
-from .devices import accelerating, gather_rows
+from .devices import accelerating, scored_in_shares
 from .measure import hardware, timer, track_peak_memory
 from .efficient import count_parameters
 from .profiles import Profile
@@ -137,27 +137,23 @@ def predict_proba(model: nn.Module, split: TokenizedDataset, batch_size: int = 6
                   acc: Accelerator | None = None) -> torch.Tensor:
     """Class probabilities, ``[examples, classes]``, in the split's order.
 
-    Under several processes each one scores every ``num_processes``-th batch and the rows are
-    gathered (``tap.devices.gather_rows``), each with its position in the split: the work is
-    shared, every process gets the same whole result, and no example is counted twice however
-    the last batch falls. ``model`` is the model itself, not its multi-process wrapper: the
-    processes may score unequal numbers of batches, and only the gathering meets the others."""
+    Under several processes each one scores a share of the batches
+    (``tap.devices.scored_in_shares``). ``model`` is the model itself, not its multi-process
+    wrapper: the processes may score unequal numbers of batches, and only the gathering meets
+    the others."""
     if acc is None:
         with accelerating() as acc:
             return predict_proba(model, split, batch_size, acc)
     model.eval()  # dropout off
     dev = next(model.parameters()).device
-    rows, start = [], 0
-    for i, (inputs, labels) in enumerate(split.batches(batch_size, shuffle=False)):
-        if i % acc.num_processes == acc.process_index:  # this process's share of the batches
-            with acc.autocast():
-                logits = model(**{k: v.to(dev) for k, v in inputs.items()}).logits.float()  # [batch, classes]
-            positions = torch.arange(start, start + len(labels), dtype=torch.float64)[:, None]
-            rows.append(torch.cat([positions, logits.softmax(-1).cpu().double()], 1))
-        start += len(labels)
-    mine = torch.cat(rows) if rows else torch.zeros(0, 1 + model.config.num_labels, dtype=torch.float64)
-    every = gather_rows(mine, acc)
-    return every[every[:, 0].argsort(), 1:].float()
+
+    def probabilities(inputs: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+        with acc.autocast():
+            logits = model(**{k: v.to(dev) for k, v in inputs.items()}).logits.float()  # [batch, classes]
+        return logits.softmax(-1).cpu()
+
+    rows = scored_in_shares(split.batches(batch_size, shuffle=False), acc, probabilities, model.config.num_labels)
+    return rows[:, 1:].float()
 
 
 def evaluate_split(model: nn.Module, split: TokenizedDataset, num_classes: int,

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from accelerate import Accelerator
 
-from .devices import accelerating, gather_rows
+from .devices import accelerating, scored_in_shares
 from .measure import hardware, timer, track_peak_memory
 from .efficient import count_parameters
 
@@ -65,20 +65,18 @@ def _to(inputs: dict[str, torch.Tensor], dev: torch.device) -> dict[str, torch.T
 @torch.inference_mode()
 def _outcomes(model: nn.Module, data: BatchSource, batch_size: int, acc: Accelerator,
               by_length: bool) -> torch.Tensor:
-    """One row per example: ``[position in the split, predicted label, true label, loss]``.
-    Each process scores its share of the batches; the rows of all of them are gathered."""
+    """One row per example: ``[position, predicted label, true label, loss]``, scored in shares
+    across processes (``tap.devices.scored_in_shares``)."""
     model.eval()
     dev = next(model.parameters()).device
-    rows, start = [], 0
-    for i, (inputs, labels) in enumerate(data.batches(batch_size, shuffle=False, by_length=by_length)):
-        if i % acc.num_processes == acc.process_index:
-            with acc.autocast():
-                logits = logits_of(model, _to(inputs, dev)).float()
-            losses = F.cross_entropy(logits, labels.to(dev), reduction="none").cpu()
-            rows.append(torch.stack([torch.arange(start, start + len(labels)).double(),
-                                     logits.argmax(-1).cpu().double(), labels.double(), losses.double()], 1))
-        start += len(labels)
-    return gather_rows(torch.cat(rows) if rows else torch.zeros(0, 4, dtype=torch.float64), acc)
+
+    def score(inputs: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+        with acc.autocast():
+            logits = logits_of(model, _to(inputs, dev)).float()
+        losses = F.cross_entropy(logits, labels.to(dev), reduction="none").cpu()
+        return torch.stack([logits.argmax(-1).cpu().double(), labels.double(), losses.double()], 1)
+
+    return scored_in_shares(data.batches(batch_size, shuffle=False, by_length=by_length), acc, score, width=3)
 
 
 def predict(model: nn.Module, data: BatchSource, batch_size: int = 64,
@@ -86,7 +84,6 @@ def predict(model: nn.Module, data: BatchSource, batch_size: int = 64,
     """``(predicted labels, true labels)`` over a whole split, in its order."""
     with accelerating(mixed_precision) as acc:
         rows = _outcomes(model, data, batch_size, acc, by_length=False)
-    rows = rows[rows[:, 0].argsort()]
     return rows[:, 1].long(), rows[:, 2].long()
 
 
