@@ -1,4 +1,5 @@
 """Test-suite settings: every chapter re-run by nbval uses the `smoke` profile."""
+
 import os
 
 os.environ.setdefault("TAP_PROFILE", "smoke")

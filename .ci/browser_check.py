@@ -3,6 +3,7 @@ console errors (the book is read offline too, so a resource that fails to load i
 wherever it comes from), every image has a non-zero natural width, MathJax typesets every
 equation, chapter pages carry the Binder and Colab launch buttons, and the search page
 finds "LoRA"."""
+
 from __future__ import annotations
 
 import subprocess
@@ -14,15 +15,21 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).parent))
-from check_html import HTML, ROOT, toc_files  # noqa: E402
-
 import yaml  # noqa: E402
+from check_html import HTML, ROOT, toc_files  # noqa: E402
 
 MATH_PAGE = "05_lora"  # a chapter with equations: its equations must exist and render
 PORT = 8765
 BASE = f"http://127.0.0.1:{PORT}/"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def is_chapter(page: str) -> bool:
@@ -44,8 +51,11 @@ def maths(tab, timeout_ms: int = 20_000) -> tuple[int, int]:
 
 def main() -> int:
     pages = toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text()))
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(PORT), "--bind", "127.0.0.1",
-                               "--directory", str(HTML)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(PORT), "--bind", "127.0.0.1", "--directory", str(HTML)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(1)
     problems: list[str] = []
     try:
@@ -60,14 +70,26 @@ def main() -> int:
 
             tab.on("console", on_console)
             tab.on("pageerror", lambda err: problems.append(f"{current['page']}: script error: {err}"))
-            tab.on("requestfailed", lambda req: req.url.startswith(BASE) and problems.append(
-                f"{current['page']}: failed to load {req.url}"))
-            tab.on("response", lambda resp: resp.url.startswith(BASE) and resp.status >= 400 and problems.append(
-                f"{current['page']}: HTTP {resp.status} for {resp.url}"))
+            tab.on(
+                "requestfailed",
+                lambda req: (
+                    req.url.startswith(BASE) and problems.append(f"{current['page']}: failed to load {req.url}")
+                ),
+            )
+            tab.on(
+                "response",
+                lambda resp: (
+                    resp.url.startswith(BASE)
+                    and resp.status >= 400
+                    and problems.append(f"{current['page']}: HTTP {resp.status} for {resp.url}")
+                ),
+            )
             for page in pages:
                 current["page"] = page
                 tab.goto(BASE + f"{page}.html", wait_until="load")
-                images = tab.eval_on_selector_all("img", "els => els.map(e => [e.currentSrc || e.src, e.naturalWidth])")
+                images = tab.eval_on_selector_all(
+                    "img", "els => els.map(e => [e.currentSrc || e.src, e.naturalWidth])"
+                )
                 broken = [src for src, width in images if src.startswith(BASE) and width == 0]
                 problems += [f"{page}: image {src} did not render" for src in broken]
                 equations, unrendered = maths(tab)

@@ -5,15 +5,16 @@ decimals or cut-off text in tables, a negative number after "behind"/"ahead".
 
 Rules read the page as the reader sees it: text outside <script>/<style>, and outside what
 the author wrote as source (code cells' input, literal blocks, TeX); code cells' output is checked."""
+
 from __future__ import annotations
 
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
@@ -22,15 +23,47 @@ HTML = Path(os.environ.get("BOOK_HTML") or ROOT / "_build" / "html")  # next to 
 
 HIDDEN = {"head", "script", "style", "template"}  # <title> repeats the <h1>
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
-BLOCK = {"address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption", "figure",
-         "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre",
-         "section", "table", "td", "th", "tr", "ul"}
+BLOCK = {
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "br",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "figcaption",
+    "figure",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "td",
+    "th",
+    "tr",
+    "ul",
+}
 
 
 @dataclass
 class Page:
     """What a rule looks at: the reader-visible text, its prose (the same without preformatted
     output), each <td> cell's text, and the image sources."""
+
     text: str
     prose: str
     cells: list[str]
@@ -42,7 +75,8 @@ def is_source(attrs: dict) -> bool:
     but not an output, which is highlighted too) or TeX maths, which may hold "(768, 8)"."""
     classes = (attrs.get("class") or "").split()
     return bool({"cell_input", "math"} & set(classes)) or (
-        "output" not in classes and any(c.startswith("highlight-") for c in classes))
+        "output" not in classes and any(c.startswith("highlight-") for c in classes)
+    )
 
 
 class Reader(HTMLParser):
@@ -66,8 +100,17 @@ class Reader(HTMLParser):
             self.handle_data("\n")
         if tag in VOID:
             return
-        role = ("hidden" if tag in HIDDEN else "source" if is_source(attrs) else "pre" if tag == "pre"
-                else "cell" if tag == "td" else "")
+        role = (
+            "hidden"
+            if tag in HIDDEN
+            else "source"
+            if is_source(attrs)
+            else "pre"
+            if tag == "pre"
+            else "cell"
+            if tag == "td"
+            else ""
+        )
         self.open.append((tag, role))
         if role == "cell":
             self.open_cells.append([])
@@ -151,13 +194,17 @@ def cut_off_cells(page: Page) -> list[str]:
     """A table cell cut short: an elided row or column ("..."), a text cut at pandas' column
     width, or a short value (a setting, a reason) ending in "…"/"...". Long quoted samples may
     end in an ellipsis that is part of the data (AG News articles do) and are left alone."""
-    return [cell for cell in page.cells if cell in ("…", "...")
-            or (cell.endswith("...") and len(cell) == PANDAS_CUT)
-            or (cell.endswith(("…", "...")) and len(cell) < QUOTED_TEXT)]
+    return [
+        cell
+        for cell in page.cells
+        if cell in ("…", "...")
+        or (cell.endswith("...") and len(cell) == PANDAS_CUT)
+        or (cell.endswith(("…", "...")) and len(cell) < QUOTED_TEXT)
+    ]
 
 
 def signed_gaps(page: Page) -> list[str]:
-    """"-1.0 points behind", "trails full fine-tuning by -1.0": the word already says which
+    """ "-1.0 points behind", "trails full fine-tuning by -1.0": the word already says which
     way, so the number must not carry a sign too."""
     minus = r"(?<![\w-])[-−]\d"
     before = rf"{minus}[\d.,]*\s*(?:percentage\s+)?points?\s+(?:behind|ahead)"

@@ -22,6 +22,7 @@ myst-nb renders a page it takes those outputs out of the notebook it writes to
 ``jupyter_execute/`` and stores them, prefixes removed, in ``<page>.glue.json`` next to it
 (``myst_nb/sphinx_.py``). Both places are read, so a build by any myst-nb version compares.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,10 +33,27 @@ from pathlib import Path
 
 import nbformat
 
-VARYING_PARTS = ("time", "seconds", "speed", "throughput", "memory", "latency",
-                 # chapters 02 and 05 measure speed: rates, speed-ups, and what is chosen from them
-                 "rate", "gain", "ratio", "overhead", "best_bs", "batch_limit", "ch02_kv_", "ch02_mode_",
-                 "ch05_lat_", "ch05_step_", "_mem", "_eps")
+VARYING_PARTS = (
+    "time",
+    "seconds",
+    "speed",
+    "throughput",
+    "memory",
+    "latency",
+    # chapters 02 and 05 measure speed: rates, speed-ups, and what is chosen from them
+    "rate",
+    "gain",
+    "ratio",
+    "overhead",
+    "best_bs",
+    "batch_limit",
+    "ch02_kv_",
+    "ch02_mode_",
+    "ch05_lat_",
+    "ch05_step_",
+    "_mem",
+    "_eps",
+)
 VARYING_WORDS = {"s", "ms", "mb"}  # whole words only: "_s" and "mb" are inside many stable names
 SHOWN = 70  # characters of a value shown in a difference
 
@@ -51,18 +69,25 @@ def executed_folder(build: Path) -> Path:
 def _bundle(output: dict) -> Bundle:
     """A glue output's MIME bundle with the glue prefix removed and multi-line text joined."""
     prefix = output.get("metadata", {}).get("scrapbook", {}).get("mime_prefix", "")
-    return {(mime[len(prefix):] if prefix and mime.startswith(prefix) else mime):
-            ("".join(content) if isinstance(content, list) else content)
-            for mime, content in output.get("data", {}).items()}
+    return {
+        (mime[len(prefix) :] if prefix and mime.startswith(prefix) else mime): (
+            "".join(content) if isinstance(content, list) else content
+        )
+        for mime, content in output.get("data", {}).items()
+    }
 
 
 def _from_notebook(path: Path) -> dict[str, Bundle]:
     """Glue outputs still inside an executed notebook (``glue(..., display=True)`` ones, or
     every one where the notebook was not rendered by myst-nb)."""
     notebook = nbformat.read(path, as_version=4)
-    return {output.metadata["scrapbook"]["name"]: _bundle(output)
-            for cell in notebook.cells if cell.cell_type == "code"
-            for output in cell.get("outputs", []) if "scrapbook" in output.get("metadata", {})}
+    return {
+        output.metadata["scrapbook"]["name"]: _bundle(output)
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if "scrapbook" in output.get("metadata", {})
+    }
 
 
 def glued_values(folder: Path) -> dict[tuple[str, str], Bundle]:
@@ -86,7 +111,7 @@ def expected_to_vary(name: str) -> bool:
 def _shown(bundle: Bundle) -> str:
     text = str(bundle.get("text/plain", f"<{', '.join(sorted(bundle))}>"))
     text = " ".join(text.split())
-    return text if len(text) <= SHOWN else text[:SHOWN - 1] + "…"
+    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
 
 
 def describe(a: Bundle, b: Bundle) -> str:
@@ -120,13 +145,18 @@ def main(argv: list[str] | None = None) -> int:
     for build in (args.build_a, args.build_b):
         folder = executed_folder(build)
         if not any(folder.rglob("*.ipynb")):
-            print(f"error: no executed notebooks under {folder}; pass a Jupyter Book build folder "
-                  f"(one holding jupyter_execute/).", file=sys.stderr)
+            print(
+                f"error: no executed notebooks under {folder}; pass a Jupyter Book build folder "
+                f"(one holding jupyter_execute/).",
+                file=sys.stderr,
+            )
             return 2
         values.append(glued_values(folder))
     compared, failing, varying = compare(*values)
-    print(f"compared {compared} glued values: {len(failing)} differ, {len(varying)} timings/memory differ "
-          f"(expected to vary)")
+    print(
+        f"compared {compared} glued values: {len(failing)} differ, {len(varying)} timings/memory differ "
+        f"(expected to vary)"
+    )
     for title, lines in (("differences:", failing), ("expected to vary (timings and memory):", varying)):
         if lines:
             print(f"\n{title}", *(f"  {line}" for line in lines), sep="\n")

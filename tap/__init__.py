@@ -9,17 +9,27 @@ chapter's one ``experiment``) → report (``report``, ``plots``, ``provenance``)
 ``cache``, ``hub`` and ``measure`` serve every floor. The README's "How the code is laid out"
 has the table; ``tests/test_layering.py`` checks that no floor reaches up.
 """
+
 import pandas as pd
 
 from .cache import cached_run
 from .data import ag_news_splits, imdb_splits
-from .encoder import TransformerClassifier
 from .efficient import count_parameters
+from .encoder import TransformerClassifier
 from .profiles import get_profile
 from .training import TrainConfig, evaluate, train
 
-__all__ = ["cached_run", "ag_news_splits", "imdb_splits", "TransformerClassifier", "count_parameters",
-           "get_profile", "TrainConfig", "evaluate", "train"]
+__all__ = [
+    "cached_run",
+    "ag_news_splits",
+    "imdb_splits",
+    "TransformerClassifier",
+    "count_parameters",
+    "get_profile",
+    "TrainConfig",
+    "evaluate",
+    "train",
+]
 __version__ = "0.1.0"
 # Tables on the book's pages show every cell whole: pandas' default cuts text at 50 characters,
 # hiding the generated samples and settings a reader came to see.

@@ -8,6 +8,7 @@ A problem the project can explain (an unknown name, data or a model that cannot 
 output folder that cannot be written) is printed as one line on stderr, without a traceback
 (``--debug`` shows it): exit status 2 for a wrong command line, 1 for a run that failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,9 +17,9 @@ import os
 import sys
 from pathlib import Path
 
+from .chapters import EXPERIMENTS, chapter
 from .data import DataUnavailableError
 from .devices import is_main_process
-from .chapters import EXPERIMENTS, chapter
 from .models import ModelUnavailableError
 from .profiles import PROFILE_ENV, PROFILES, get_profile
 from .runs import Outcome
@@ -39,13 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list the experiments and profiles")
     run = sub.add_parser("run", help="run one experiment")
     run.add_argument("experiment", help=f"one of: {', '.join(EXPERIMENTS)}")
-    run.add_argument("--profile", default=os.environ.get(PROFILE_ENV, "book"),
-                     help=f"run profile: {', '.join(PROFILES)} (default: $TAP_PROFILE or book)")
+    run.add_argument(
+        "--profile",
+        default=os.environ.get(PROFILE_ENV, "book"),
+        help=f"run profile: {', '.join(PROFILES)} (default: $TAP_PROFILE or book)",
+    )
     run.add_argument("--out", type=Path, default=Path("tap-results"), help="output folder (default: tap-results)")
     run.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     plan = sub.add_parser("plan", help="estimate what each chapter trains and how long it takes here")
-    plan.add_argument("--profile", default=os.environ.get(PROFILE_ENV, "book"),
-                      help=f"run profile: {', '.join(PROFILES)} (default: $TAP_PROFILE or book)")
+    plan.add_argument(
+        "--profile",
+        default=os.environ.get(PROFILE_ENV, "book"),
+        help=f"run profile: {', '.join(PROFILES)} (default: $TAP_PROFILE or book)",
+    )
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return parser

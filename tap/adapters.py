@@ -7,9 +7,10 @@ output projection. Its up-projection starts at zero, so a freshly inserted adapt
 the identity and the model computes what it computed before; training then moves only the
 adapters and the classification head.
 """
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -40,8 +41,10 @@ def bottleneck_size(hidden: int, bottleneck: int | None = None, reduction_factor
     (AdapterHub's convention; Houlsby et al. write it as m)."""
     m = bottleneck if bottleneck is not None else hidden // reduction_factor
     if m < 1:
-        raise ValueError(f"Bottleneck size must be at least 1 (got {m} from hidden={hidden}, "
-                         f"bottleneck={bottleneck}, reduction_factor={reduction_factor}).")
+        raise ValueError(
+            f"Bottleneck size must be at least 1 (got {m} from hidden={hidden}, "
+            f"bottleneck={bottleneck}, reduction_factor={reduction_factor})."
+        )
     return m
 
 
@@ -89,9 +92,15 @@ def placement_pattern(placement: str) -> str:
     return "|".join(f"(?:{p})" for site in sites(placement) for p in SITES[site])
 
 
-def add_adapters(model: nn.Module, placement: str = "houlsby", bottleneck: int | None = None,
-                 reduction_factor: int = 16, targets: str | Iterable[str] | None = None,
-                 freeze: bool = True, seed: int = 0) -> list[str]:
+def add_adapters(
+    model: nn.Module,
+    placement: str = "houlsby",
+    bottleneck: int | None = None,
+    reduction_factor: int = 16,
+    targets: str | Iterable[str] | None = None,
+    freeze: bool = True,
+    seed: int = 0,
+) -> list[str]:
     """Insert an :class:`Adapter` after every Linear layer the ``placement`` names (or the
     ``targets`` given: names, suffixes or a regex, as in ``efficient.match_modules``). With
     ``freeze``, the base model is frozen first, so only adapters and head train.
@@ -101,8 +110,10 @@ def add_adapters(model: nn.Module, placement: str = "houlsby", bottleneck: int |
     try:
         names = match_modules(model, targets if targets is not None else placement_pattern(placement))
     except ValueError as err:
-        raise ValueError(f"Adapters ({placement!r} placement): {err} Name the output projections "
-                         f"with add_adapters(..., targets=[...]).") from None
+        raise ValueError(
+            f"Adapters ({placement!r} placement): {err} Name the output projections "
+            f"with add_adapters(..., targets=[...])."
+        ) from None
     for name in names:  # every check before anything changes: a failed call leaves the model as it was
         bottleneck_size(model.get_submodule(name).out_features, bottleneck, reduction_factor)
     if freeze:
@@ -134,9 +145,11 @@ def load_adapter_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None
     shape (another number of classes) is rebuilt; the frozen base is not touched."""
     expected = {n for n, _ in model.named_parameters() if is_task_parameter(n)}
     if expected != set(state):
-        raise ValueError(f"Adapter state does not fit this model: missing {sorted(expected - set(state))}, "
-                         f"unexpected {sorted(set(state) - expected)}. Was it saved from the same placement?")
-    for name, tensor in state.items():
+        raise ValueError(
+            f"Adapter state does not fit this model: missing {sorted(expected - set(state))}, "
+            f"unexpected {sorted(set(state) - expected)}. Was it saved from the same placement?"
+        )
+    for name in state:
         module_name = name.rpartition(".")[0]
         module = model.get_submodule(module_name)
         if isinstance(module, nn.Linear) and module.weight.shape != state[module_name + ".weight"].shape:

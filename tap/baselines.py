@@ -1,5 +1,6 @@
 """The classical anchor every neural method is judged against: TF-IDF word 1–2-grams
 and logistic regression. At CPU scale it is hard to beat, and the book shows it."""
+
 from __future__ import annotations
 
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -10,8 +11,13 @@ from .measure import timer, track_peak_memory
 from .text import clean
 
 
-def tfidf_logreg(train_texts: list[str], train_labels: list[int], test_texts: list[str],
-                 test_labels: list[int], ngrams: tuple[int, int] = (1, 2)) -> dict:
+def tfidf_logreg(
+    train_texts: list[str],
+    train_labels: list[int],
+    test_texts: list[str],
+    test_labels: list[int],
+    ngrams: tuple[int, int] = (1, 2),
+) -> dict:
     """Fit on the training texts, score on the test texts; a run record like the neural ones."""
     model = make_pipeline(
         TfidfVectorizer(preprocessor=clean, ngram_range=ngrams, min_df=2, sublinear_tf=True),
@@ -21,6 +27,13 @@ def tfidf_logreg(train_texts: list[str], train_labels: list[int], test_texts: li
         model.fit(train_texts, train_labels)
     accuracy = float((model.predict(test_texts) == test_labels).mean())
     weights = model[-1].coef_.size + model[-1].intercept_.size
-    return {"test_accuracy": accuracy, "test_size": len(test_labels), "wall_time_s": clock["seconds"],
-            "examples_per_s": len(train_texts) / clock["seconds"], "trainable_params": weights,
-            "total_params": weights, "train_examples": len(train_texts), **mem}
+    return {
+        "test_accuracy": accuracy,
+        "test_size": len(test_labels),
+        "wall_time_s": clock["seconds"],
+        "examples_per_s": len(train_texts) / clock["seconds"],
+        "trainable_params": weights,
+        "total_params": weights,
+        "train_examples": len(train_texts),
+        **mem,
+    }

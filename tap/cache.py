@@ -17,6 +17,7 @@ not match is recomputed. The rules that keep it right when processes overlap or 
   training run needs every process), then wait for it and read what it stored.
 * Checkpoints load onto the CPU (``map_location``), so a run made on a GPU loads anywhere.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -29,9 +30,10 @@ import pickle
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from types import ModuleType
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import TypeVar
 
 import torch
 from accelerate.utils import broadcast_object_list
@@ -75,6 +77,7 @@ def source_digest(*modules: ModuleType) -> str:
 
 
 # --------------------------------------------------------------------------- checking entries
+
 
 def _read_manifest(folder: Path) -> dict[str, str]:
     """The entry's manifest: a JSON object of relative file names to digests that lists
@@ -145,10 +148,14 @@ def _read_folder(folder: Path) -> tuple[Path, dict]:
 
 # --------------------------------------------------------------------------- writing entries
 
+
 def _write_manifest(folder: Path) -> None:
     """Digests of every file under ``folder`` (relative paths), except the manifest itself."""
-    manifest = {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(folder.rglob("*")) if p.is_file() and p != folder / "manifest.json"}
+    manifest = {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p != folder / "manifest.json"
+    }
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
@@ -221,8 +228,9 @@ def _make_in_place(folder: Path, make: Callable[[Path], T]) -> T:
     return value
 
 
-def _get_or_make(folder: Path, read: Callable[[Path], T], make: Callable[[Path], T],
-                 unstored: Callable[[], T]) -> tuple[T, bool]:
+def _get_or_make(
+    folder: Path, read: Callable[[Path], T], make: Callable[[Path], T], unstored: Callable[[], T]
+) -> tuple[T, bool]:
     """The entry at ``folder`` and whether it came from the cache. ``read`` loads an entry
     (ValueError when damaged), ``make`` computes it into an empty folder, ``unstored`` computes
     it where the cache cannot be written."""
@@ -231,8 +239,9 @@ def _get_or_make(folder: Path, read: Callable[[Path], T], make: Callable[[Path],
     return _get_or_make_alone(folder, read, make, unstored)
 
 
-def _get_or_make_together(folder: Path, read: Callable[[Path], T], make: Callable[[Path], T],
-                          unstored: Callable[[], T]) -> tuple[T, bool]:
+def _get_or_make_together(
+    folder: Path, read: Callable[[Path], T], make: Callable[[Path], T], unstored: Callable[[], T]
+) -> tuple[T, bool]:
     """``_get_or_make`` for several processes: the main one decides whether the entry is there
     (all must agree, or one would train while another waits); if it is not, every process
     computes it, the main one stores it, and the others wait and then read the stored entry, so
@@ -252,15 +261,19 @@ def _get_or_make_together(folder: Path, read: Callable[[Path], T], make: Callabl
     return value, False
 
 
-def _get_or_make_alone(folder: Path, read: Callable[[Path], T], make: Callable[[Path], T],
-                       unstored: Callable[[], T]) -> tuple[T, bool]:
+def _get_or_make_alone(
+    folder: Path, read: Callable[[Path], T], make: Callable[[Path], T], unstored: Callable[[], T]
+) -> tuple[T, bool]:
     if folder.exists():
         with contextlib.suppress(ValueError):  # damage is reported below, under the lock
             return read(folder), True
     if not _writable(folder.parent):
-        warnings.warn(f"Cache entry {folder.name} is missing or damaged, and the cache folder "
-                      f"{folder.parent} is not writable: computing it without storing the result. "
-                      f"Set ${CACHE_ENV} to a writable folder to keep it.", stacklevel=3)
+        warnings.warn(
+            f"Cache entry {folder.name} is missing or damaged, and the cache folder "
+            f"{folder.parent} is not writable: computing it without storing the result. "
+            f"Set ${CACHE_ENV} to a writable folder to keep it.",
+            stacklevel=3,
+        )
         return unstored(), False
     _sweep(folder.parent)
     with _lock(_lock_path(folder)):
@@ -276,9 +289,7 @@ def _entry_folder(kind: str, name: str, config: dict) -> Path:
     return cache_dir() / kind / f"{name}-{config_key(config)}"
 
 
-def cached_run(
-    name: str, config: dict, compute: Callable[[], tuple[dict, dict | None]]
-) -> tuple[dict, dict | None]:
+def cached_run(name: str, config: dict, compute: Callable[[], tuple[dict, dict | None]]) -> tuple[dict, dict | None]:
     """Return ``(record, state_dict)`` for ``config``: from the cache, or by calling
     ``compute()`` and storing its result. The record says whether it came from the cache."""
     folder = _entry_folder("runs", name, config)

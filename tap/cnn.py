@@ -1,6 +1,7 @@
 """Chapter 05's non-Transformer model: a convolutional text classifier in the style of
 Kim (2014), whose convolutions are written as linear layers over windows of tokens, so the
 same ``tap.lora.apply_lora`` that adapts a Transformer's projections adapts its filters."""
+
 from __future__ import annotations
 
 import torch
@@ -30,8 +31,15 @@ class WindowConv(nn.Module):
 class TextCNN(nn.Module):
     """Embeddings → convolutions of several widths → ReLU → max over the review → ``head``."""
 
-    def __init__(self, vocab_size: int, num_classes: int, d_embed: int = 64, num_filters: int = 64,
-                 widths: tuple[int, ...] = (3, 4, 5), dropout: float = 0.3) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        d_embed: int = 64,
+        num_filters: int = 64,
+        widths: tuple[int, ...] = (3, 4, 5),
+        dropout: float = 0.3,
+    ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, d_embed, padding_idx=0)
         self.convs = nn.ModuleList(WindowConv(d_embed, num_filters, w) for w in widths)

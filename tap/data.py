@@ -7,13 +7,14 @@ copy of the Hub repositories in their own layout. Both give the same features, b
 same row order, so every split is put in *content order* (rows ranked by a hash of their text)
 before anything is selected: the same profile then picks the same reviews from either source.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -88,22 +89,28 @@ def check_schema(name: str, dataset: DatasetDict, where: str) -> DatasetDict:
     expected = expected_features(name)
     for split, ds in dataset.items():
         if split not in SPLITS[name]:
-            raise DataFormatError(f"{where}: split {split!r} is not one of {HUB_IDS[name]}'s ({sorted(SPLITS[name])}).")
+            raise DataFormatError(
+                f"{where}: split {split!r} is not one of {HUB_IDS[name]}'s ({sorted(SPLITS[name])})."
+            )
         missing = set(expected) - set(ds.column_names)
         if missing:
             raise DataFormatError(
                 f"{where}, split {split!r}: columns {sorted(missing)} are missing (found {ds.column_names}). "
-                f"The book reads the Hub's columns 'text' and 'label' only; rename the columns or re-download.")
+                f"The book reads the Hub's columns 'text' and 'label' only; rename the columns or re-download."
+            )
         if ds.features["label"] != expected["label"]:
             raise DataFormatError(
                 f"{where}, split {split!r}: 'label' is {ds.features['label']}, expected {expected['label']} "
-                f"(integers 0..{len(LABEL_NAMES[name]) - 1} with the Hub's names). Re-download the dataset.")
+                f"(integers 0..{len(LABEL_NAMES[name]) - 1} with the Hub's names). Re-download the dataset."
+            )
         if ds.features["text"] != expected["text"] or None in ds["text"]:
             raise DataFormatError(f"{where}, split {split!r}: 'text' must be a string in every row.")
         labels = set(ds["label"])
         if split != "unsupervised" and len(labels) < 2:
-            raise DataFormatError(f"{where}, split {split!r} has a single class ({labels}); a classifier "
-                                  f"needs both sides. The copy is incomplete: re-download it.")
+            raise DataFormatError(
+                f"{where}, split {split!r} has a single class ({labels}); a classifier "
+                f"needs both sides. The copy is incomplete: re-download it."
+            )
     return dataset
 
 
@@ -120,7 +127,7 @@ def content_order(ds: Dataset) -> Dataset:
     return ds.select(np.lexsort((np.asarray(ds["label"]), keys)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> DatasetDict:
     """The whole dataset ``name`` ('imdb' or 'ag_news'), from the Hub or the mirror, checked
     against the Hub's schema, every split in content order."""
@@ -198,7 +205,9 @@ def imdb_splits(profile: Profile | None = None, seed: int = 0, n_train: int | No
     if p.imdb_test:
         test = test_all.select(balanced_indices(np.asarray(test_all["label"]), p.imdb_test, seed=seed + 2))
     return Splits(
-        train=train_all.select(train_idx), val=train_all.select(val_idx), test=test,
+        train=train_all.select(train_idx),
+        val=train_all.select(val_idx),
+        test=test,
         label_names=LABEL_NAMES["imdb"],
         note=f"IMDB: {len(train_idx):,} training and {len(val_idx):,} validation reviews from the "
         f"train split, {len(test):,} test reviews; all balanced.",
@@ -217,13 +226,16 @@ def ag_news_splits(profile: Profile | None = None, seed: int = 0) -> Splits:
             raise DataUnavailableError(
                 f"The {p.name!r} profile trains on AG News's train split (120,000 rows), which the local "
                 f"copy does not have (it holds only the test split). Connect to the Hugging Face Hub, or "
-                f"use a profile that does not need it (TAP_PROFILE=book).")
+                f"use a profile that does not need it (TAP_PROFILE=book)."
+            )
         source, test = full["train"], full["test"]
         note = "AG News: training and validation rows from the train split; the official test split."
     else:
         source, test = full["test"], None
-        note = ("AG News: only the 7,600-row test split is used, split, stratified, "
-                "into training, validation and held-out test rows that never overlap.")
+        note = (
+            "AG News: only the 7,600-row test split is used, split, stratified, "
+            "into training, validation and held-out test rows that never overlap."
+        )
     labels = np.asarray(source["label"])
     val_idx = balanced_indices(labels, p.ag_val, seed=seed + 1)
     taken = set(val_idx.tolist())
@@ -231,11 +243,18 @@ def ag_news_splits(profile: Profile | None = None, seed: int = 0) -> Splits:
         rest = len(labels) - len(taken)
         n_test = min(p.ag_val, rest - p.ag_train) if rest > p.ag_train else 0
         if n_test <= 0:
-            raise ValueError(f"AG News has {len(labels):,} rows: too few for {p.ag_train:,} train "
-                             f"+ {p.ag_val:,} validation + a test split.")
+            raise ValueError(
+                f"AG News has {len(labels):,} rows: too few for {p.ag_train:,} train "
+                f"+ {p.ag_val:,} validation + a test split."
+            )
         test_idx = balanced_indices(labels, n_test, seed=seed + 2, exclude=taken)
         test = source.select(test_idx)
         taken |= set(test_idx.tolist())
     train_idx = balanced_indices(labels, min(p.ag_train, len(labels) - len(taken)), seed=seed, exclude=taken)
-    return Splits(train=source.select(train_idx), val=source.select(val_idx), test=test,
-                  label_names=LABEL_NAMES["ag_news"], note=note + f" Sizes: {len(train_idx):,} / {len(val_idx):,} / {len(test):,}.")
+    return Splits(
+        train=source.select(train_idx),
+        val=source.select(val_idx),
+        test=test,
+        label_names=LABEL_NAMES["ag_news"],
+        note=note + f" Sizes: {len(train_idx):,} / {len(val_idx):,} / {len(test):,}.",
+    )

@@ -2,11 +2,12 @@
 models and batches on the device — a GPU when there is one — applies mixed precision and, under
 ``accelerate launch`` or ``torchrun``, runs one process per device. Every ``tap`` training loop goes through it,
 so the same code runs on a laptop's CPU, on a GPU, and on several of either."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterable, Iterator
 
 import torch
 from accelerate import Accelerator, PartialState
@@ -82,11 +83,15 @@ def gather_rows(rows: torch.Tensor, acc: Accelerator) -> torch.Tensor:
     padded = acc.pad_across_processes(rows.to(acc.device), dim=0)
     gathered = acc.gather_for_metrics(padded).cpu()
     width = len(gathered) // acc.num_processes
-    return torch.cat([gathered[i * width: i * width + c] for i, c in enumerate(counts)])
+    return torch.cat([gathered[i * width : i * width + c] for i, c in enumerate(counts)])
 
 
-def scored_in_shares(batches: Iterable[tuple[dict, torch.Tensor]], acc: Accelerator,
-                     score: Callable[[dict, torch.Tensor], torch.Tensor], width: int) -> torch.Tensor:
+def scored_in_shares(
+    batches: Iterable[tuple[dict, torch.Tensor]],
+    acc: Accelerator,
+    score: Callable[[dict, torch.Tensor], torch.Tensor],
+    width: int,
+) -> torch.Tensor:
     """``[position in the split, *score(inputs, labels)]`` for every example (``width`` scores
     each), in the order the batches came. Each process scores every ``num_processes``-th batch
     and the rows of all are gathered (``gather_rows``): the work is shared, every process gets

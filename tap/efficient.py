@@ -1,9 +1,10 @@
 """Helpers shared by every parameter-efficient method (chapters 04, 05, 07): find modules by
 name, swap them, freeze the base model, and count what is left to train."""
+
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from torch import nn
 
@@ -65,5 +66,9 @@ def freeze_base(model: nn.Module, keep: Iterable[str] = HEAD_NAMES) -> nn.Module
 def parameter_row(method: str, model: nn.Module) -> dict:
     """Trainable and total parameters as one results-table row."""
     c = count_parameters(model)
-    return {"method": method, "trainable params": c["trainable_params"], "total params": c["total_params"],
-            "trainable (%)": 100 * c["trainable_params"] / c["total_params"]}
+    return {
+        "method": method,
+        "trainable params": c["trainable_params"],
+        "total params": c["total_params"],
+        "trainable (%)": 100 * c["trainable_params"] / c["total_params"],
+    }

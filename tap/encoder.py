@@ -1,6 +1,7 @@
 """A Transformer encoder classifier written out (Vaswani et al., 2017), small enough to
 train on a CPU. Module names are stable on purpose: chapters 04 and 05 insert adapters
 after ``attention.output`` / ``feed_forward.down`` and LoRA into ``attention.query`` etc."""
+
 from __future__ import annotations
 
 import math
@@ -53,7 +54,9 @@ class MultiHeadSelfAttention(nn.Module):
             return proj(x).view(b, t, self.num_heads, d // self.num_heads).transpose(1, 2)
 
         keep = mask[:, None, None, :]  # [batch, 1, 1, tokens]: True where a key is a real token
-        attended = F.scaled_dot_product_attention(heads(self.query), heads(self.key), heads(self.value), attn_mask=keep)
+        attended = F.scaled_dot_product_attention(
+            heads(self.query), heads(self.key), heads(self.value), attn_mask=keep
+        )
         return self.output(attended.transpose(1, 2).reshape(b, t, d))
 
 

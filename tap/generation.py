@@ -1,10 +1,11 @@
 """Generating text with a causal language model, written out (chapter 02): the greedy decoding
 loop with and without the KV cache, what the cache saves per token, the logit filters of
 sampling (temperature, top-k, top-p), and how the decoding strategy changes a continuation."""
+
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -24,8 +25,14 @@ SAMPLING = {
 
 
 @torch.inference_mode()
-def greedy_decode(model: nn.Module, input_ids: torch.Tensor, max_new_tokens: int, use_cache: bool = True,
-                  eos_token_id: int | None = None, on_step: Callable[[], None] | None = None) -> torch.Tensor:
+def greedy_decode(
+    model: nn.Module,
+    input_ids: torch.Tensor,
+    max_new_tokens: int,
+    use_cache: bool = True,
+    eos_token_id: int | None = None,
+    on_step: Callable[[], None] | None = None,
+) -> torch.Tensor:
     """The decoding loop written out: feed the sequence, take the most likely next token
     (argmax of the last position's logits), append it, repeat. With ``use_cache`` the keys
     and values of earlier positions are kept (the KV cache) and only the new token is fed;
@@ -34,7 +41,9 @@ def greedy_decode(model: nn.Module, input_ids: torch.Tensor, max_new_tokens: int
     model.eval()
     ids, past, feed = input_ids, None, input_ids
     for _ in range(max_new_tokens):
-        out = model(input_ids=feed, cache=past, use_cache=use_cache)  # transformers 5: `cache`, formerly `past_key_values`
+        out = model(
+            input_ids=feed, cache=past, use_cache=use_cache
+        )  # transformers 5: `cache`, formerly `past_key_values`
         next_id = out.logits[:, -1, :].argmax(-1, keepdim=True)  # [batch, 1]
         ids = torch.cat([ids, next_id], dim=1)
         if use_cache:
@@ -52,9 +61,17 @@ def decoding_cost(model: nn.Module, input_ids: torch.Tensor, max_new_tokens: int
     """Milliseconds per generated token at each step, with and without the KV cache
     (``measure.compare_steps``: median over ``repeats`` runs after a warm-up run, the two
     variants taking turns)."""
-    timed = compare_steps({f"ms per token, {'with' if cached else 'without'} KV cache": (
-        lambda lap, cached=cached: greedy_decode(model, input_ids, max_new_tokens, use_cache=cached, on_step=lap))
-        for cached in (True, False)}, repeats=repeats)
+    timed = compare_steps(
+        {
+            f"ms per token, {'with' if cached else 'without'} KV cache": (
+                lambda lap, cached=cached: greedy_decode(
+                    model, input_ids, max_new_tokens, use_cache=cached, on_step=lap
+                )
+            )
+            for cached in (True, False)
+        },
+        repeats=repeats,
+    )
     table = pd.DataFrame({column: 1000 * np.array(seconds) for column, seconds in timed.items()})
     table.insert(0, "sequence length", input_ids.shape[1] + np.arange(max_new_tokens))
     return table
@@ -82,8 +99,9 @@ def prompt_ids(tokenizer, prompt: str, model: nn.Module) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def next_token_distributions(model: nn.Module, tokenizer, prompt: str, settings: dict[str, dict],
-                             n: int = 12) -> dict[str, dict[str, float]]:
+def next_token_distributions(
+    model: nn.Module, tokenizer, prompt: str, settings: dict[str, dict], n: int = 12
+) -> dict[str, dict[str, float]]:
     """For one prompt, the probabilities of the ``n`` most likely next tokens after each
     setting's processing (``filter_logits`` keyword arguments), renormalised."""
     ids = prompt_ids(tokenizer, prompt, model)
@@ -93,8 +111,10 @@ def next_token_distributions(model: nn.Module, tokenizer, prompt: str, settings:
     for i in top.tolist():
         name = repr(tokenizer.decode([i]))
         names.append(name if name not in names else f"{name} (id {i})")
-    return {label: dict(zip(names, filter_logits(logits, **kw).softmax(-1)[top].tolist()))
-            for label, kw in settings.items()}
+    return {
+        label: dict(zip(names, filter_logits(logits, **kw).softmax(-1)[top].tolist()))
+        for label, kw in settings.items()
+    }
 
 
 @torch.inference_mode()
@@ -114,13 +134,19 @@ def one_line(text: str) -> str:
 
 def distinct_n(token_lists: list[list[int]], n: int = 2) -> float:
     """Distinct n-grams over all n-grams in the generated tokens (1.0: no n-gram repeats)."""
-    grams = [tuple(t[i:i + n]) for t in token_lists for i in range(len(t) - n + 1)]
+    grams = [tuple(t[i : i + n]) for t in token_lists for i in range(len(t) - n + 1)]
     return len(set(grams)) / max(len(grams), 1)
 
 
 @torch.inference_mode()
-def sampling_comparison(model: nn.Module, tokenizer, prompts: list[str], max_new_tokens: int,
-                        strategies: dict[str, dict] = SAMPLING, seed: int = 0) -> pd.DataFrame:
+def sampling_comparison(
+    model: nn.Module,
+    tokenizer,
+    prompts: list[str],
+    max_new_tokens: int,
+    strategies: dict[str, dict] = SAMPLING,
+    seed: int = 0,
+) -> pd.DataFrame:
     """``generate()`` with each decoding strategy on the same prompts: one example
     continuation, the share of distinct bigrams (repetition) and the mean log-probability
     the model gives its own continuation (how "safe" it is)."""
@@ -131,16 +157,22 @@ def sampling_comparison(model: nn.Module, tokenizer, prompts: list[str], max_new
         generated, logprobs, example = [], [], ""
         for prompt in prompts:
             ids = prompt_ids(tokenizer, prompt, model)
-            out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                                 pad_token_id=pad, **kwargs)
-            new = out[0, ids.shape[1]:]
+            out = model.generate(
+                ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, pad_token_id=pad, **kwargs
+            )
+            new = out[0, ids.shape[1] :]
             if len(new) == 0:
                 continue
-            logits = model(input_ids=out).logits[0, ids.shape[1] - 1:-1]  # predicts each new token
+            logits = model(input_ids=out).logits[0, ids.shape[1] - 1 : -1]  # predicts each new token
             logprobs.append(logits.log_softmax(-1).gather(-1, new[:, None]).mean().item())
             generated.append(new.cpu().tolist())
             example = example or one_line(prompt + tokenizer.decode(new, skip_special_tokens=True))
-        rows.append({"strategy": name, "example (first prompt)": example,
-                     "distinct bigrams (%)": 100 * distinct_n(generated, 2),
-                     "mean log-prob per token": float(np.mean(logprobs)) if logprobs else float("nan")})
+        rows.append(
+            {
+                "strategy": name,
+                "example (first prompt)": example,
+                "distinct bigrams (%)": 100 * distinct_n(generated, 2),
+                "mean log-prob per token": float(np.mean(logprobs)) if logprobs else float("nan"),
+            }
+        )
     return pd.DataFrame(rows).set_index("strategy")

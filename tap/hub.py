@@ -1,5 +1,6 @@
 """Is the Hugging Face Hub reachable? Decided once, because every failed Hub call
 otherwise costs tens of seconds of retries."""
+
 from __future__ import annotations
 
 import hashlib
@@ -66,7 +67,10 @@ def hub_available() -> bool:
     remembered on disk for an hour so a whole book build pays for it at most once."""
     if offline_requested():
         return False
-    memo = cache_dir() / f"hub-reachable-{hashlib.sha256(os.environ.get('HF_ENDPOINT', '').encode()).hexdigest()[:8]}.json"
+    memo = (
+        cache_dir()
+        / f"hub-reachable-{hashlib.sha256(os.environ.get('HF_ENDPOINT', '').encode()).hexdigest()[:8]}.json"
+    )
     try:
         seen = json.loads(memo.read_text())
         if time.time() - seen["time"] < _TTL_S:

@@ -7,6 +7,7 @@ encoder, is the same model everywhere). ``models_note`` names on the page which 
 the originals behind the stand-ins run only when the Hub answers, whatever the profile;
 otherwise the page says, visibly, what was skipped.
 """
+
 from __future__ import annotations
 
 import html
@@ -30,15 +31,20 @@ CAUSAL_LM_HUB_ID = "openai-community/gpt2"  # Radford et al., 2019
 MASKED_LM_HUB_ID = "google-bert/bert-base-uncased"  # Devlin et al., 2019
 # Tasks whose models exist only on the Hub (transformers 5 removed their pipelines too:
 # they run through AutoModelForSeq2SeqLM + generate()).
-HUB_ONLY = {"translation (English → German)": "google-t5/t5-small",
-            "summarisation": "sshleifer/distilbart-cnn-12-6"}
+HUB_ONLY = {"translation (English → German)": "google-t5/t5-small", "summarisation": "sshleifer/distilbart-cnn-12-6"}
 # Extras: the original models behind this chapter's stand-ins, and the original study's language
 # detector. They run in every profile when the Hub is reachable, and are labelled as extras.
-HUB_EXTRAS = {"sentiment (the original DistilBERT SST-2)": (SENTIMENT_HUB_ID, "text-classification"),
-              "text generation (the original GPT-2)": (CAUSAL_LM_HUB_ID, "text-generation"),
-              "language detection (XLM-R)": ("papluca/xlm-roberta-base-language-detection", "text-classification")}
-LANGUAGE_SAMPLES = ["This film was a pleasure from start to finish.", "Ce film est d'un ennui mortel.",
-                    "Dieser Film war viel zu lang.", "Questa pellicola è un capolavoro."]
+HUB_EXTRAS = {
+    "sentiment (the original DistilBERT SST-2)": (SENTIMENT_HUB_ID, "text-classification"),
+    "text generation (the original GPT-2)": (CAUSAL_LM_HUB_ID, "text-generation"),
+    "language detection (XLM-R)": ("papluca/xlm-roberta-base-language-detection", "text-classification"),
+}
+LANGUAGE_SAMPLES = [
+    "This film was a pleasure from start to finish.",
+    "Ce film est d'un ennui mortel.",
+    "Dieser Film war viel zu lang.",
+    "Questa pellicola è un capolavoro.",
+]
 
 
 @dataclass
@@ -79,15 +85,21 @@ def models_note(used: dict[str, Resolved]) -> HTML:
     rows = "".join(
         f"<tr><td>{html.escape(task)}</td><td><code>{html.escape(r.hub_id)}</code></td>"
         f"<td>{'the model itself (the same weights online or offline)' if not r.stand_in else html.escape(models.STAND_INS.get(r.hub_id, r.name))}</td></tr>"
-        for task, r in used.items())
+        for task, r in used.items()
+    )
     stand_ins = any(r.stand_in for r in used.values())
     kind, title = ("warning", "Stand-in models at CPU scale") if stand_ins else ("note", "Models on this page")
-    intro = ("This profile runs at CPU scale, so the models below stand in for the Hub models named beside "
-             "them, online or offline alike; the numbers on this page are the stand-ins' own "
-             "(<code>TAP_PROFILE=full</code> uses the originals)." if stand_ins else
-             "Every model on this page is the original Hugging Face Hub model, at its pinned revision.")
-    return HTML(f'<div class="admonition {kind}"><p class="admonition-title">{title}</p><p>{intro}</p>'
-                f"<table><tr><th>task</th><th>Hub model</th><th>used here</th></tr>{rows}</table></div>")
+    intro = (
+        "This profile runs at CPU scale, so the models below stand in for the Hub models named beside "
+        "them, online or offline alike; the numbers on this page are the stand-ins' own "
+        "(<code>TAP_PROFILE=full</code> uses the originals)."
+        if stand_ins
+        else "Every model on this page is the original Hugging Face Hub model, at its pinned revision."
+    )
+    return HTML(
+        f'<div class="admonition {kind}"><p class="admonition-title">{title}</p><p>{intro}</p>'
+        f"<table><tr><th>task</th><th>Hub model</th><th>used here</th></tr>{rows}</table></div>"
+    )
 
 
 def model_note(resolved: Resolved, model: nn.Module) -> str:
@@ -96,9 +108,13 @@ def model_note(resolved: Resolved, model: nn.Module) -> str:
     if not resolved.stand_in:
         return f"The model is {resolved.name} ({params / 1e6:,.0f} million parameters), pre-trained on web-scale text."
     record = lm.read_record(resolved.where)
-    tokens = f" on {record['train_tokens']:,} tokens of IMDB reviews" if record.get("train_tokens") else " on IMDB reviews"
-    return (f"The model is {resolved.name}: {params / 1e6:.1f} million parameters, pre-trained for "
-            f"{record.get('wall_time_s', float('nan')):.0f} s{tokens} in chapter 03.")
+    tokens = (
+        f" on {record['train_tokens']:,} tokens of IMDB reviews" if record.get("train_tokens") else " on IMDB reviews"
+    )
+    return (
+        f"The model is {resolved.name}: {params / 1e6:.1f} million parameters, pre-trained for "
+        f"{record.get('wall_time_s', float('nan')):.0f} s{tokens} in chapter 03."
+    )
 
 
 def fill_mask_note(masked: Resolved, model: nn.Module, guesses: list[list[dict]]) -> str:
@@ -107,19 +123,27 @@ def fill_mask_note(masked: Resolved, model: nn.Module, guesses: list[list[dict]]
     shared = ", ".join(f"'{t}'" for t in sorted(common))
     return model_note(masked, model) + (
         f" It proposes mostly the same tokens whatever the sentence ({shared}): it has learned which tokens are "
-        "frequent, hardly yet what a context asks for." if len(common) >= 3 else
-        f" Frequent tokens ({shared}) still crowd its guesses, which only start to follow the context."
-        if common else " Its guesses follow the context.")
+        "frequent, hardly yet what a context asks for."
+        if len(common) >= 3
+        else f" Frequent tokens ({shared}) still crowd its guesses, which only start to follow the context."
+        if common
+        else " Its guesses follow the context."
+    )
 
 
 # --- models that exist only on the Hub ------------------------------------------------------
 
+
 def unavailable_note(models_by_task: dict[str, str], reason: str) -> HTML:
     """A visible note on the page naming what was not run and why."""
-    items = "".join(f"<li>{html.escape(task)}: <code>{html.escape(m)}</code></li>" for task, m in models_by_task.items())
-    return HTML('<div class="admonition warning"><p class="admonition-title">Not run in this build</p>'
-                f"<p>{html.escape(reason)}</p><ul>{items}</ul>"
-                "<p>Rebuild with the Hub reachable (and <code>HF_HUB_OFFLINE</code> unset) to run them.</p></div>")
+    items = "".join(
+        f"<li>{html.escape(task)}: <code>{html.escape(m)}</code></li>" for task, m in models_by_task.items()
+    )
+    return HTML(
+        '<div class="admonition warning"><p class="admonition-title">Not run in this build</p>'
+        f"<p>{html.escape(reason)}</p><ul>{items}</ul>"
+        "<p>Rebuild with the Hub reachable (and <code>HF_HUB_OFFLINE</code> unset) to run them.</p></div>"
+    )
 
 
 def hub_extras(reviews: list[str], prompt: str, max_new_tokens: int = 30) -> pd.DataFrame | HTML:
@@ -127,9 +151,11 @@ def hub_extras(reviews: list[str], prompt: str, max_new_tokens: int = 30) -> pd.
     inputs and outputs, nothing on it used elsewhere on the page); otherwise the visible note
     saying what was skipped."""
     if not hub_available():
-        return unavailable_note({task: hub_id for task, (hub_id, _) in HUB_EXTRAS.items()},
-                                "These extras load the original models from the Hugging Face Hub, which is "
-                                "unreachable here (or offline mode is set); nothing else on the page depends on them.")
+        return unavailable_note(
+            {task: hub_id for task, (hub_id, _) in HUB_EXTRAS.items()},
+            "These extras load the original models from the Hugging Face Hub, which is "
+            "unreachable here (or offline mode is set); nothing else on the page depends on them.",
+        )
     rows = []
     for task, (hub_id, kind) in HUB_EXTRAS.items():
         run = pipeline(kind, model=models.hub_snapshot(hub_id))
@@ -139,8 +165,9 @@ def hub_extras(reviews: list[str], prompt: str, max_new_tokens: int = 30) -> pd.
             continue
         for text in reviews if "sentiment" in task else LANGUAGE_SAMPLES:
             best = run(text)[0]
-            rows.append({"extra": task, "model": hub_id, "input": text,
-                         "output": f"{best['label']} ({best['score']:.2f})"})
+            rows.append(
+                {"extra": task, "model": hub_id, "input": text, "output": f"{best['label']} ({best['score']:.2f})"}
+            )
     return pd.DataFrame(rows).set_index("extra")
 
 
@@ -148,8 +175,11 @@ def hub_only_tasks(article: str, sentence: str, max_new_tokens: int = 100) -> pd
     """Translation with T5-small and summarisation with DistilBART, when the Hub is
     reachable (a table of outputs); otherwise the visible note saying they were not run."""
     if not hub_available():
-        return unavailable_note(HUB_ONLY, "The Hugging Face Hub is unreachable (or offline mode is set), and these "
-                                "models exist only there; the book has no offline stand-in for them.")
+        return unavailable_note(
+            HUB_ONLY,
+            "The Hugging Face Hub is unreachable (or offline mode is set), and these "
+            "models exist only there; the book has no offline stand-in for them.",
+        )
     from transformers import AutoModelForSeq2SeqLM
 
     rows = []
@@ -159,6 +189,13 @@ def hub_only_tasks(article: str, sentence: str, max_new_tokens: int = 100) -> pd
         batch = tokenizer(source, truncation=True, max_length=512, return_tensors="pt")
         with timer() as clock, torch.inference_mode():
             out = model.generate(**batch, num_beams=4, max_new_tokens=max_new_tokens)
-        rows.append({"task": task, "model": hub_id, "input": source[:200] + ("…" if len(source) > 200 else ""),
-                     "output": tokenizer.decode(out[0], skip_special_tokens=True), "seconds": clock["seconds"]})
+        rows.append(
+            {
+                "task": task,
+                "model": hub_id,
+                "input": source[:200] + ("…" if len(source) > 200 else ""),
+                "output": tokenizer.decode(out[0], skip_special_tokens=True),
+                "seconds": clock["seconds"],
+            }
+        )
     return format_table(pd.DataFrame(rows).set_index("task"))

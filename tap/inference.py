@@ -7,22 +7,22 @@ classifier the chapter builds as an offline stand-in for a Hub sentiment model: 
 frozen, with a logistic-regression head on the mean of its token vectors, saved so that
 ``from_pretrained`` and ``pipeline()`` load it like any Hub model.
 """
+
 from __future__ import annotations
 
 import contextlib
 import copy
 import io
 import math
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import (AutoConfig, AutoModelForSequenceClassification, BertConfig, BertModel,
-                          BertPreTrainedModel)
+from transformers import AutoConfig, AutoModelForSequenceClassification, BertConfig, BertModel, BertPreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .efficient import count_parameters
@@ -34,6 +34,7 @@ LABELS = {0: "NEGATIVE", 1: "POSITIVE"}  # the SST-2 model's names, so both clas
 
 
 # --- the offline sentiment classifier -------------------------------------------------------
+
 
 class MeanPooledBertConfig(BertConfig):
     """A BERT configuration whose classifier reads the mean of the token vectors."""
@@ -63,8 +64,9 @@ class MeanPooledBertForSequenceClassification(BertPreTrainedModel):
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                           token_type_ids=token_type_ids).last_hidden_state  # [batch, tokens, d]
+        hidden = self.bert(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state  # [batch, tokens, d]
         logits = self.classifier(mean_pool(hidden, attention_mask))  # [batch, labels]
         loss = F.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
@@ -73,20 +75,23 @@ class MeanPooledBertForSequenceClassification(BertPreTrainedModel):
 # Registered like any Hugging Face architecture, so AutoModelForSequenceClassification and
 # pipeline("text-classification") load a saved folder by name.
 AutoConfig.register(MeanPooledBertConfig.model_type, MeanPooledBertConfig, exist_ok=True)
-AutoModelForSequenceClassification.register(MeanPooledBertConfig, MeanPooledBertForSequenceClassification,
-                                            exist_ok=True)
+AutoModelForSequenceClassification.register(
+    MeanPooledBertConfig, MeanPooledBertForSequenceClassification, exist_ok=True
+)
 
 
 @torch.inference_mode()
-def mean_pooled_features(encoder: nn.Module, tokenizer, texts: list[str], max_len: int,
-                         batch_size: int = 32) -> torch.Tensor:
+def mean_pooled_features(
+    encoder: nn.Module, tokenizer, texts: list[str], max_len: int, batch_size: int = 32
+) -> torch.Tensor:
     """Sentence embeddings ``[len(texts), d]`` from a frozen encoder (``BertModel``), computed on
     the encoder's device and returned on the CPU."""
     encoder.eval()
     dev, out = _device_of(encoder), []
     for start in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[start:start + batch_size], padding=True, truncation=True,
-                          max_length=max_len, return_tensors="pt").to(dev)
+        batch = tokenizer(
+            texts[start : start + batch_size], padding=True, truncation=True, max_length=max_len, return_tensors="pt"
+        ).to(dev)
         out.append(mean_pool(encoder(**batch).last_hidden_state, batch["attention_mask"]).cpu())
     return torch.cat(out)
 
@@ -99,8 +104,11 @@ def fit_logistic_head(features: torch.Tensor, labels: Iterable[int], seed: int =
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
     x, y = features.double().numpy(), np.asarray(list(labels))
-    search = GridSearchCV(LogisticRegression(max_iter=5_000), {"C": [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0]},
-                          cv=StratifiedKFold(5, shuffle=True, random_state=seed))
+    search = GridSearchCV(
+        LogisticRegression(max_iter=5_000),
+        {"C": [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0]},
+        cv=StratifiedKFold(5, shuffle=True, random_state=seed),
+    )
     search.fit(x, y)
     w, b = search.best_estimator_.coef_[0], search.best_estimator_.intercept_[0]
     head = nn.Linear(x.shape[1], 2)
@@ -115,8 +123,9 @@ def build_mean_pooled_classifier(base: str | Path, head: nn.Linear) -> MeanPoole
     base_config = BertConfig.from_pretrained(base).to_dict()
     for key in ("model_type", "architectures", "transformers_version"):
         base_config.pop(key, None)
-    config = MeanPooledBertConfig(**{**base_config, "num_labels": 2, "id2label": LABELS,
-                                     "label2id": {v: k for k, v in LABELS.items()}})
+    config = MeanPooledBertConfig(
+        **{**base_config, "num_labels": 2, "id2label": LABELS, "label2id": {v: k for k, v in LABELS.items()}}
+    )
     model = MeanPooledBertForSequenceClassification(config)
     body = {k: v for k, v in BertModel.from_pretrained(base).state_dict().items() if not k.startswith("pooler.")}
     model.bert.load_state_dict(body)  # the [CLS] pooler is not used by mean pooling
@@ -126,13 +135,21 @@ def build_mean_pooled_classifier(base: str | Path, head: nn.Linear) -> MeanPoole
 
 # --- the manual path, batched --------------------------------------------------------------
 
+
 def _device_of(model: nn.Module) -> torch.device:
     """Where ``model``'s weights are: its inputs go there."""
     return next(model.parameters()).device
 
 
-def _forward(model: nn.Module, tokenizer, texts: list[str], max_len: int, batch_size: int,
-             padding: str = "longest", sort_by_length: bool = False) -> torch.Tensor:
+def _forward(
+    model: nn.Module,
+    tokenizer,
+    texts: list[str],
+    max_len: int,
+    batch_size: int,
+    padding: str = "longest",
+    sort_by_length: bool = False,
+) -> torch.Tensor:
     """Class probabilities ``[len(texts), labels]`` in the order of ``texts``. ``padding`` is
     ``'longest'`` (dynamic: pad each batch to its longest review) or ``'max_length'``;
     ``sort_by_length`` batches reviews of similar length together. The batches go to the model's
@@ -143,16 +160,24 @@ def _forward(model: nn.Module, tokenizer, texts: list[str], max_len: int, batch_
         order.sort(key=lambda i: lengths[i])
     probs = torch.empty(len(texts), model.config.num_labels)
     for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
-        batch = tokenizer([texts[i] for i in rows], padding=padding, truncation=True, max_length=max_len,
-                          return_tensors="pt").to(_device_of(model))
+        rows = order[start : start + batch_size]
+        batch = tokenizer(
+            [texts[i] for i in rows], padding=padding, truncation=True, max_length=max_len, return_tensors="pt"
+        ).to(_device_of(model))
         probs[rows] = model(**batch).logits.float().softmax(-1).cpu()
     return probs
 
 
 @torch.inference_mode()
-def predict_proba(model: nn.Module, tokenizer, texts: list[str], max_len: int, batch_size: int = 32,
-                  padding: str = "longest", sort_by_length: bool = False) -> torch.Tensor:
+def predict_proba(
+    model: nn.Module,
+    tokenizer,
+    texts: list[str],
+    max_len: int,
+    batch_size: int = 32,
+    padding: str = "longest",
+    sort_by_length: bool = False,
+) -> torch.Tensor:
     """The manual path, batched: tokenise → model → logits → softmax. ``[len(texts), labels]``."""
     model.eval()
     return _forward(model, tokenizer, texts, max_len, batch_size, padding, sort_by_length)
@@ -170,24 +195,37 @@ def label_ids(model: nn.Module, probs: torch.Tensor) -> np.ndarray:
 
 # --- what inference costs: each measured on the same reviews --------------------------------
 
-def batch_size_sweep(model: nn.Module, tokenizer, texts: list[str], batch_sizes: Iterable[int], max_len: int,
-                     repeats: int = 3) -> pd.DataFrame:
+
+def batch_size_sweep(
+    model: nn.Module, tokenizer, texts: list[str], batch_sizes: Iterable[int], max_len: int, repeats: int = 3
+) -> pd.DataFrame:
     """Throughput (reviews/s) and latency (ms per batch) at each batch size: the same
     reviews each time, timed with warm-up and ``repeats`` interleaved repeats (median)."""
-    timed = compare({bs: (lambda bs=bs: predict_proba(model, tokenizer, texts, max_len, bs)) for bs in batch_sizes},
-                    repeats=repeats)
-    return pd.DataFrame([{"batch size": bs, "reviews/s": len(texts) / r["median_s"],
-                          "latency per batch (ms)": 1000 * r["median_s"] / math.ceil(len(texts) / bs)}
-                         for bs, r in timed.items()])
+    timed = compare(
+        {bs: (lambda bs=bs: predict_proba(model, tokenizer, texts, max_len, bs)) for bs in batch_sizes},
+        repeats=repeats,
+    )
+    return pd.DataFrame(
+        [
+            {
+                "batch size": bs,
+                "reviews/s": len(texts) / r["median_s"],
+                "latency per batch (ms)": 1000 * r["median_s"] / math.ceil(len(texts) / bs),
+            }
+            for bs, r in timed.items()
+        ]
+    )
 
 
-def padding_share(tokenizer, texts: list[str], max_len: int, batch_size: int, padding: str, sort_by_length: bool) -> float:
+def padding_share(
+    tokenizer, texts: list[str], max_len: int, batch_size: int, padding: str, sort_by_length: bool
+) -> float:
     """Share of the positions the model computes on that are padding, for one batching strategy."""
     lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_len)["input_ids"]]
     order = sorted(range(len(texts)), key=lambda i: lengths[i]) if sort_by_length else list(range(len(texts)))
     real = computed = 0
     for start in range(0, len(order), batch_size):
-        chunk = [lengths[i] for i in order[start:start + batch_size]]
+        chunk = [lengths[i] for i in order[start : start + batch_size]]
         width = max_len if padding == "max_length" else max(chunk)
         real, computed = real + sum(chunk), computed + width * len(chunk)
     return 1 - real / computed
@@ -200,20 +238,38 @@ PADDING_STRATEGIES = {
 }
 
 
-def padding_comparison(model: nn.Module, tokenizer, texts: list[str], max_len: int, batch_size: int,
-                       repeats: int = 3) -> pd.DataFrame:
+def padding_comparison(
+    model: nn.Module, tokenizer, texts: list[str], max_len: int, batch_size: int, repeats: int = 3
+) -> pd.DataFrame:
     """Time and wasted positions of each padding strategy on the same reviews."""
-    timed = compare({name: (lambda pad=pad, by_length=by_length: predict_proba(
-        model, tokenizer, texts, max_len, batch_size, pad, by_length)) for name, (pad, by_length) in PADDING_STRATEGIES.items()},
-        repeats=repeats)
-    return pd.DataFrame([{"strategy": name, "seconds": r["median_s"], "reviews/s": len(texts) / r["median_s"],
-                          "padding (% of positions)": 100 * padding_share(tokenizer, texts, max_len, batch_size,
-                                                                          *PADDING_STRATEGIES[name])}
-                         for name, r in timed.items()])
+    timed = compare(
+        {
+            name: (
+                lambda pad=pad, by_length=by_length: predict_proba(
+                    model, tokenizer, texts, max_len, batch_size, pad, by_length
+                )
+            )
+            for name, (pad, by_length) in PADDING_STRATEGIES.items()
+        },
+        repeats=repeats,
+    )
+    return pd.DataFrame(
+        [
+            {
+                "strategy": name,
+                "seconds": r["median_s"],
+                "reviews/s": len(texts) / r["median_s"],
+                "padding (% of positions)": 100
+                * padding_share(tokenizer, texts, max_len, batch_size, *PADDING_STRATEGIES[name]),
+            }
+            for name, r in timed.items()
+        ]
+    )
 
 
-def truncation_sweep(model: nn.Module, tokenizer, texts: list[str], labels: list[int],
-                     lengths: Iterable[int], batch_size: int = 32) -> tuple[pd.DataFrame, dict[int, torch.Tensor]]:
+def truncation_sweep(
+    model: nn.Module, tokenizer, texts: list[str], labels: list[int], lengths: Iterable[int], batch_size: int = 32
+) -> tuple[pd.DataFrame, dict[int, torch.Tensor]]:
     """Accuracy and speed at each truncation length, one pass over the test reviews each.
     Returns the table and the probabilities per length (reused by later comparisons)."""
     gold, token_counts = np.asarray(labels), [len(t) for t in tokenizer(texts, verbose=False)["input_ids"]]
@@ -221,9 +277,15 @@ def truncation_sweep(model: nn.Module, tokenizer, texts: list[str], labels: list
     for length in lengths:
         with timer() as clock:
             probs[length] = predict_proba(model, tokenizer, texts, length, batch_size)
-        rows.append({"max tokens": length, "accuracy (%)": 100 * float((label_ids(model, probs[length]) == gold).mean()),
-                     "reviews/s": len(texts) / clock["seconds"], "seconds": clock["seconds"],
-                     "reviews truncated (%)": 100 * float(np.mean([n > length for n in token_counts]))})
+        rows.append(
+            {
+                "max tokens": length,
+                "accuracy (%)": 100 * float((label_ids(model, probs[length]) == gold).mean()),
+                "reviews/s": len(texts) / clock["seconds"],
+                "seconds": clock["seconds"],
+                "reviews truncated (%)": 100 * float(np.mean([n > length for n in token_counts])),
+            }
+        )
     return pd.DataFrame(rows), probs
 
 
@@ -234,8 +296,9 @@ GRAD_MODES: dict[str, Callable[[], contextlib.AbstractContextManager]] = {
 }
 
 
-def grad_mode_comparison(model: nn.Module, tokenizer, texts: list[str], max_len: int, batch_size: int,
-                         repeats: int = 3) -> pd.DataFrame:
+def grad_mode_comparison(
+    model: nn.Module, tokenizer, texts: list[str], max_len: int, batch_size: int, repeats: int = 3
+) -> pd.DataFrame:
     """The same forward passes with autograd recording (the default), under ``no_grad``
     and under ``inference_mode``."""
     model.eval()
@@ -245,10 +308,19 @@ def grad_mode_comparison(model: nn.Module, tokenizer, texts: list[str], max_len:
             _forward(model, tokenizer, texts, max_len, batch_size)
 
     timed = compare({name: (lambda c=context: run(c)) for name, context in GRAD_MODES.items()}, repeats=repeats)
-    return pd.DataFrame([{"mode": name, "seconds": r["median_s"], "reviews/s": len(texts) / r["median_s"],
-                          "slowest run (reviews/s)": len(texts) / r["max_s"],
-                          "fastest run (reviews/s)": len(texts) / r["min_s"], "timed runs": r["repeats"]}
-                         for name, r in timed.items()])
+    return pd.DataFrame(
+        [
+            {
+                "mode": name,
+                "seconds": r["median_s"],
+                "reviews/s": len(texts) / r["median_s"],
+                "slowest run (reviews/s)": len(texts) / r["max_s"],
+                "fastest run (reviews/s)": len(texts) / r["min_s"],
+                "timed runs": r["repeats"],
+            }
+            for name, r in timed.items()
+        ]
+    )
 
 
 def faster_beyond_noise(table: pd.DataFrame, a: str, b: str, index: str = "mode", min_runs: int = 3) -> int | None:
@@ -282,10 +354,17 @@ def state_size_mb(model: nn.Module) -> float:
     return buffer.tell() / 2**20
 
 
-
-def quantization_comparison(model: nn.Module, tokenizer, texts: list[str], labels: list[int], max_len: int,
-                            bench_texts: list[str], batch_size: int = 32, repeats: int = 3,
-                            float_probs: torch.Tensor | None = None) -> tuple[pd.DataFrame, dict]:
+def quantization_comparison(
+    model: nn.Module,
+    tokenizer,
+    texts: list[str],
+    labels: list[int],
+    max_len: int,
+    bench_texts: list[str],
+    batch_size: int = 32,
+    repeats: int = 3,
+    float_probs: torch.Tensor | None = None,
+) -> tuple[pd.DataFrame, dict]:
     """float32 versus dynamic int8, side by side: accuracy and label agreement on all
     ``texts``, throughput on ``bench_texts`` (median of ``repeats``), size of the weights. int8
     runs only on a CPU, so float32 is timed there too (a copy, when ``model`` is on a GPU): the
@@ -296,19 +375,33 @@ def quantization_comparison(model: nn.Module, tokenizer, texts: list[str], label
     int8_probs = predict_proba(qmodel, tokenizer, texts, max_len, batch_size)
     on_cpu = model if _device_of(model).type == "cpu" else copy.deepcopy(model).cpu()
     variants = {"float32": (on_cpu, float_probs), "int8 (dynamic)": (qmodel, int8_probs)}
-    timed = compare({name: (lambda m=m: predict_proba(m, tokenizer, bench_texts, max_len, batch_size))
-                     for name, (m, _) in variants.items()}, repeats=repeats)
-    table = pd.DataFrame([{"model": name, "accuracy (%)": 100 * float((label_ids(model, p) == gold).mean()),
-                           "reviews/s": len(bench_texts) / timed[name]["median_s"], "weights (MB)": state_size_mb(m)}
-                          for name, (m, p) in variants.items()]).set_index("model")
+    timed = compare(
+        {
+            name: (lambda m=m: predict_proba(m, tokenizer, bench_texts, max_len, batch_size))
+            for name, (m, _) in variants.items()
+        },
+        repeats=repeats,
+    )
+    table = pd.DataFrame(
+        [
+            {
+                "model": name,
+                "accuracy (%)": 100 * float((label_ids(model, p) == gold).mean()),
+                "reviews/s": len(bench_texts) / timed[name]["median_s"],
+                "weights (MB)": state_size_mb(m),
+            }
+            for name, (m, p) in variants.items()
+        ]
+    ).set_index("model")
     table["speed-up"] = table["reviews/s"] / table.loc["float32", "reviews/s"]
     agreement = float((label_ids(model, float_probs) == label_ids(model, int8_probs)).mean())
     max_diff = float((float_probs - int8_probs).abs().max())
     return table, {"agreement": agreement, "max_prob_diff": max_diff, "quantized": qmodel, "int8_probs": int8_probs}
 
 
-def classifier_records(name: str, training: dict | None, model: nn.Module, quant: pd.DataFrame,
-                       test_size: int) -> dict[str, dict]:
+def classifier_records(
+    name: str, training: dict | None, model: nn.Module, quant: pd.DataFrame, test_size: int
+) -> dict[str, dict]:
     """Results-table rows for the classifier ``name`` in float32 and int8: test accuracy and
     inference throughput from ``quantization_comparison`` (``inference_reviews_per_s``), training
     cost from its ``training`` record when it was trained here (the int8 model is the same head,
@@ -316,9 +409,15 @@ def classifier_records(name: str, training: dict | None, model: nn.Module, quant
     trained = dict(training) if training else {"wall_time_s": None, "trainable_params": None}
     if trained.get("trainable_params") is not None:
         trained["total_params"] = count_parameters(model)["total_params"]
-    return {f"{name}, {variant}": {**trained, "test_size": test_size, "test_accuracy": row["accuracy (%)"] / 100,
-                                   "inference_reviews_per_s": row["reviews/s"]}
-            for variant, row in quant.iterrows()}
+    return {
+        f"{name}, {variant}": {
+            **trained,
+            "test_size": test_size,
+            "test_accuracy": row["accuracy (%)"] / 100,
+            "inference_reviews_per_s": row["reviews/s"],
+        }
+        for variant, row in quant.iterrows()
+    }
 
 
 def summary_table(records: dict[str, dict], batch_size: int) -> pd.DataFrame:
@@ -326,15 +425,21 @@ def summary_table(records: dict[str, dict], batch_size: int) -> pd.DataFrame:
     *training* (time, examples per second, peak memory), and beside them the *inference*
     throughput measured by ``quantization_comparison`` at ``batch_size`` (blank for runs not
     timed at inference). Unrounded numbers: show it through ``format_table``."""
-    table = results_table(records).rename(columns={"train time (s)": "training time (s)",
-                                                   "examples/s": "training examples/s",
-                                                   "peak memory (MB)": "training peak memory (MB)"})
-    table[f"inference, batches of {batch_size} (reviews/s)"] = [r.get("inference_reviews_per_s")
-                                                              for r in records.values()]
+    table = results_table(records).rename(
+        columns={
+            "train time (s)": "training time (s)",
+            "examples/s": "training examples/s",
+            "peak memory (MB)": "training peak memory (MB)",
+        }
+    )
+    table[f"inference, batches of {batch_size} (reviews/s)"] = [
+        r.get("inference_reviews_per_s") for r in records.values()
+    ]
     return table
 
 
 # --- sentence similarity ----------------------------------------------------------------
+
 
 def embeddings_from_pipeline(outputs: list) -> torch.Tensor:
     """Mean-pooled, unit-length sentence vectors from ``pipeline('feature-extraction')``

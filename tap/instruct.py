@@ -8,12 +8,13 @@ evaluation examples are never trained on, so the score measures following *new p
 of the tasks on *new texts*. Training uses prompt/completion pairs: the loss falls on the
 completion (the answer) only.
 """
+
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -57,9 +58,12 @@ TEMPLATES: list[Template] = [
     Template("genre", "g2", "Text: {text}\nReview or news?"),
     Template("genre", "g3", "What kind of text is this?\n{text}"),
     Template("genre", "g4", "{text}\nGenre? OPTIONS: review, news"),
-    Template("genre", "g5", "Was this written by a film critic or a journalist? Say review or news.\n{text}",
-             held_out=True),
-    Template("genre", "g6", "{text}\nWould you find this on a film site (review) or a news site (news)?", held_out=True),
+    Template(
+        "genre", "g5", "Was this written by a film critic or a journalist? Say review or news.\n{text}", held_out=True
+    ),
+    Template(
+        "genre", "g6", "{text}\nWould you find this on a film site (review) or a news site (news)?", held_out=True
+    ),
     # AG News topic
     Template("topic", "t1", "{text}\nIs this news about world, sports, business or science?"),
     Template("topic", "t2", "Article: {text}\nWhich newspaper section is this?"),
@@ -118,13 +122,14 @@ def shorten(text: str, tokenizer, max_tokens: int, keep_end: bool = False) -> st
         return text
     offsets = enc["offset_mapping"]
     for k in range(max_tokens, 0, -1):  # a cut text can tokenise into more pieces: keep fewer until it fits
-        piece = part[offsets[-k][0]:].lstrip() if keep_end else part[: offsets[k - 1][1]].rstrip()
+        piece = part[offsets[-k][0] :].lstrip() if keep_end else part[: offsets[k - 1][1]].rstrip()
         if len(tokenizer(piece, add_special_tokens=False)["input_ids"]) <= max_tokens:
             break
     return "… " + piece if keep_end else piece + " …"
 
 
 # --- the instruction data set --------------------------------------------------------------
+
 
 @dataclass
 class InstructionData:
@@ -157,14 +162,25 @@ def _room(template: Template, task: str, tokenizer, max_length: int, max_new_tok
     ellipsis = len(tokenizer(" … ", add_special_tokens=False)["input_ids"]) + 1  # +1: a merge lost at the seam
     room = max_length - overhead - max(answer, max_new_tokens) - ellipsis
     if room < 4:
-        raise ValueError(f"Template {template.name} leaves {room} tokens for the text within max_length={max_length}; "
-                         f"raise max_length or shorten the template.")
+        raise ValueError(
+            f"Template {template.name} leaves {room} tokens for the text within max_length={max_length}; "
+            f"raise max_length or shorten the template."
+        )
     return room
 
 
-def _rows(task: str, texts: Sequence[str], labels: Sequence[int], sources: Sequence[str], templates: list[Template],
-          rng: np.random.Generator, tokenizer, text_tokens: int, max_length: int,
-          max_new_tokens: int) -> list[dict]:
+def _rows(
+    task: str,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    sources: Sequence[str],
+    templates: list[Template],
+    rng: np.random.Generator,
+    tokenizer,
+    text_tokens: int,
+    max_length: int,
+    max_new_tokens: int,
+) -> list[dict]:
     """One prompt/completion pair per text, each written with one of ``templates``. Reviews keep
     their end for the sentiment task (where reviewers sum up); other texts keep their start."""
     room = {t.name: min(text_tokens, _room(t, task, tokenizer, max_length, max_new_tokens)) for t in templates}
@@ -175,8 +191,17 @@ def _rows(task: str, texts: Sequence[str], labels: Sequence[int], sources: Seque
         template = templates[k]
         body = shorten(tidy(text), tokenizer, room[template.name], keep_end=task == "sentiment")
         answer = OPTIONS[task][label]
-        rows.append({"prompt": prompt_of(template.text.format(text=body)), "completion": " " + answer,
-                     "task": task, "template": template.name, "answer": answer, "source": source, "text": body})
+        rows.append(
+            {
+                "prompt": prompt_of(template.text.format(text=body)),
+                "completion": " " + answer,
+                "task": task,
+                "template": template.name,
+                "answer": answer,
+                "source": source,
+                "text": body,
+            }
+        )
     return rows
 
 
@@ -198,9 +223,23 @@ def build_instructions(size: InstructSize, tokenizer, profile: Profile, seed: in
         texts with training templates (which=1)."""
         ts = [t for t in TEMPLATES if t.task == task]
         trained, held_out = [t for t in ts if not t.held_out], [t for t in ts if t.held_out]
-        for templates, out in (((trained, train_rows),) if which == 0 else ((held_out, eval_rows), (trained, seen_rows))):
-            out.extend(_rows(task, texts, labels, sources, templates, rng, tokenizer,
-                             size.text_tokens, size.max_length, size.max_new_tokens))
+        for templates, out in (
+            ((trained, train_rows),) if which == 0 else ((held_out, eval_rows), (trained, seen_rows))
+        ):
+            out.extend(
+                _rows(
+                    task,
+                    texts,
+                    labels,
+                    sources,
+                    templates,
+                    rng,
+                    tokenizer,
+                    size.text_tokens,
+                    size.max_length,
+                    size.max_new_tokens,
+                )
+            )
 
     # IMDB: training pairs from the train split, evaluation pairs from the test split; test
     # reviews whose text also occurs in train are skipped.
@@ -213,20 +252,40 @@ def build_instructions(size: InstructSize, tokenizer, profile: Profile, seed: in
         review_labels, review_ids = np.asarray(reviews["label"]), _source_ids("imdb", part, reviews["text"])
         taken = set() if which == 0 else set(duplicates)
         sentiment_idx = balanced_indices(review_labels, n, seed=seed + 10 + which, exclude=taken)
-        add("sentiment", reviews.select(sentiment_idx)["text"], review_labels[sentiment_idx].tolist(),
-            [review_ids[i] for i in sentiment_idx], which)
-        review_idx = balanced_indices(review_labels, n // 2, seed=seed + 20 + which,
-                                      exclude=taken | set(sentiment_idx.tolist()))
+        add(
+            "sentiment",
+            reviews.select(sentiment_idx)["text"],
+            review_labels[sentiment_idx].tolist(),
+            [review_ids[i] for i in sentiment_idx],
+            which,
+        )
+        review_idx = balanced_indices(
+            review_labels, n // 2, seed=seed + 20 + which, exclude=taken | set(sentiment_idx.tolist())
+        )
 
         news = (ag.train, ag.test)[which]
         news_labels, news_ids = np.asarray(news["label"]), _source_ids("ag_news", part, news["text"])
         topic_idx = balanced_indices(news_labels, min(n, len(news)), seed=seed + 30 + which)
-        add("topic", news.select(topic_idx)["text"], news_labels[topic_idx].tolist(), [news_ids[i] for i in topic_idx], which)
-        news_idx = balanced_indices(news_labels, min(n - n // 2, len(news) - len(topic_idx)), seed=seed + 40 + which,
-                                    exclude=set(topic_idx.tolist()))
-        add("genre", list(reviews.select(review_idx)["text"]) + list(news.select(news_idx)["text"]),
-            [0] * len(review_idx) + [1] * len(news_idx), [review_ids[i] for i in review_idx] + [news_ids[i] for i in news_idx],
-            which)
+        add(
+            "topic",
+            news.select(topic_idx)["text"],
+            news_labels[topic_idx].tolist(),
+            [news_ids[i] for i in topic_idx],
+            which,
+        )
+        news_idx = balanced_indices(
+            news_labels,
+            min(n - n // 2, len(news) - len(topic_idx)),
+            seed=seed + 40 + which,
+            exclude=set(topic_idx.tolist()),
+        )
+        add(
+            "genre",
+            list(reviews.select(review_idx)["text"]) + list(news.select(news_idx)["text"]),
+            [0] * len(review_idx) + [1] * len(news_idx),
+            [review_ids[i] for i in review_idx] + [news_ids[i] for i in news_idx],
+            which,
+        )
 
     train = Dataset.from_list(train_rows).shuffle(seed=seed)
     evaluation, seen = Dataset.from_list(eval_rows), Dataset.from_list(seen_rows)
@@ -236,9 +295,11 @@ def build_instructions(size: InstructSize, tokenizer, profile: Profile, seed: in
         majority[task] = max(OPTIONS[task], key=lambda o: (answers.count(o), -OPTIONS[task].index(o)))
     check_disjoint(train, evaluation)
     check_disjoint(train, seen, templates_held_out=False)
-    note = (f"{len(train):,} training pairs ({size.train_per_task:,} per task at most, 4 training templates each) "
-            f"and {len(evaluation):,} evaluation pairs ({size.eval_per_task:,} per task at most) written with "
-            f"2 held-out templates per task from texts no training pair uses.")
+    note = (
+        f"{len(train):,} training pairs ({size.train_per_task:,} per task at most, 4 training templates each) "
+        f"and {len(evaluation):,} evaluation pairs ({size.eval_per_task:,} per task at most) written with "
+        f"2 held-out templates per task from texts no training pair uses."
+    )
     return InstructionData(train, evaluation, seen, dict(OPTIONS), majority, note)
 
 
@@ -251,11 +312,14 @@ def check_disjoint(train: Dataset, evaluation: Dataset, templates_held_out: bool
     leaked_sources = set(train["source"]) & set(evaluation["source"])
     wrong = templates_held_out and not set(evaluation["template"]) <= held_out
     if leaked_templates or leaked_texts or leaked_sources or wrong:
-        raise AssertionError(f"Evaluation data leaked into training: templates {sorted(leaked_templates)}, "
-                             f"{len(leaked_texts)} texts, {len(leaked_sources)} source ids.")
+        raise AssertionError(
+            f"Evaluation data leaked into training: templates {sorted(leaked_templates)}, "
+            f"{len(leaked_texts)} texts, {len(leaked_sources)} source ids."
+        )
 
 
 # --- evaluation ----------------------------------------------------------------------------
+
 
 def normalise(answer: str) -> str:
     """Compare answers case-, space- and final-full-stop-insensitively, first line only."""
@@ -273,10 +337,15 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batc
     out = []
     try:
         for s in range(0, len(prompts), batch_size):
-            enc = tokenizer(list(prompts[s:s + batch_size]), return_tensors="pt", padding=True).to(dev)
-            ids = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-            out += tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            enc = tokenizer(list(prompts[s : s + batch_size]), return_tensors="pt", padding=True).to(dev)
+            ids = model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+            out += tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     finally:
         tokenizer.padding_side = side
     return out
@@ -298,12 +367,12 @@ def option_logprobs(model, tokenizer, prompt: str, options: Sequence[str]) -> li
     ids = torch.full((len(seqs), longest), tokenizer.pad_token_id)
     mask = torch.zeros_like(ids)
     for row, seq in enumerate(seqs):
-        ids[row, :len(seq)], mask[row, :len(seq)] = torch.tensor(seq), 1
+        ids[row, : len(seq)], mask[row, : len(seq)] = torch.tensor(seq), 1
     logp = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits.float().log_softmax(-1).cpu()
     scores = []
     for row, (seq, start) in enumerate(zip(seqs, starts)):
         targets = torch.tensor(seq[start:])  # the option's tokens and end-of-text
-        scores.append(logp[row, start - 1:len(seq) - 1].gather(1, targets[:, None]).sum().item())
+        scores.append(logp[row, start - 1 : len(seq) - 1].gather(1, targets[:, None]).sum().item())
     return scores
 
 
@@ -330,16 +399,21 @@ def evaluate_instructions(model, tokenizer, evaluation: Dataset, size: InstructS
     return result
 
 
-def score(model, tokenizer, instructions: "InstructionData", size: InstructSize) -> dict:
+def score(model, tokenizer, instructions: InstructionData, size: InstructSize) -> dict:
     """Held-out templates (greedy and constrained decoding), and the training templates on the
     same held-out texts (greedy), for the page's comparison."""
     held_out = evaluate_instructions(model, tokenizer, instructions.eval, size)
     seen = evaluate_instructions(model, tokenizer, instructions.eval_seen, size, constrained=False)
-    return {**held_out, "exact_match_seen": seen["exact_match"], "responses_seen": seen["responses"],
-            "eval_time_s": held_out["eval_time_s"] + seen["eval_time_s"]}
+    return {
+        **held_out,
+        "exact_match_seen": seen["exact_match"],
+        "responses_seen": seen["responses"],
+        "eval_time_s": held_out["eval_time_s"] + seen["eval_time_s"],
+    }
 
 
 # --- tuning --------------------------------------------------------------------------------
+
 
 def load_tokenizer(where: str):
     """The base model's tokenizer, with a padding token (end-of-text if it has none)."""
@@ -362,12 +436,27 @@ def lora_config(size: InstructSize):
     """LoRA (Hu et al., 2021) on every linear layer of the blocks, rank ``size.lora_r``."""
     from peft import LoraConfig
 
-    return LoraConfig(r=size.lora_r, lora_alpha=2 * size.lora_r, lora_dropout=0.0, target_modules="all-linear",
-                      task_type="CAUSAL_LM", modules_to_save=list(size.lora_also_train) or None)
+    return LoraConfig(
+        r=size.lora_r,
+        lora_alpha=2 * size.lora_r,
+        lora_dropout=0.0,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+        modules_to_save=list(size.lora_also_train) or None,
+    )
 
 
-def sft_trainer(model, tokenizer, train: Dataset, size: InstructSize, lora: bool, output_dir: str,
-                eval_dataset: Dataset | None = None, max_steps: int = -1, seed: int = 0):
+def sft_trainer(
+    model,
+    tokenizer,
+    train: Dataset,
+    size: InstructSize,
+    lora: bool,
+    output_dir: str,
+    eval_dataset: Dataset | None = None,
+    max_steps: int = -1,
+    seed: int = 0,
+):
     """``trl.SFTTrainer`` on prompt/completion pairs: loss on the completion only, sequences cut at
     ``size.max_length``; full tuning, or LoRA through ``peft_config``. Logs about 20 points."""
     from transformers import PrinterCallback
@@ -377,19 +466,40 @@ def sft_trainer(model, tokenizer, train: Dataset, size: InstructSize, lora: bool
     every = max(1, steps // 20)
     on_gpu = torch.cuda.is_available()
     args = SFTConfig(
-        output_dir=output_dir, max_length=size.max_length, completion_only_loss=True,
-        num_train_epochs=size.epochs, max_steps=max_steps, per_device_train_batch_size=size.batch_size,
-        learning_rate=size.lora_lr if lora else size.lr, lr_scheduler_type="linear", warmup_steps=0.1,
-        weight_decay=0.0, max_grad_norm=1.0, seed=seed, data_seed=seed,
-        logging_steps=every, per_device_eval_batch_size=64, eval_steps=max(1, steps // 4),
+        output_dir=output_dir,
+        max_length=size.max_length,
+        completion_only_loss=True,
+        num_train_epochs=size.epochs,
+        max_steps=max_steps,
+        per_device_train_batch_size=size.batch_size,
+        learning_rate=size.lora_lr if lora else size.lr,
+        lr_scheduler_type="linear",
+        warmup_steps=0.1,
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        seed=seed,
+        data_seed=seed,
+        logging_steps=every,
+        per_device_eval_batch_size=64,
+        eval_steps=max(1, steps // 4),
         eval_strategy="steps" if eval_dataset is not None else "no",
-        save_strategy="no", report_to="none", disable_tqdm=True, dataloader_num_workers=0,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
         # trl's defaults suit big models on GPUs; on a CPU, bf16 and activation recomputation only cost time
-        bf16=on_gpu and torch.cuda.is_bf16_supported(), gradient_checkpointing=False, use_cpu=not on_gpu,
+        bf16=on_gpu and torch.cuda.is_bf16_supported(),
+        gradient_checkpointing=False,
+        use_cpu=not on_gpu,
     )
     columns = ["prompt", "completion"]
-    trainer = SFTTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=train.select_columns(columns),
-                         eval_dataset=eval_dataset.select_columns(columns) if eval_dataset is not None else None,
-                         peft_config=lora_config(size) if lora else None)
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        processing_class=tokenizer,
+        train_dataset=train.select_columns(columns),
+        eval_dataset=eval_dataset.select_columns(columns) if eval_dataset is not None else None,
+        peft_config=lora_config(size) if lora else None,
+    )
     trainer.remove_callback(PrinterCallback)  # the losses go into the run record, not onto the page
     return trainer

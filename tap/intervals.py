@@ -1,5 +1,6 @@
 """How precise a test accuracy is: the Wilson interval of one accuracy, and the paired interval
 of the difference between two classifiers scored on the same test examples (chapter 07)."""
+
 from __future__ import annotations
 
 import math

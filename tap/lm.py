@@ -7,6 +7,7 @@ and a small GPT-2 with the causal-LM objective (Radford et al., 2019).
 its ``record.json`` holds the loss and held-out perplexity history. Later chapters use them
 as offline base models (chapter 02 generates text with the causal LM, chapter 06 instruction-tunes it).
 """
+
 from __future__ import annotations
 
 import json
@@ -17,18 +18,36 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from transformers import (BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling, GPT2Config,
-                          GPT2LMHeadModel, PreTrainedModel, PrinterCallback, Trainer, TrainingArguments)
+from transformers import (
+    BertConfig,
+    BertForMaskedLM,
+    DataCollatorForLanguageModeling,
+    GPT2Config,
+    GPT2LMHeadModel,
+    PreTrainedModel,
+    PrinterCallback,
+    Trainer,
+    TrainingArguments,
+)
 
 from . import subwords
 from .cache import cached_folder, source_digest
-from .measure import hardware, timer, track_peak_memory
 from .efficient import count_parameters
+from .measure import hardware, timer, track_peak_memory
 from .profiles import Profile, get_profile
 from .subwords import bpe_tokenizer, corpus_size, unlabelled_texts, wordpiece_tokenizer
 
-__all__ = ["LMSize", "LMRun", "masked_lm", "causal_lm", "pretrain_masked_lm", "pretrain_causal_lm",
-           "wordpiece_tokenizer", "bpe_tokenizer", "read_record"]
+__all__ = [
+    "LMSize",
+    "LMRun",
+    "masked_lm",
+    "causal_lm",
+    "pretrain_masked_lm",
+    "pretrain_causal_lm",
+    "wordpiece_tokenizer",
+    "bpe_tokenizer",
+    "read_record",
+]
 
 
 @dataclass(frozen=True)
@@ -56,17 +75,55 @@ class LMSize:
 
 
 MLM_SIZES = {
-    "smoke": LMSize(d_model=32, num_layers=1, num_heads=2, d_ff=64, block_size=64, train_tokens=16_384,
-                    batch_size=16, lr=2e-3, evals=4, heldout_blocks=16),
-    "book": LMSize(d_model=128, num_layers=2, num_heads=4, d_ff=512, block_size=128, train_tokens=655_360,
-                   batch_size=16, lr=1e-3, evals=8),  # ~2 minutes on 2 cores: the chapter's 5-minute budget
-    "full": LMSize(d_model=256, num_layers=4, num_heads=4, d_ff=1_024, block_size=256, train_tokens=0,
-                   batch_size=32, lr=5e-4, evals=10, heldout_blocks=512),
+    "smoke": LMSize(
+        d_model=32,
+        num_layers=1,
+        num_heads=2,
+        d_ff=64,
+        block_size=64,
+        train_tokens=16_384,
+        batch_size=16,
+        lr=2e-3,
+        evals=4,
+        heldout_blocks=16,
+    ),
+    "book": LMSize(
+        d_model=128,
+        num_layers=2,
+        num_heads=4,
+        d_ff=512,
+        block_size=128,
+        train_tokens=655_360,
+        batch_size=16,
+        lr=1e-3,
+        evals=8,
+    ),  # ~2 minutes on 2 cores: the chapter's 5-minute budget
+    "full": LMSize(
+        d_model=256,
+        num_layers=4,
+        num_heads=4,
+        d_ff=1_024,
+        block_size=256,
+        train_tokens=0,
+        batch_size=32,
+        lr=5e-4,
+        evals=10,
+        heldout_blocks=512,
+    ),
 }
 CLM_SIZES = {
     "smoke": MLM_SIZES["smoke"],
-    "book": LMSize(d_model=128, num_layers=2, num_heads=4, d_ff=512, block_size=128, train_tokens=524_288,
-                   batch_size=16, lr=1e-3, evals=8),
+    "book": LMSize(
+        d_model=128,
+        num_layers=2,
+        num_heads=4,
+        d_ff=512,
+        block_size=128,
+        train_tokens=524_288,
+        batch_size=16,
+        lr=1e-3,
+        evals=8,
+    ),
     "full": MLM_SIZES["full"],
 }
 
@@ -84,14 +141,15 @@ def read_record(path: Path | str) -> dict:
     return json.loads((Path(path) / "record.json").read_text())
 
 
-def token_blocks(tokenizer, texts: list[str], block_size: int, max_tokens: int = 0,
-                 add_eos: bool = False) -> list[list[int]]:
+def token_blocks(
+    tokenizer, texts: list[str], block_size: int, max_tokens: int = 0, add_eos: bool = False
+) -> list[list[int]]:
     """Concatenate the tokenised texts and cut them into ``block_size``-token sequences, so
     no position is padding. BERT's texts keep their ``[CLS] … [SEP]``; a causal LM's get an
     end-of-text token after each, so the model learns where a review ends."""
     blocks, buffer, chunk = [], [], 500
     for start in range(0, len(texts), chunk):
-        for ids in tokenizer(texts[start:start + chunk], verbose=False)["input_ids"]:
+        for ids in tokenizer(texts[start : start + chunk], verbose=False)["input_ids"]:
             buffer.extend(ids + ([tokenizer.eos_token_id] if add_eos else []))
         while len(buffer) >= block_size:
             blocks.append(buffer[:block_size])
@@ -124,9 +182,15 @@ def _history(log: list[dict], tokens_per_step: int) -> list[dict]:
     points, train_losses = [], {e["step"]: e["loss"] for e in log if "loss" in e}
     for e in log:
         if "eval_loss" in e:
-            points.append({"step": e["step"], "tokens": e["step"] * tokens_per_step,
-                           "train_loss": train_losses.get(e["step"]), "val_loss": e["eval_loss"],
-                           "val_perplexity": math.exp(min(e["eval_loss"], 50.0))})
+            points.append(
+                {
+                    "step": e["step"],
+                    "tokens": e["step"] * tokens_per_step,
+                    "train_loss": train_losses.get(e["step"]),
+                    "val_loss": e["eval_loss"],
+                    "val_perplexity": math.exp(min(e["eval_loss"], 50.0)),
+                }
+            )
     return points
 
 
@@ -137,11 +201,26 @@ def pretrain(model: PreTrainedModel, tokenizer, train: list, heldout: list, coll
     every = max(1, steps // size.evals)
     with tempfile.TemporaryDirectory() as scratch:
         args = TrainingArguments(
-            output_dir=scratch, per_device_train_batch_size=size.batch_size, per_device_eval_batch_size=64,
-            learning_rate=size.lr, weight_decay=size.weight_decay, warmup_steps=int(size.warmup_ratio * steps),
-            lr_scheduler_type="linear", optim="adamw_torch", num_train_epochs=size.epochs,
-            eval_strategy="steps", eval_steps=every, logging_steps=every, save_strategy="no", report_to="none", seed=size.seed, disable_tqdm=True,
-            dataloader_num_workers=0, dataloader_pin_memory=False, remove_unused_columns=False)
+            output_dir=scratch,
+            per_device_train_batch_size=size.batch_size,
+            per_device_eval_batch_size=64,
+            learning_rate=size.lr,
+            weight_decay=size.weight_decay,
+            warmup_steps=int(size.warmup_ratio * steps),
+            lr_scheduler_type="linear",
+            optim="adamw_torch",
+            num_train_epochs=size.epochs,
+            eval_strategy="steps",
+            eval_steps=every,
+            logging_steps=every,
+            save_strategy="no",
+            report_to="none",
+            seed=size.seed,
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+            dataloader_pin_memory=False,
+            remove_unused_columns=False,
+        )
         trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=heldout, data_collator=collator)
         trainer.remove_callback(PrinterCallback)  # the record keeps the log; no printed dicts
         start = trainer.evaluate()["eval_loss"]
@@ -152,11 +231,21 @@ def pretrain(model: PreTrainedModel, tokenizer, train: list, heldout: list, coll
         log = [{"step": 0, "eval_loss": start}] + trainer.state.log_history
     tokens = len(train) * size.block_size * size.epochs
     history = _history(log, size.batch_size * size.block_size)
-    return {"history": history, "final_val_loss": history[-1]["val_loss"],
-            "final_val_perplexity": history[-1]["val_perplexity"], "steps": steps,
-            "train_sequences": len(train), "heldout_sequences": len(heldout), "train_tokens": tokens,
-            "wall_time_s": clock["seconds"], "tokens_per_s": tokens / clock["seconds"],
-            "size": size.to_dict(), "hardware": hardware(), **mem, **count_parameters(model)}
+    return {
+        "history": history,
+        "final_val_loss": history[-1]["val_loss"],
+        "final_val_perplexity": history[-1]["val_perplexity"],
+        "steps": steps,
+        "train_sequences": len(train),
+        "heldout_sequences": len(heldout),
+        "train_tokens": tokens,
+        "wall_time_s": clock["seconds"],
+        "tokens_per_s": tokens / clock["seconds"],
+        "size": size.to_dict(),
+        "hardware": hardware(),
+        **mem,
+        **count_parameters(model),
+    }
 
 
 def _code() -> str:
@@ -175,18 +264,35 @@ def _corpus_blocks(tokenizer, profile: Profile, size: LMSize, add_eos: bool) -> 
 def bert_config(tokenizer, size: LMSize, **overrides) -> BertConfig:
     """A BERT sized by ``size``, with the tokenizer's vocabulary and padding id."""
     settings = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, **overrides}
-    return BertConfig(vocab_size=len(tokenizer), hidden_size=size.d_model, num_hidden_layers=size.num_layers,
-                      num_attention_heads=size.num_heads, intermediate_size=size.d_ff,
-                      max_position_embeddings=size.block_size, pad_token_id=tokenizer.pad_token_id, **settings)
+    return BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=size.d_model,
+        num_hidden_layers=size.num_layers,
+        num_attention_heads=size.num_heads,
+        intermediate_size=size.d_ff,
+        max_position_embeddings=size.block_size,
+        pad_token_id=tokenizer.pad_token_id,
+        **settings,
+    )
 
 
 def gpt2_config(tokenizer, size: LMSize) -> GPT2Config:
     """A GPT-2 sized by ``size``; end-of-text doubles as BOS/EOS, padding has its own id.
     No dropout: one pass over fresh text cannot overfit, and dropout costs CPU time."""
-    return GPT2Config(vocab_size=len(tokenizer), n_positions=size.block_size, n_embd=size.d_model,
-                      n_layer=size.num_layers, n_head=size.num_heads, n_inner=size.d_ff,
-                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=tokenizer.eos_token_id,
-                      eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    return GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=size.block_size,
+        n_embd=size.d_model,
+        n_layer=size.num_layers,
+        n_head=size.num_heads,
+        n_inner=size.d_ff,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
 
 
 def _saved(folder: Path, model, tokenizer, record: dict) -> dict:
@@ -214,8 +320,9 @@ def pretrain_masked_lm(profile: Profile | None = None) -> LMRun:
         torch.manual_seed(size.seed)
         model = BertForMaskedLM(bert_config(tokenizer, size))
         collator = MaskedLMCollator(tokenizer, size.mlm_probability, seed=size.seed)
-        record = pretrain(model, tokenizer, [{"input_ids": b} for b in train], collator.mask_once(heldout),
-                          collator, size)
+        record = pretrain(
+            model, tokenizer, [{"input_ids": b} for b in train], collator.mask_once(heldout), collator, size
+        )
         return _saved(folder, model, tokenizer, {**record, "objective": "masked LM"})
 
     return _cached_lm("masked-lm", p, size, compute)
@@ -233,8 +340,9 @@ def pretrain_causal_lm(profile: Profile | None = None) -> LMRun:
         torch.manual_seed(size.seed)
         model = GPT2LMHeadModel(gpt2_config(tokenizer, size))
         collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
-        record = pretrain(model, tokenizer, [{"input_ids": b} for b in train], [{"input_ids": b} for b in heldout],
-                          collator, size)
+        record = pretrain(
+            model, tokenizer, [{"input_ids": b} for b in train], [{"input_ids": b} for b in heldout], collator, size
+        )
         return _saved(folder, model, tokenizer, {**record, "objective": "causal LM"})
 
     return _cached_lm("causal-lm", p, size, compute)

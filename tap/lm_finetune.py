@@ -1,10 +1,11 @@
 """Chapter 03's classifier for "does pre-training pay?": the masked LM's encoder
 (``tap.lm.masked_lm``), with its pre-trained weights or random ones of the same shape, and a new
 classification head. Chapter 03's experiment fine-tunes it on labelled IMDB reviews."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 from torch import nn
@@ -38,10 +39,16 @@ def bert_classifier(path, pretrained: bool, pooling: str = "mean", num_classes: 
     with quiet_transformers():
         if pooling == "cls":
             if pretrained:
-                return BertForSequenceClassification.from_pretrained(path, num_labels=num_classes, hidden_dropout_prob=0.1)
-            return BertForSequenceClassification(AutoConfig.from_pretrained(path, num_labels=num_classes,
-                                                                            hidden_dropout_prob=0.1))
+                return BertForSequenceClassification.from_pretrained(
+                    path, num_labels=num_classes, hidden_dropout_prob=0.1
+                )
+            return BertForSequenceClassification(
+                AutoConfig.from_pretrained(path, num_labels=num_classes, hidden_dropout_prob=0.1)
+            )
         config = AutoConfig.from_pretrained(path, hidden_dropout_prob=0.1)
-        bert = (BertModel.from_pretrained(path, config=config, add_pooling_layer=False) if pretrained
-                else BertModel(config, add_pooling_layer=False))
+        bert = (
+            BertModel.from_pretrained(path, config=config, add_pooling_layer=False)
+            if pretrained
+            else BertModel(config, add_pooling_layer=False)
+        )
         return MeanPooledClassifier(bert, num_classes, dropout=0.1)

@@ -11,10 +11,11 @@ implementation (``peft/tuners/lora/layer.py``), choice for choice (chapter 05's 
 - merging folds ``scaling · B A`` into the frozen weight and refuses non-finite results;
 - ``copy_from_peft`` copies a PEFT model's factors into these layers (same shapes, same names).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -27,8 +28,10 @@ def _check_rank_alpha(rank: int, alpha: float) -> None:
     if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
         raise ValueError(f"LoRA rank must be a positive integer, got {rank!r}. Typical values: 1, 2, 4, 8, 16.")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha <= 0:
-        raise ValueError(f"LoRA alpha must be a positive finite number, got {alpha!r}. "
-                         f"A common choice is alpha = 2 * rank (update scaling 2).")
+        raise ValueError(
+            f"LoRA alpha must be a positive finite number, got {alpha!r}. "
+            f"A common choice is alpha = 2 * rank (update scaling 2)."
+        )
 
 
 class LoRALayer(nn.Module):
@@ -37,8 +40,17 @@ class LoRALayer(nn.Module):
     so the update starts as a no-op: ``B`` for linear layers (``A`` Kaiming-uniform, like an
     ``nn.Linear`` weight), ``A`` for embedding tables (``B`` standard normal), as in PEFT."""
 
-    def __init__(self, in_features: int, out_features: int, rank: int, alpha: float, dropout: float = 0.0,
-                 rslora: bool = False, generator: torch.Generator | None = None, zero: str = "B") -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        rank: int,
+        alpha: float,
+        dropout: float = 0.0,
+        rslora: bool = False,
+        generator: torch.Generator | None = None,
+        zero: str = "B",
+    ) -> None:
         super().__init__()
         _check_rank_alpha(rank, alpha)
         if not 0.0 <= dropout < 1.0:
@@ -65,8 +77,10 @@ class LoRALayer(nn.Module):
         return (self.B @ self.A) * self.scaling
 
     def extra_repr(self) -> str:
-        return (f"in={self.A.shape[1]}, out={self.B.shape[0]}, rank={self.rank}, alpha={self.alpha}, "
-                f"scaling={self.scaling:.4g}{', rslora' if self.rslora else ''}")
+        return (
+            f"in={self.A.shape[1]}, out={self.B.shape[0]}, rank={self.rank}, alpha={self.alpha}, "
+            f"scaling={self.scaling:.4g}{', rslora' if self.rslora else ''}"
+        )
 
 
 class _Mergeable(nn.Module):
@@ -88,8 +102,10 @@ class _Mergeable(nn.Module):
             return
         merged = self.base.weight + self._delta()
         if not torch.isfinite(merged).all():
-            raise ValueError("Merging this LoRA layer would give non-finite weights (NaN or inf); "
-                             "the base weight is left unchanged. Check the adapter's training (learning rate).")
+            raise ValueError(
+                "Merging this LoRA layer would give non-finite weights (NaN or inf); "
+                "the base weight is left unchanged. Check the adapter's training (learning rate)."
+            )
         self.base.weight.copy_(merged)
         self.merged = True
 
@@ -104,8 +120,15 @@ class _Mergeable(nn.Module):
 class LinearWithLoRA(_Mergeable):
     """A frozen ``nn.Linear`` plus a trainable ``LoRALayer``: ``W x + b + scaling · B A x``."""
 
-    def __init__(self, linear: nn.Linear, rank: int, alpha: float, dropout: float = 0.0,
-                 rslora: bool = False, generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        linear: nn.Linear,
+        rank: int,
+        alpha: float,
+        dropout: float = 0.0,
+        rslora: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         if not isinstance(linear, nn.Linear):
             raise TypeError(f"LinearWithLoRA wraps nn.Linear, got {type(linear).__name__}.")
@@ -127,12 +150,19 @@ class EmbeddingWithLoRA(_Mergeable):
     ``E[i] + scaling · B A[:, i]``, so each word gains ``rank`` new trainable numbers
     (``A``) and all words share ``B``. (No dropout: the input is a token id, not a vector.)"""
 
-    def __init__(self, embedding: nn.Embedding, rank: int, alpha: float, rslora: bool = False,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        embedding: nn.Embedding,
+        rank: int,
+        alpha: float,
+        rslora: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         self.embedding = embedding.requires_grad_(False)
-        self.lora = LoRALayer(embedding.num_embeddings, embedding.embedding_dim, rank, alpha, 0.0, rslora,
-                              generator, zero="A")
+        self.lora = LoRALayer(
+            embedding.num_embeddings, embedding.embedding_dim, rank, alpha, 0.0, rslora, generator, zero="A"
+        )
         self.lora.to(embedding.weight.device, embedding.weight.dtype)
 
     @property
@@ -161,25 +191,39 @@ def _match(model: nn.Module, targets: str | list[str]) -> list[str]:
         except ValueError:
             pass
     if not found:
-        linear, tables = ([", ".join(sorted({_collapse(n) for n, m in model.named_modules() if isinstance(m, k)}))
-                           or "none"] for k in (nn.Linear, nn.Embedding))
-        raise ValueError(f"LoRA target {targets!r} matched no module. Linear layers in this model: {linear[0]}. "
-                         f"Embedding tables: {tables[0]}. Pass full names, name suffixes (like PEFT's "
-                         f"target_modules) or one regular expression.")
+        linear, tables = (
+            [", ".join(sorted({_collapse(n) for n, m in model.named_modules() if isinstance(m, k)})) or "none"]
+            for k in (nn.Linear, nn.Embedding)
+        )
+        raise ValueError(
+            f"LoRA target {targets!r} matched no module. Linear layers in this model: {linear[0]}. "
+            f"Embedding tables: {tables[0]}. Pass full names, name suffixes (like PEFT's "
+            f"target_modules) or one regular expression."
+        )
     return [n for n, _ in model.named_modules() if n in found]
 
 
-def apply_lora(model: nn.Module, targets: str | Iterable[str], rank: int = 8, alpha: float = 16,
-               dropout: float = 0.0, rslora: bool = False, freeze: bool = True,
-               keep: Iterable[str] = HEAD_NAMES, seed: int = 0) -> list[str]:
+def apply_lora(
+    model: nn.Module,
+    targets: str | Iterable[str],
+    rank: int = 8,
+    alpha: float = 16,
+    dropout: float = 0.0,
+    rslora: bool = False,
+    freeze: bool = True,
+    keep: Iterable[str] = HEAD_NAMES,
+    seed: int = 0,
+) -> list[str]:
     """Wrap the linear layers (and embedding tables) named by ``targets`` (names, name
     suffixes or one regular expression, as PEFT's ``target_modules``) with LoRA, in place.
     With ``freeze`` every other parameter is frozen except the head (``keep``), like PEFT's
     ``modules_to_save``. Returns the wrapped names; fails loudly when nothing matches."""
     _check_rank_alpha(rank, alpha)
     existing = lora_layers(model)
-    twice = ValueError(f"LoRA is already on {', '.join(sorted(existing))}: {targets!r} names layers that are wrapped "
-                       f"already. Apply LoRA to a fresh copy of the base model, or target other layers.")
+    twice = ValueError(
+        f"LoRA is already on {', '.join(sorted(existing))}: {targets!r} names layers that are wrapped "
+        f"already. Apply LoRA to a fresh copy of the base model, or target other layers."
+    )
     try:
         names = _match(model, targets if isinstance(targets, str) else list(targets))
     except ValueError:
@@ -191,8 +235,10 @@ def apply_lora(model: nn.Module, targets: str | Iterable[str], rank: int = 8, al
     for name in names:  # every check before anything changes: a failed call leaves the model as it was
         width = min(model.get_submodule(name).weight.shape)
         if rank > width:
-            raise ValueError(f"LoRA rank {rank} is larger than {name}'s smaller dimension ({width}): the update "
-                             f"B·A could not have that rank. Use rank <= {width}, or leave {name} out of the targets.")
+            raise ValueError(
+                f"LoRA rank {rank} is larger than {name}'s smaller dimension ({width}): the update "
+                f"B·A could not have that rank. Use rank <= {width}, or leave {name} out of the targets."
+            )
     if freeze:
         freeze_base(model, keep)
     generator = torch.Generator().manual_seed(seed)  # reproducible factors without touching the global RNG

@@ -15,12 +15,13 @@ loads with ``peft.PeftModel.from_pretrained`` and one trained with PEFT loads in
   conventions (``A: [rank, in]``, ``B: [out, rank]``, scaling ``alpha / rank`` or ``alpha / √rank``).
 - ``storage``: bytes on disk of an adapter against the full model's tensors: what a task costs.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -38,9 +39,22 @@ PEFT_PREFIX = "base_model.model."
 # PEFT LoRA options that change what the saved numbers mean: an adapter using any of them is refused
 # rather than loaded into a model that would compute something else. (Initialisation-only options,
 # such as init_lora_weights or loftq_config, do not matter once the weights exist.)
-_PEFT_UNSUPPORTED = ("use_dora", "lora_bias", "fan_in_fan_out", "rank_pattern", "alpha_pattern",
-                     "layers_to_transform", "layer_replication", "trainable_token_indices", "target_parameters",
-                     "use_qalora", "alora_invocation_tokens", "use_bdlora", "arrow_config", "megatron_config")
+_PEFT_UNSUPPORTED = (
+    "use_dora",
+    "lora_bias",
+    "fan_in_fan_out",
+    "rank_pattern",
+    "alpha_pattern",
+    "layers_to_transform",
+    "layer_replication",
+    "trainable_token_indices",
+    "target_parameters",
+    "use_qalora",
+    "alora_invocation_tokens",
+    "use_bdlora",
+    "arrow_config",
+    "megatron_config",
+)
 
 
 # --- What an adapter is --------------------------------------------------------------------------
@@ -54,11 +68,11 @@ class _Adapter:
     alpha: float
     rslora: bool
     dropout: float
-    linear: list[str]          # names of the wrapped nn.Linear layers
-    embedding: list[str]       # names of the wrapped nn.Embedding tables
-    heads: list[str]           # names of the modules saved whole (PEFT's modules_to_save)
+    linear: list[str]  # names of the wrapped nn.Linear layers
+    embedding: list[str]  # names of the wrapped nn.Embedding tables
+    heads: list[str]  # names of the modules saved whole (PEFT's modules_to_save)
     factors: dict[str, tuple[torch.Tensor, torch.Tensor]]  # module name -> (A, B)
-    head_state: dict[str, torch.Tensor]                    # "<head>.<param>" -> tensor
+    head_state: dict[str, torch.Tensor]  # "<head>.<param>" -> tensor
 
 
 def _find_heads(model: nn.Module, layers: dict[str, _Mergeable], heads: Iterable[str] | None) -> list[str]:
@@ -71,24 +85,36 @@ def _find_heads(model: nn.Module, layers: dict[str, _Mergeable], heads: Iterable
         chosen = list(heads)
         missing = [h for h in chosen if h not in modules]
         if missing:
-            raise ValueError(f"Head module(s) {missing} not found in the model. Pass full module names, "
-                             f"e.g. {[n for n in modules if n.rsplit('.', 1)[-1] in HEAD_NAMES] or ['classifier']}.")
+            raise ValueError(
+                f"Head module(s) {missing} not found in the model. Pass full module names, "
+                f"e.g. {[n for n in modules if n.rsplit('.', 1)[-1] in HEAD_NAMES] or ['classifier']}."
+            )
     else:
-        chosen = [n for n, m in modules.items() if n and n.rsplit(".", 1)[-1] in HEAD_NAMES
-                  and any(p.requires_grad for p in m.parameters())]
+        chosen = [
+            n
+            for n, m in modules.items()
+            if n and n.rsplit(".", 1)[-1] in HEAD_NAMES and any(p.requires_grad for p in m.parameters())
+        ]
         chosen = [n for n in chosen if not any(n.startswith(o + ".") for o in chosen)]  # outermost only
         lora_params = {id(p) for layer in layers.values() for p in layer.lora.parameters()}
-        stray = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in lora_params
-                 and not any(n.startswith(h + ".") for h in chosen)]
+        stray = [
+            n
+            for n, p in model.named_parameters()
+            if p.requires_grad and id(p) not in lora_params and not any(n.startswith(h + ".") for h in chosen)
+        ]
         if stray:
             shown = ", ".join(stray[:5]) + (f" and {len(stray) - 5} more" if len(stray) > 5 else "")
-            raise ValueError(f"Trainable parameters outside LoRA and the head: {shown}. An adapter file holds "
-                             "only the LoRA factors and the head, so these would be lost. Freeze them, or name "
-                             "the modules to save whole with heads=[...] (heads=() saves LoRA alone).")
+            raise ValueError(
+                f"Trainable parameters outside LoRA and the head: {shown}. An adapter file holds "
+                "only the LoRA factors and the head, so these would be lost. Freeze them, or name "
+                "the modules to save whole with heads=[...] (heads=() saves LoRA alone)."
+            )
     for h in chosen:
         if any(n == h or n.startswith(h + ".") or h.startswith(n + ".") for n in layers):
-            raise ValueError(f"Module {h!r} is both a head to save whole and (inside) a LoRA layer; "
-                             "saving a LoRA-wrapped head is not supported.")
+            raise ValueError(
+                f"Module {h!r} is both a head to save whole and (inside) a LoRA layer; "
+                "saving a LoRA-wrapped head is not supported."
+            )
     return chosen
 
 
@@ -98,20 +124,29 @@ def _collect(model: nn.Module, heads: Iterable[str] | None) -> _Adapter:
     layers = lora_layers(model)
     if not layers:
         raise ValueError("This model has no LoRA layers to save; call tap.lora.apply_lora(model, targets, ...) first.")
-    settings = {(l.lora.rank, l.lora.alpha, l.lora.rslora, float(getattr(l.lora.dropout, "p", 0.0)))
-                for l in layers.values()}
+    settings = {
+        (l.lora.rank, l.lora.alpha, l.lora.rslora, float(getattr(l.lora.dropout, "p", 0.0))) for l in layers.values()
+    }
     if len(settings) > 1:
-        raise ValueError(f"The LoRA layers differ in (rank, alpha, rslora, dropout): {sorted(settings)}. "
-                         "Saving supports one setting for all layers, as apply_lora makes them.")
-    (rank, alpha, rslora, dropout), = settings
+        raise ValueError(
+            f"The LoRA layers differ in (rank, alpha, rslora, dropout): {sorted(settings)}. "
+            "Saving supports one setting for all layers, as apply_lora makes them."
+        )
+    ((rank, alpha, rslora, dropout),) = settings
     chosen = _find_heads(model, layers, heads)
     state = model.state_dict()
     head_state = {k: v for k, v in state.items() if any(k.startswith(h + ".") for h in chosen)}
-    return _Adapter(rank=rank, alpha=alpha, rslora=rslora, dropout=dropout,
-                    linear=[n for n, l in layers.items() if isinstance(l, LinearWithLoRA)],
-                    embedding=[n for n, l in layers.items() if isinstance(l, EmbeddingWithLoRA)],
-                    heads=chosen, factors={n: (l.lora.A, l.lora.B) for n, l in layers.items()},
-                    head_state=head_state)
+    return _Adapter(
+        rank=rank,
+        alpha=alpha,
+        rslora=rslora,
+        dropout=dropout,
+        linear=[n for n, l in layers.items() if isinstance(l, LinearWithLoRA)],
+        embedding=[n for n, l in layers.items() if isinstance(l, EmbeddingWithLoRA)],
+        heads=chosen,
+        factors={n: (l.lora.A, l.lora.B) for n, l in layers.items()},
+        head_state=head_state,
+    )
 
 
 def _plain(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -154,13 +189,17 @@ def _build(base: nn.Module, adapter: _Adapter, source: str) -> nn.Module:
     absent = [n for n in targets if n not in modules]
     if absent:
         have = sorted({n.rsplit(".", 1)[-1] for n, m in modules.items() if isinstance(m, (nn.Linear, nn.Embedding))})
-        raise ValueError(f"{source}: LoRA target(s) {absent[:4]}{' …' if len(absent) > 4 else ''} match no module "
-                         f"of the base model (a {type(base).__name__}). Is this the base it was trained on? "
-                         f"Linear layers and embedding tables in this base end in: {', '.join(have) or 'none'}.")
+        raise ValueError(
+            f"{source}: LoRA target(s) {absent[:4]}{' …' if len(absent) > 4 else ''} match no module "
+            f"of the base model (a {type(base).__name__}). Is this the base it was trained on? "
+            f"Linear layers and embedding tables in this base end in: {', '.join(have) or 'none'}."
+        )
     absent = [n for n in adapter.heads if n not in modules]
     if absent:
-        raise ValueError(f"{source}: the saved head(s) {absent} match no module of the base model "
-                         f"(a {type(base).__name__}). Is this the base it was trained on?")
+        raise ValueError(
+            f"{source}: the saved head(s) {absent} match no module of the base model "
+            f"(a {type(base).__name__}). Is this the base it was trained on?"
+        )
     for name in targets:
         kind = nn.Linear if name in adapter.linear else nn.Embedding
         module = modules[name]
@@ -168,21 +207,40 @@ def _build(base: nn.Module, adapter: _Adapter, source: str) -> nn.Module:
             raise ValueError(f"{source}: {name!r} is a {type(module).__name__} in the base, not an {kind.__name__}.")
         a, b = adapter.factors[name]
         if a.shape[0] != adapter.rank or b.shape[1] != adapter.rank:
-            raise ValueError(f"Rank mismatch in {source}: {name!r} has A {tuple(a.shape)} and B {tuple(b.shape)}, "
-                             f"but the config says rank {adapter.rank}.")
-        size_in, size_out = ((module.in_features, module.out_features) if kind is nn.Linear
-                             else (module.num_embeddings, module.embedding_dim))
+            raise ValueError(
+                f"Rank mismatch in {source}: {name!r} has A {tuple(a.shape)} and B {tuple(b.shape)}, "
+                f"but the config says rank {adapter.rank}."
+            )
+        size_in, size_out = (
+            (module.in_features, module.out_features)
+            if kind is nn.Linear
+            else (module.num_embeddings, module.embedding_dim)
+        )
         if a.shape[1] != size_in or b.shape[0] != size_out:
-            raise ValueError(f"Shape mismatch in {source}: {name!r} is {size_in} -> {size_out} in the base, "
-                             f"but the adapter's A is {tuple(a.shape)} and B {tuple(b.shape)}: another base model?")
+            raise ValueError(
+                f"Shape mismatch in {source}: {name!r} is {size_in} -> {size_out} in the base, "
+                f"but the adapter's A is {tuple(a.shape)} and B {tuple(b.shape)}: another base model?"
+            )
     # apply_lora matches names as suffixes too: a saved full name must not also end a deeper module's name
-    extra = [n for n, m in modules.items() if isinstance(m, (nn.Linear, nn.Embedding)) and n not in targets
-             and any(n.endswith("." + t) for t in targets)]
+    extra = [
+        n
+        for n, m in modules.items()
+        if isinstance(m, (nn.Linear, nn.Embedding)) and n not in targets and any(n.endswith("." + t) for t in targets)
+    ]
     if extra:
-        raise ValueError(f"{source}: the saved target names would also wrap {extra[:3]} in this base; "
-                         "nested models with repeated module paths are not supported.")
-    apply_lora(base, targets, adapter.rank, adapter.alpha, dropout=adapter.dropout, rslora=adapter.rslora,
-               keep=tuple(h.rsplit(".", 1)[-1] for h in adapter.heads))
+        raise ValueError(
+            f"{source}: the saved target names would also wrap {extra[:3]} in this base; "
+            "nested models with repeated module paths are not supported."
+        )
+    apply_lora(
+        base,
+        targets,
+        adapter.rank,
+        adapter.alpha,
+        dropout=adapter.dropout,
+        rslora=adapter.rslora,
+        keep=tuple(h.rsplit(".", 1)[-1] for h in adapter.heads),
+    )
     layers = lora_layers(base)
     with torch.no_grad():
         for name, (a, b) in adapter.factors.items():
@@ -190,7 +248,7 @@ def _build(base: nn.Module, adapter: _Adapter, source: str) -> nn.Module:
             layers[name].lora.B.copy_(b)
     for head in adapter.heads:
         prefix = head + "."
-        sub = {k[len(prefix):]: v for k, v in adapter.head_state.items() if k.startswith(prefix)}
+        sub = {k[len(prefix) :]: v for k, v in adapter.head_state.items() if k.startswith(prefix)}
         try:
             modules[head].load_state_dict(sub, strict=True)
         except RuntimeError as err:
@@ -213,9 +271,17 @@ def save_lora(model: nn.Module, folder: str | Path, heads: Iterable[str] | None 
     tensors = {f"{n}.lora.{m}": t for n, (a, b) in adapter.factors.items() for m, t in (("A", a), ("B", b))}
     path = folder / TAP_WEIGHTS
     save_file(_plain({**tensors, **adapter.head_state}), path, metadata={"format": "pt"})
-    config = {"format": FORMAT, "version": VERSION, "rank": adapter.rank, "alpha": adapter.alpha,
-              "rslora": adapter.rslora, "dropout": adapter.dropout, "target_modules": adapter.linear,
-              "target_embeddings": adapter.embedding, "modules_to_save": adapter.heads}
+    config = {
+        "format": FORMAT,
+        "version": VERSION,
+        "rank": adapter.rank,
+        "alpha": adapter.alpha,
+        "rslora": adapter.rslora,
+        "dropout": adapter.dropout,
+        "target_modules": adapter.linear,
+        "target_embeddings": adapter.embedding,
+        "modules_to_save": adapter.heads,
+    }
     (folder / TAP_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
     return path
 
@@ -241,9 +307,17 @@ def load_lora(base_model: nn.Module, folder: str | Path) -> nn.Module:
     stray = [k for k in tensors if not any(k.startswith(h + ".") for h in heads)]
     if stray:
         raise ValueError(f"{folder / TAP_WEIGHTS} holds tensors its config does not explain: {stray[:5]}.")
-    adapter = _Adapter(rank=config["rank"], alpha=config["alpha"], rslora=config["rslora"],
-                       dropout=config["dropout"], linear=linear, embedding=embedding, heads=heads,
-                       factors=factors, head_state=tensors)
+    adapter = _Adapter(
+        rank=config["rank"],
+        alpha=config["alpha"],
+        rslora=config["rslora"],
+        dropout=config["dropout"],
+        linear=linear,
+        embedding=embedding,
+        heads=heads,
+        factors=factors,
+        head_state=tensors,
+    )
     return _build(base_model, adapter, str(folder))
 
 
@@ -254,15 +328,24 @@ def _auto_task_type(model: nn.Module) -> str | None:
     """PEFT's task type from a Hugging Face class name; ``None`` (a plain ``PeftModel`` that
     passes every argument through) for anything else, such as ``tap``'s own models."""
     name = type(model).__name__
-    for suffix, task in (("ForSequenceClassification", "SEQ_CLS"), ("ForTokenClassification", "TOKEN_CLS"),
-                         ("ForCausalLM", "CAUSAL_LM"), ("ForQuestionAnswering", "QUESTION_ANS")):
+    for suffix, task in (
+        ("ForSequenceClassification", "SEQ_CLS"),
+        ("ForTokenClassification", "TOKEN_CLS"),
+        ("ForCausalLM", "CAUSAL_LM"),
+        ("ForQuestionAnswering", "QUESTION_ANS"),
+    ):
         if name.endswith(suffix):
             return task
     return None
 
 
-def save_as_peft(model: nn.Module, folder: str | Path, base_model_name_or_path: str,
-                 task_type: str | None = "auto", heads: Iterable[str] | None = None) -> Path:
+def save_as_peft(
+    model: nn.Module,
+    folder: str | Path,
+    base_model_name_or_path: str,
+    task_type: str | None = "auto",
+    heads: Iterable[str] | None = None,
+) -> Path:
     """Write ``model``'s adapter as PEFT does (``save_pretrained``), so that
     ``peft.PeftModel.from_pretrained(base, folder)`` rebuilds the same model. The config is
     PEFT's own ``LoraConfig`` (every field PEFT expects, with its defaults); the target
@@ -282,11 +365,17 @@ def save_as_peft(model: nn.Module, folder: str | Path, base_model_name_or_path: 
     tensors.update({PEFT_PREFIX + k: v for k, v in adapter.head_state.items()})
     path = folder / PEFT_WEIGHTS
     save_file(_plain(tensors), path, metadata={"format": "pt"})
-    config = LoraConfig(r=adapter.rank, lora_alpha=adapter.alpha, lora_dropout=adapter.dropout,
-                        target_modules=adapter.linear + adapter.embedding, use_rslora=adapter.rslora, bias="none",
-                        modules_to_save=adapter.heads or None,
-                        task_type=_auto_task_type(model) if task_type == "auto" else task_type,
-                        base_model_name_or_path=base_model_name_or_path)
+    config = LoraConfig(
+        r=adapter.rank,
+        lora_alpha=adapter.alpha,
+        lora_dropout=adapter.dropout,
+        target_modules=adapter.linear + adapter.embedding,
+        use_rslora=adapter.rslora,
+        bias="none",
+        modules_to_save=adapter.heads or None,
+        task_type=_auto_task_type(model) if task_type == "auto" else task_type,
+        base_model_name_or_path=base_model_name_or_path,
+    )
     config.save_pretrained(str(folder))
     return path
 
@@ -310,8 +399,12 @@ def load_from_peft(base_model: nn.Module, folder: str | Path) -> nn.Module:
     factors: dict[str, list] = {}
     linear, embedding, rest = [], [], {}
     for key, value in tensors.items():
-        for suffix, kind, slot in ((".lora_A.weight", linear, 0), (".lora_B.weight", linear, 1),
-                                   (".lora_embedding_A", embedding, 0), (".lora_embedding_B", embedding, 1)):
+        for suffix, kind, slot in (
+            (".lora_A.weight", linear, 0),
+            (".lora_B.weight", linear, 1),
+            (".lora_embedding_A", embedding, 0),
+            (".lora_embedding_B", embedding, 1),
+        ):
             if key.endswith(suffix):
                 name = key[: -len(suffix)]
                 if name not in factors:
@@ -332,25 +425,45 @@ def load_from_peft(base_model: nn.Module, folder: str | Path) -> nn.Module:
     heads: list[str] = []
     for key in rest:
         parts = key.split(".")[:-1]  # the outermost module on the key's path that modules_to_save names
-        module = next((p for p in (".".join(parts[:i]) for i in range(1, len(parts) + 1))
-                       if any(p == h or p.endswith("." + h) for h in heads_config)), None)
+        module = next(
+            (
+                p
+                for p in (".".join(parts[:i]) for i in range(1, len(parts) + 1))
+                if any(p == h or p.endswith("." + h) for h in heads_config)
+            ),
+            None,
+        )
         if module is None:
-            raise ValueError(f"{folder / PEFT_WEIGHTS}: tensor {key!r} is neither a LoRA factor nor part of a "
-                             "module in modules_to_save (saved embedding layers or other PEFT extras are not "
-                             "supported).")
+            raise ValueError(
+                f"{folder / PEFT_WEIGHTS}: tensor {key!r} is neither a LoRA factor nor part of a "
+                "module in modules_to_save (saved embedding layers or other PEFT extras are not "
+                "supported)."
+            )
         if module not in heads:
             heads.append(module)
     base_modules = dict(base_model.named_modules())
     if not any(n in base_modules for n in factors):  # the usual reason: another model family altogether
-        raise ValueError(f"The targets of {folder} ({config.get('target_modules')!r}) match no module of the base "
-                         f"model (a {type(base_model).__name__}); e.g. it expects {next(iter(factors))!r}.")
+        raise ValueError(
+            f"The targets of {folder} ({config.get('target_modules')!r}) match no module of the base "
+            f"model (a {type(base_model).__name__}); e.g. it expects {next(iter(factors))!r}."
+        )
     ranks = {ab[0].shape[0] for ab in factors.values()}
     if ranks != {config.get("r")}:
-        raise ValueError(f"Rank mismatch in {folder}: the config says r={config.get('r')!r}, "
-                         f"the saved factors have rank {sorted(ranks)}.")
-    adapter = _Adapter(rank=config["r"], alpha=config["lora_alpha"], rslora=bool(config.get("use_rslora")),
-                       dropout=float(config.get("lora_dropout") or 0.0), linear=linear, embedding=embedding,
-                       heads=heads, factors={n: (a, b) for n, (a, b) in factors.items()}, head_state=rest)
+        raise ValueError(
+            f"Rank mismatch in {folder}: the config says r={config.get('r')!r}, "
+            f"the saved factors have rank {sorted(ranks)}."
+        )
+    adapter = _Adapter(
+        rank=config["r"],
+        alpha=config["lora_alpha"],
+        rslora=bool(config.get("use_rslora")),
+        dropout=float(config.get("lora_dropout") or 0.0),
+        linear=linear,
+        embedding=embedding,
+        heads=heads,
+        factors={n: (a, b) for n, (a, b) in factors.items()},
+        head_state=rest,
+    )
     return _build(base_model, adapter, str(folder))
 
 

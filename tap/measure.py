@@ -4,6 +4,7 @@ and ``compare`` (warm-up, interleaved repeats, median) for code timed against it
 ``compare_steps`` for the steps of a loop. A GPU runs asynchronously: every clock reading
 waits for the work already queued on it (``synchronize``), so a time is the work's, not the
 time it took to queue it."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,8 @@ import platform
 import statistics
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 import psutil
 import torch
@@ -97,20 +98,25 @@ def compare(fns: dict[str, Callable[[], object]], repeats: int = 3, warmup: int 
     """``benchmark`` for several variants at once, interleaved: every round times each
     variant once, so a burst of load on a shared machine hits all of them alike instead of
     skewing whichever happened to be running. Returns ``{name: benchmark-style result}``."""
+
     def seconds(fn: Callable[[], object]) -> float:
         with timer() as clock:
             fn()
         return clock["seconds"]
 
-    return {name: {"median_s": statistics.median(t), "min_s": min(t), "max_s": max(t), "repeats": repeats,
-                   "times_s": t} for name, t in _rounds(fns, seconds, repeats, warmup).items()}
+    return {
+        name: {"median_s": statistics.median(t), "min_s": min(t), "max_s": max(t), "repeats": repeats, "times_s": t}
+        for name, t in _rounds(fns, seconds, repeats, warmup).items()
+    }
 
 
-def compare_steps(fns: dict[str, Callable[[Callable[[], None]], object]], repeats: int = 3,
-                  warmup: int = 1) -> dict[str, list[float]]:
+def compare_steps(
+    fns: dict[str, Callable[[Callable[[], None]], object]], repeats: int = 3, warmup: int = 1
+) -> dict[str, list[float]]:
     """``compare`` for loops whose every step matters (a decoding loop's tokens): each variant
     is called with a ``lap`` function that it calls at the end of each step. Returns, per
     variant, the median time of each step over the timed rounds, in seconds."""
+
     def step_seconds(fn: Callable[[Callable[[], None]], object]) -> list[float]:
         synchronize()
         laps, last = [], [time.perf_counter()]
@@ -124,12 +130,15 @@ def compare_steps(fns: dict[str, Callable[[Callable[[], None]], object]], repeat
         fn(lap)
         return laps
 
-    return {name: [statistics.median(step) for step in zip(*runs)]
-            for name, runs in _rounds(fns, step_seconds, repeats, warmup).items()}
+    return {
+        name: [statistics.median(step) for step in zip(*runs)]
+        for name, runs in _rounds(fns, step_seconds, repeats, warmup).items()
+    }
 
 
-def _rounds(fns: dict[str, Callable], measure: Callable[[Callable], object], repeats: int,
-            warmup: int) -> dict[str, list]:
+def _rounds(
+    fns: dict[str, Callable], measure: Callable[[Callable], object], repeats: int, warmup: int
+) -> dict[str, list]:
     """``measure(fn)`` for every variant in turn, round after round: ``warmup`` rounds whose
     measurements are dropped, then ``repeats`` rounds whose measurements are returned."""
     if repeats < 1:

@@ -5,11 +5,12 @@ chapter 05's LoRA, and PEFT's LoRA and (IA)³. Every method starts from the same
 
 Also here: what a method trains, module by module, and the bytes one task must store.
 """
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from torch import nn
 
@@ -36,13 +37,31 @@ METHODS: list[Method] = [
     Method("full", "full fine-tuning", 1e-4, "PyTorch", "every weight"),
     Method("probe", "linear probe", 5e-3, "tap.efficient", "a new classification head"),
     Method("bitfit", "BitFit", 2e-3, "tap.methods", "every bias term + head"),
-    Method("adapters", "adapters (tap)", 2e-3, "tap.adapters", "2 bottleneck adapters per layer + head",
-           {"placement": "houlsby", "reduction": 16}),
-    Method("lora", "LoRA (tap)", 2e-3, "tap.lora", "low-rank A, B on query and value + head",
-           {**LORA, "init": "A copied from PEFT"}),
+    Method(
+        "adapters",
+        "adapters (tap)",
+        2e-3,
+        "tap.adapters",
+        "2 bottleneck adapters per layer + head",
+        {"placement": "houlsby", "reduction": 16},
+    ),
+    Method(
+        "lora",
+        "LoRA (tap)",
+        2e-3,
+        "tap.lora",
+        "low-rank A, B on query and value + head",
+        {**LORA, "init": "A copied from PEFT"},
+    ),
     Method("lora-peft", "LoRA (peft)", 2e-3, "peft", "low-rank A, B on query and value + head", LORA),
-    Method("ia3-peft", "(IA)³ (peft)", 1e-2, "peft", "vectors rescaling keys, values, feed-forward inputs + head",
-           {"targets": ["key", "value", "output.dense"], "feedforward": ["output.dense"]}),
+    Method(
+        "ia3-peft",
+        "(IA)³ (peft)",
+        1e-2,
+        "peft",
+        "vectors rescaling keys, values, feed-forward inputs + head",
+        {"targets": ["key", "value", "output.dense"], "feedforward": ["output.dense"]},
+    ),
 ]
 METHOD = {m.key: m for m in METHODS}
 
@@ -83,14 +102,27 @@ def _lora(model: nn.Module, s: dict) -> nn.Module:
     return model
 
 
-def peft_lora(model: nn.Module, targets: list[str], rank: int, alpha: float, dropout: float = 0.0,
-              rslora: bool = False, head: Iterable[str] = ()) -> nn.Module:
+def peft_lora(
+    model: nn.Module,
+    targets: list[str],
+    rank: int,
+    alpha: float,
+    dropout: float = 0.0,
+    rslora: bool = False,
+    head: Iterable[str] = (),
+) -> nn.Module:
     """The reference implementation: Hugging Face PEFT's LoRA, the one-line equivalent of
     ``lora.apply_lora`` (the head kept trainable via ``modules_to_save``)."""
     from peft import LoraConfig, get_peft_model
 
-    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets),
-                        use_rslora=rslora, modules_to_save=list(head) or None)
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=list(targets),
+        use_rslora=rslora,
+        modules_to_save=list(head) or None,
+    )
     return get_peft_model(model, config)
 
 
@@ -103,13 +135,19 @@ def _ia3_peft(model: nn.Module, s: dict) -> nn.Module:
     """(IA)³ (Liu et al., 2022): learned vectors that rescale keys, values and feed-forward inputs."""
     from peft import IA3Config, get_peft_model
 
-    return get_peft_model(model, IA3Config(target_modules=s["targets"], feedforward_modules=s["feedforward"],
-                                           modules_to_save=[HEAD]))
+    return get_peft_model(
+        model, IA3Config(target_modules=s["targets"], feedforward_modules=s["feedforward"], modules_to_save=[HEAD])
+    )
 
 
 BUILDERS: dict[str, Callable[[nn.Module, dict], nn.Module]] = {
-    "full": _full, "probe": _probe, "bitfit": _bitfit, "adapters": _adapters, "lora": _lora,
-    "lora-peft": _lora_peft, "ia3-peft": _ia3_peft,
+    "full": _full,
+    "probe": _probe,
+    "bitfit": _bitfit,
+    "adapters": _adapters,
+    "lora": _lora,
+    "lora-peft": _lora_peft,
+    "ia3-peft": _ia3_peft,
 }
 
 
@@ -133,8 +171,10 @@ def trainable_by_module(model: nn.Module, hosts: set[str]) -> dict[str, int]:
         if not p.requires_grad:
             continue
         parts = name.removeprefix(PEFT_PREFIX).split(".")
-        host = next((".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1) if ".".join(parts[:i]) in hosts),
-                    ".".join(parts[:-1]))
+        host = next(
+            (".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1) if ".".join(parts[:i]) in hosts),
+            ".".join(parts[:-1]),
+        )
         found[host] = found.get(host, 0) + p.numel()
     return dict(sorted(found.items()))
 

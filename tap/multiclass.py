@@ -4,6 +4,7 @@ pass, loss, backward pass, clipping, optimizer and scheduler steps, validation, 
 checkpoint; ``accelerate`` carries it to a GPU, to mixed precision and to several processes.
 Metrics (accuracy, macro-F1, confusion matrix) are written out too, and compared with the
 majority-class baseline."""
+
 from __future__ import annotations
 
 import math
@@ -20,12 +21,12 @@ from torch import nn
 
 from . import data
 from .data import Splits, balanced_indices
-from .hub import revision
 from .devices import accelerating, scored_in_shares
-from .measure import hardware, timer, track_peak_memory
 from .efficient import count_parameters
-from .profiles import Profile
 from .hf_data import TokenizedDataset
+from .hub import revision
+from .measure import hardware, timer, track_peak_memory
+from .profiles import Profile
 from .training import TrainConfig, process_parts, warmup_linear_decay
 
 YELP_ID = "Yelp/yelp_review_full"  # 5 classes, 1-5 stars (Zhang, Zhao & LeCun, 2015)
@@ -52,14 +53,44 @@ class MultiClassSize:
 
 
 SIZES: dict[str, MultiClassSize] = {
-    "smoke": MultiClassSize("bert-base-cased", ("ag_news",), train=32, val=16, test=32, max_len=32,
-                            epochs=1, batch_size=16, lr=1e-4, evals_per_epoch=1),
-    "book": MultiClassSize("bert-base-cased", ("ag_news",), train=1_200, val=240, test=800, max_len=96,
-                           epochs=1, batch_size=32, lr=1e-4, evals_per_epoch=4),
+    "smoke": MultiClassSize(
+        "bert-base-cased",
+        ("ag_news",),
+        train=32,
+        val=16,
+        test=32,
+        max_len=32,
+        epochs=1,
+        batch_size=16,
+        lr=1e-4,
+        evals_per_epoch=1,
+    ),
+    "book": MultiClassSize(
+        "bert-base-cased",
+        ("ag_news",),
+        train=1_200,
+        val=240,
+        test=800,
+        max_len=96,
+        epochs=1,
+        batch_size=32,
+        lr=1e-4,
+        evals_per_epoch=4,
+    ),
     # A GPU and the Hub: the original study's bert-base-cased on yelp_review_full (120,000 of its
     # 650,000 training reviews) and AG News (its whole 120,000-row train split).
-    "full": MultiClassSize("bert-base-cased", ("ag_news", "yelp_review_full"), train=114_000, val=6_000,
-                           test=0, max_len=256, epochs=2, batch_size=32, lr=3e-5, evals_per_epoch=4),
+    "full": MultiClassSize(
+        "bert-base-cased",
+        ("ag_news", "yelp_review_full"),
+        train=114_000,
+        val=6_000,
+        test=0,
+        max_len=256,
+        epochs=2,
+        batch_size=32,
+        lr=3e-5,
+        evals_per_epoch=4,
+    ),
 }
 
 
@@ -85,11 +116,20 @@ def task_splits(task: str, profile: Profile, seed: int = 0) -> Splits:
         labels = np.asarray(full["train"]["label"])
         val_idx = balanced_indices(labels, size.val, seed=seed + 1)
         train_idx = balanced_indices(labels, size.train, seed=seed, exclude=set(val_idx.tolist()))
-        s = Splits(full["train"].select(train_idx), full["train"].select(val_idx), full["test"], YELP_NAMES,
-                   note="Yelp reviews: training and validation rows from the train split; the official test split.")
+        s = Splits(
+            full["train"].select(train_idx),
+            full["train"].select(val_idx),
+            full["test"],
+            YELP_NAMES,
+            note="Yelp reviews: training and validation rows from the train split; the official test split.",
+        )
     else:
         raise ValueError(f"Unknown task {task!r}; this chapter uses: ag_news, yelp_review_full.")
-    train, val, test = _subset(s.train, size.train, seed), _subset(s.val, size.val, seed + 1), _subset(s.test, size.test, seed + 2)
+    train, val, test = (
+        _subset(s.train, size.train, seed),
+        _subset(s.val, size.val, seed + 1),
+        _subset(s.test, size.test, seed + 2),
+    )
     note = s.note + f" This chapter uses {len(train):,} / {len(val):,} / {len(test):,} of them, balanced by class."
     return Splits(train, val, test, s.label_names, note)
 
@@ -101,6 +141,7 @@ def encode(tokenizer, ds: Dataset, max_len: int) -> TokenizedDataset:
 
 
 # --- metrics, written out ------------------------------------------------------------------
+
 
 def accuracy(pred: torch.Tensor, gold: torch.Tensor) -> float:
     """Share of predictions equal to the label."""
@@ -127,14 +168,21 @@ def majority_baseline(train_labels: list[int], test_labels: list[int], num_class
     majority = int(np.bincount(train_labels, minlength=num_classes).argmax())
     gold = torch.tensor(test_labels)
     pred = torch.full_like(gold, majority)
-    return {"test_accuracy": accuracy(pred, gold), "test_macro_f1": macro_f1(pred, gold, num_classes),
-            "test_size": len(gold), "majority_class": majority, "wall_time_s": 0.0,
-            "trainable_params": 0, "total_params": 0}
+    return {
+        "test_accuracy": accuracy(pred, gold),
+        "test_macro_f1": macro_f1(pred, gold, num_classes),
+        "test_size": len(gold),
+        "majority_class": majority,
+        "wall_time_s": 0.0,
+        "trainable_params": 0,
+        "total_params": 0,
+    }
 
 
 @torch.inference_mode()
-def predict_proba(model: nn.Module, split: TokenizedDataset, batch_size: int = 64,
-                  acc: Accelerator | None = None) -> torch.Tensor:
+def predict_proba(
+    model: nn.Module, split: TokenizedDataset, batch_size: int = 64, acc: Accelerator | None = None
+) -> torch.Tensor:
     """Class probabilities, ``[examples, classes]``, in the split's order.
 
     Under several processes each one scores a share of the batches
@@ -156,8 +204,9 @@ def predict_proba(model: nn.Module, split: TokenizedDataset, batch_size: int = 6
     return rows[:, 1:].float()
 
 
-def evaluate_split(model: nn.Module, split: TokenizedDataset, num_classes: int,
-                   acc: Accelerator | None = None) -> dict:
+def evaluate_split(
+    model: nn.Module, split: TokenizedDataset, num_classes: int, acc: Accelerator | None = None
+) -> dict:
     """Mean cross-entropy, accuracy and macro-F1 over a split (scored in shares under several
     processes, see ``predict_proba``)."""
     probs = predict_proba(model, split, acc=acc)
@@ -169,8 +218,10 @@ def evaluate_split(model: nn.Module, split: TokenizedDataset, num_classes: int,
 
 # --- the training loop, written out --------------------------------------------------------
 
-def fine_tune(model: nn.Module, train_data: TokenizedDataset, val_data: TokenizedDataset, cfg: TrainConfig,
-              num_classes: int) -> tuple[dict, nn.Module]:
+
+def fine_tune(
+    model: nn.Module, train_data: TokenizedDataset, val_data: TokenizedDataset, cfg: TrainConfig, num_classes: int
+) -> tuple[dict, nn.Module]:
     """Fine-tune every weight of a Hugging Face sequence classifier; keep the checkpoint with
     the best validation accuracy. Returns ``(record, model with the best weights)``.
 
@@ -181,12 +232,14 @@ def fine_tune(model: nn.Module, train_data: TokenizedDataset, val_data: Tokenize
     # Weight decay shrinks weights towards zero; biases and LayerNorm gains are left alone (as in BERT).
     decay = [p for n, p in model.named_parameters() if not n.endswith("bias") and "LayerNorm" not in n]
     no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr
+    )
     steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up, then linear decay to 0
-        optimizer, lambda s: warmup_linear_decay(s, total, int(cfg.warmup_ratio * total)))
+        optimizer, lambda s: warmup_linear_decay(s, total, int(cfg.warmup_ratio * total))
+    )
     eval_every = max(1, steps_per_epoch // cfg.evals_per_epoch)
     plain = model  # validated as it is: each process scores a share of the batches, see predict_proba
 
@@ -215,9 +268,17 @@ def fine_tune(model: nn.Module, train_data: TokenizedDataset, val_data: Tokenize
                 losses.append(acc.reduce(torch.tensor(batch_loss, device=acc.device), "sum").item())  # all rows
                 if step % eval_every == 0 or step == total:
                     val = evaluate_split(plain, val_data, num_classes, acc)
-                    history.append({"step": step, "epoch": step / steps_per_epoch, "examples": seen,
-                                    "train_loss": sum(losses) / len(losses), "val_loss": val["loss"],
-                                    "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"]})
+                    history.append(
+                        {
+                            "step": step,
+                            "epoch": step / steps_per_epoch,
+                            "examples": seen,
+                            "train_loss": sum(losses) / len(losses),
+                            "val_loss": val["loss"],
+                            "val_accuracy": val["accuracy"],
+                            "val_macro_f1": val["macro_f1"],
+                        }
+                    )
                     losses = []
                     if val["accuracy"] > best_accuracy:  # keep a copy of the best weights so far
                         best_accuracy = val["accuracy"]
@@ -225,10 +286,20 @@ def fine_tune(model: nn.Module, train_data: TokenizedDataset, val_data: Tokenize
         model = acc.unwrap_model(model, keep_fp32_wrapper=False)  # the model itself, without wrappers
         processes = acc.num_processes
     model.load_state_dict(best_state)
-    record = {"history": history, "best_val_accuracy": best_accuracy, "train_config": cfg.to_dict(),
-              "train_examples": len(train_data), "steps": total, "wall_time_s": clock["seconds"],
-              "examples_per_s": seen / clock["seconds"], **memory, **count_parameters(model),
-              "hardware": hardware(), "processes": processes, "seed": cfg.seed}
+    record = {
+        "history": history,
+        "best_val_accuracy": best_accuracy,
+        "train_config": cfg.to_dict(),
+        "train_examples": len(train_data),
+        "steps": total,
+        "wall_time_s": clock["seconds"],
+        "examples_per_s": seen / clock["seconds"],
+        **memory,
+        **count_parameters(model),
+        "hardware": hardware(),
+        "processes": processes,
+        "seed": cfg.seed,
+    }
     return record, model
 
 
@@ -237,13 +308,19 @@ def score_test_split(model: nn.Module, test_data: TokenizedDataset, num_classes:
     with timer() as clock:
         probs = predict_proba(model, test_data)
     gold, pred = torch.tensor(test_data.labels), probs.argmax(-1)
-    return {"test_accuracy": accuracy(pred, gold), "test_macro_f1": macro_f1(pred, gold, num_classes),
-            "confusion": confusion(pred, gold, num_classes).tolist(), "test_size": len(gold),
-            "test_time_s": clock["seconds"], "test_probs": probs.round(decimals=4).tolist()}
+    return {
+        "test_accuracy": accuracy(pred, gold),
+        "test_macro_f1": macro_f1(pred, gold, num_classes),
+        "confusion": confusion(pred, gold, num_classes).tolist(),
+        "test_size": len(gold),
+        "test_time_s": clock["seconds"],
+        "test_probs": probs.round(decimals=4).tolist(),
+    }
 
 
-def misclassified(test_probs: list[list[float]], test: Dataset, label_names: list[str], k: int = 4,
-                  width: int = 160) -> pd.DataFrame:
+def misclassified(
+    test_probs: list[list[float]], test: Dataset, label_names: list[str], k: int = 4, width: int = 160
+) -> pd.DataFrame:
     """The ``k`` test examples the model got wrong most confidently, with both probabilities: often
     a matter of labelling rather than of the model."""
     probs = torch.tensor(test_probs)
@@ -251,8 +328,14 @@ def misclassified(test_probs: list[list[float]], test: Dataset, label_names: lis
     pred = probs.argmax(-1)
     wrong = torch.nonzero(pred != gold).flatten()
     wrong = wrong[probs[wrong, pred[wrong]].argsort(descending=True)][:k]
-    rows = [{"text": (t := test[int(i)]["text"])[:width] + ("…" if len(t) > width else ""),
-             "true": label_names[gold[i]], "predicted": label_names[pred[i]],
-             "p(predicted)": round(probs[i, pred[i]].item(), 3), "p(true)": round(probs[i, gold[i]].item(), 3)}
-            for i in wrong.tolist()]
+    rows = [
+        {
+            "text": (t := test[int(i)]["text"])[:width] + ("…" if len(t) > width else ""),
+            "true": label_names[gold[i]],
+            "predicted": label_names[pred[i]],
+            "p(predicted)": round(probs[i, pred[i]].item(), 3),
+            "p(true)": round(probs[i, gold[i]].item(), 3),
+        }
+        for i in wrong.tolist()
+    ]
     return pd.DataFrame(rows, columns=["text", "true", "predicted", "p(predicted)", "p(true)"])

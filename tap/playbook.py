@@ -9,6 +9,7 @@ Every run is cached (``tap.cache.cached_run``); this module holds only what a ru
 that editing the chapter's tables, words or figures (``tap.chapters.ch07_playbook``) invalidates
 no run.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -16,8 +17,8 @@ import gc
 import sys
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING
 from importlib.metadata import version
+from typing import TYPE_CHECKING
 
 import numpy as np
 import psutil
@@ -39,8 +40,13 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 BASE_MODEL = "bert-base-uncased"
-SMOKE_BERT = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-              "max_position_embeddings": 64}
+SMOKE_BERT = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "max_position_embeddings": 64,
+}
 RUN_VERSION = 1  # bump when the record a run stores changes meaning
 TFIDF_SAME = "TF-IDF + logistic regression"
 TFIDF_ALL = "TF-IDF + logistic regression, all reviews"
@@ -64,21 +70,54 @@ class PlaybookSize:
 
 
 SIZES: dict[str, PlaybookSize] = {
-    "smoke": PlaybookSize(train=32, val=16, test=32, max_len=48, batch_size=16, epochs=1,
-                          curve=(16, 32), tfidf_curve=(32, 64), tfidf_all=400),
+    "smoke": PlaybookSize(
+        train=32,
+        val=16,
+        test=32,
+        max_len=48,
+        batch_size=16,
+        epochs=1,
+        curve=(16, 32),
+        tfidf_curve=(32, 64),
+        tfidf_all=400,
+    ),
     # Sized from speeds measured on 2 cores at 128 tokens in bf16 (a CPU with AVX-512 BF16): full
     # fine-tuning takes ~0.7 s a step of 8 reviews and scores ~125 test reviews/s (float32: ~1.0 s
     # and ~45/s). Seven methods on 500 reviews (63 steps), each scored on 2,000 test reviews (a
     # paired interval of about ±2 points), the data-efficiency runs and the float32 repeat took
     # ~10 minutes, inside the chapter's 12-minute budget.
-    "book": PlaybookSize(train=500, val=200, test=2_000, max_len=128, batch_size=8, epochs=1,
-                         curve=(125, 250, 500), tfidf_curve=(125, 250, 500, 1_000, 5_000),
-                         tfidf_all=0),
+    "book": PlaybookSize(
+        train=500,
+        val=200,
+        test=2_000,
+        max_len=128,
+        batch_size=8,
+        epochs=1,
+        curve=(125, 250, 500),
+        tfidf_curve=(125, 250, 500, 1_000, 5_000),
+        tfidf_all=0,
+    ),
     # bert-base on a GPU: the usual rates for a 110M-parameter model (not tuned here).
-    "full": PlaybookSize(train=20_000, val=2_000, test=0, max_len=256, batch_size=32, epochs=2,
-                         curve=(1_000, 5_000, 20_000), tfidf_curve=(1_000, 5_000, 20_000), tfidf_all=0,
-                         lr={"full": 3e-5, "probe": 1e-3, "bitfit": 1e-3, "adapters": 5e-4, "lora": 5e-4,
-                             "lora-peft": 5e-4, "ia3-peft": 5e-3}),
+    "full": PlaybookSize(
+        train=20_000,
+        val=2_000,
+        test=0,
+        max_len=256,
+        batch_size=32,
+        epochs=2,
+        curve=(1_000, 5_000, 20_000),
+        tfidf_curve=(1_000, 5_000, 20_000),
+        tfidf_all=0,
+        lr={
+            "full": 3e-5,
+            "probe": 1e-3,
+            "bitfit": 1e-3,
+            "adapters": 5e-4,
+            "lora": 5e-4,
+            "lora-peft": 5e-4,
+            "ia3-peft": 5e-3,
+        },
+    ),
 }
 
 
@@ -94,8 +133,9 @@ def _release_memory() -> None:
 
 def _code() -> str:
     """The code a neural run executes: editing it invalidates the cached runs."""
-    return source_digest(data, hf_data, text, training, efficient, pooled, adapters, lora, methods,
-                         sys.modules[__name__])
+    return source_digest(
+        data, hf_data, text, training, efficient, pooled, adapters, lora, methods, sys.modules[__name__]
+    )
 
 
 class Playbook:
@@ -113,8 +153,11 @@ class Playbook:
     def model_key(self) -> dict:
         """Which weights the runs start from (the Hub model, or the stand-in the profile uses)."""
         if self.profile.name == "smoke":
-            return {"hub_id": self.hub_id, "loaded": "a tiny randomly initialised BERT (smoke profile)",
-                    "shape": SMOKE_BERT}
+            return {
+                "hub_id": self.hub_id,
+                "loaded": "a tiny randomly initialised BERT (smoke profile)",
+                "shape": SMOKE_BERT,
+            }
         models.resolve(self.hub_id)  # records the stand-in, if the profile uses one
         return {"hub_id": self.hub_id, "loaded": models.STAND_INS.get(self.hub_id, self.hub_id)}
 
@@ -125,7 +168,9 @@ class Playbook:
 
         if self.profile.name == "smoke":
             torch.manual_seed(self.seed)
-            encoder = BertModel(BertConfig(vocab_size=self.tokenizer.vocab_size, **SMOKE_BERT), add_pooling_layer=False)
+            encoder = BertModel(
+                BertConfig(vocab_size=self.tokenizer.vocab_size, **SMOKE_BERT), add_pooling_layer=False
+            )
         else:
             encoder = AutoModel.from_pretrained(models.resolve(self.hub_id), add_pooling_layer=False)
         torch.manual_seed(self.seed)
@@ -146,13 +191,13 @@ class Playbook:
         return self.splits()
 
     @cached_property
-    def tokenizer(self) -> "PreTrainedTokenizerBase":
+    def tokenizer(self) -> PreTrainedTokenizerBase:
         """The pre-trained model's own tokenizer (also the smoke profile's)."""
         from transformers import AutoTokenizer
 
         return AutoTokenizer.from_pretrained(models.resolve(self.hub_id))
 
-    def tokenized(self, ds: "Dataset") -> TokenizedDataset:
+    def tokenized(self, ds: Dataset) -> TokenizedDataset:
         """A split tokenised with the model's tokenizer, cut at ``size.max_len`` tokens."""
         return TokenizedDataset.from_tokenizer(self.tokenizer, ds["text"], ds["label"], self.size.max_len)
 
@@ -169,22 +214,39 @@ class Playbook:
     def train_config(self, method: Method, mixed_precision: str | None = None) -> TrainConfig:
         """The one training budget, at ``method``'s learning rate (the profile may override it),
         in the profile's precision unless ``mixed_precision`` is given."""
-        return TrainConfig(epochs=self.size.epochs, lr=self.size.lr.get(method.key, method.lr),
-                           batch_size=self.size.batch_size, evals_per_epoch=1, seed=self.seed,
-                           mixed_precision=mixed_precision or self.size.mixed_precision)
+        return TrainConfig(
+            epochs=self.size.epochs,
+            lr=self.size.lr.get(method.key, method.lr),
+            batch_size=self.size.batch_size,
+            evals_per_epoch=1,
+            seed=self.seed,
+            mixed_precision=mixed_precision or self.size.mixed_precision,
+        )
 
     def data_key(self, n_train: int) -> dict:
         """The data a run reads, for its cache key."""
         s = self.size
-        return {"dataset": "imdb", "train": n_train, "val": s.val, "test": s.test, "max_len": s.max_len,
-                "seed": self.seed, "profile": self.profile.name}
+        return {
+            "dataset": "imdb",
+            "train": n_train,
+            "val": s.val,
+            "test": s.test,
+            "max_len": s.max_len,
+            "seed": self.seed,
+            "profile": self.profile.name,
+        }
 
     # ---- one neural run
     def config(self, method: Method, n_train: int, cfg: TrainConfig) -> dict:
         """The cache key of one run: data, model, method, optimisation and the code it runs."""
-        key = {"version": RUN_VERSION, "data": self.data_key(n_train), "model": self.model_key(),
-               "method": {"key": method.key, "settings": method.settings},
-               "train": cfg.to_dict(), "code": _code()}
+        key = {
+            "version": RUN_VERSION,
+            "data": self.data_key(n_train),
+            "model": self.model_key(),
+            "method": {"key": method.key, "settings": method.settings},
+            "train": cfg.to_dict(),
+            "code": _code(),
+        }
         if method.library == "peft":
             key["peft"] = version("peft")
         return key
@@ -204,17 +266,30 @@ class Playbook:
         with timer() as clock:
             predicted, gold = predict(model, self.test, mixed_precision=cfg.mixed_precision)
         correct = (predicted == gold).int().tolist()
-        record.update({
-            "method": method.label, "method_key": method.key, "library": method.library,
-            "model": self.hub_id, "model_loaded": self.model_key()["loaded"],
-            "model_shape": {"hidden": config.hidden_size, "layers": config.num_hidden_layers,
-                            "ffn": config.intermediate_size},
-            "lr": cfg.lr, "mixed_precision": cfg.mixed_precision, "base_params": base_params,
-            "trainable_by_module": trainable_by_module(model, hosts),
-            "trainable_bytes": trainable_state_bytes(model), "baseline_memory_mb": baseline_mb,
-            "test_accuracy": sum(correct) / len(correct), "test_size": len(correct),
-            "test_correct": correct, "test_time_s": clock["seconds"],
-        })
+        record.update(
+            {
+                "method": method.label,
+                "method_key": method.key,
+                "library": method.library,
+                "model": self.hub_id,
+                "model_loaded": self.model_key()["loaded"],
+                "model_shape": {
+                    "hidden": config.hidden_size,
+                    "layers": config.num_hidden_layers,
+                    "ffn": config.intermediate_size,
+                },
+                "lr": cfg.lr,
+                "mixed_precision": cfg.mixed_precision,
+                "base_params": base_params,
+                "trainable_by_module": trainable_by_module(model, hosts),
+                "trainable_bytes": trainable_state_bytes(model),
+                "baseline_memory_mb": baseline_mb,
+                "test_accuracy": sum(correct) / len(correct),
+                "test_size": len(correct),
+                "test_correct": correct,
+                "test_time_s": clock["seconds"],
+            }
+        )
         del model
         _release_memory()
         return record, None
@@ -225,25 +300,37 @@ class Playbook:
         method = METHOD[method] if isinstance(method, str) else method
         n = n_train or self.size.train
         cfg = self.train_config(method, mixed_precision)
-        record, _ = cached_run(f"ch07-{method.key}", self.config(method, n, cfg),
-                               lambda: self._train_and_test(method, n, cfg))
+        record, _ = cached_run(
+            f"ch07-{method.key}", self.config(method, n, cfg), lambda: self._train_and_test(method, n, cfg)
+        )
         return record
 
     # ---- the classical anchor
     def tfidf(self, n_train: int) -> dict:
         """TF-IDF word 1–2-grams + logistic regression on ``n_train`` reviews (0: the whole
         train split, all 25,000), scored on the same test reviews as every neural method."""
+
         def compute() -> tuple[dict, None]:
             train_split = self.splits(n_train).train if n_train else load("imdb")["train"]
             test = self.main.test
-            record = baselines.tfidf_logreg(list(train_split["text"]), list(train_split["label"]),
-                                            list(test["text"]), np.asarray(test["label"]))
+            record = baselines.tfidf_logreg(
+                list(train_split["text"]), list(train_split["label"]), list(test["text"]), np.asarray(test["label"])
+            )
             k = round(record["test_accuracy"] * record["test_size"])
-            return {**record, "method": TFIDF_SAME, "method_key": "tfidf",
-                    "library": "scikit-learn", "test_correct_count": k}, None
+            return {
+                **record,
+                "method": TFIDF_SAME,
+                "method_key": "tfidf",
+                "library": "scikit-learn",
+                "test_correct_count": k,
+            }, None
 
-        key = {"version": RUN_VERSION, "data": self.data_key(n_train), "method": {"key": "tfidf"},
-               "code": source_digest(data, baselines, text)}
+        key = {
+            "version": RUN_VERSION,
+            "data": self.data_key(n_train),
+            "method": {"key": "tfidf"},
+            "code": source_digest(data, baselines, text),
+        }
         record, _ = cached_run("ch07-tfidf", key, compute)
         return record
 

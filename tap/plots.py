@@ -2,6 +2,7 @@
 
 Figures are made without pyplot, so none appears by itself in the cell that made it: an
 experiment builds its figures at once, and the page shows each where the prose needs it."""
+
 from __future__ import annotations
 
 import contextlib
@@ -41,7 +42,11 @@ def logged_train_loss(history: list[dict]) -> list[tuple[float, float]]:
         for epoch, loss, steps in points[1:]:
             if steps < typical / 2:
                 _, last_loss, last_steps = merged[-1]
-                merged[-1] = [epoch, (last_loss * last_steps + loss * steps) / (last_steps + steps), last_steps + steps]
+                merged[-1] = [
+                    epoch,
+                    (last_loss * last_steps + loss * steps) / (last_steps + steps),
+                    last_steps + steps,
+                ]
             else:
                 merged.append([epoch, loss, steps])
         points = merged
@@ -76,17 +81,30 @@ def training_curves(records: dict[str, dict], title: str = "") -> Figure:
         labels.append((label, "-"))
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss (dashed: training, solid: validation)")
     ax_acc.set(xlabel="epoch", ylabel="validation accuracy (%)", title="validation accuracy")
-    runs = [Line2D([], [], color=colour, linewidth=3, linestyle=style, label=label)
-            for (label, style), colour in zip(labels, colours)]
-    fig.legend(handles=runs, loc="outside lower center", ncol=min(len(runs), 2 if len(runs) == 4 else 3),
-               fontsize=9, frameon=False)
+    runs = [
+        Line2D([], [], color=colour, linewidth=3, linestyle=style, label=label)
+        for (label, style), colour in zip(labels, colours)
+    ]
+    fig.legend(
+        handles=runs,
+        loc="outside lower center",
+        ncol=min(len(runs), 2 if len(runs) == 4 else 3),
+        fontsize=9,
+        frameon=False,
+    )
     if title:
         fig.suptitle(title)
     return fig
 
 
-def comparison_bars(values: dict[str, float], ylabel: str, title: str = "", fmt: str = "{:.1f}",
-                    reference: tuple[str, float] | None = None, log: bool = False) -> Figure:
+def comparison_bars(
+    values: dict[str, float],
+    ylabel: str,
+    title: str = "",
+    fmt: str = "{:.1f}",
+    reference: tuple[str, float] | None = None,
+    log: bool = False,
+) -> Figure:
     """One bar per method with its value written on it; an optional horizontal
     reference line (e.g. chance or a classical baseline)."""
     fig = Figure(figsize=(max(6, 1.4 * len(values)), 4))
@@ -105,9 +123,13 @@ def comparison_bars(values: dict[str, float], ylabel: str, title: str = "", fmt:
     return fig
 
 
-def parameter_sweep(series: dict[str, list[tuple[float, float, str]]],
-                    references: dict[str, tuple[float, float]] | None = None,
-                    ylabel: str = "test accuracy (%)", title: str = "", joined: bool = True) -> Figure:
+def parameter_sweep(
+    series: dict[str, list[tuple[float, float, str]]],
+    references: dict[str, tuple[float, float]] | None = None,
+    ylabel: str = "test accuracy (%)",
+    title: str = "",
+    joined: bool = True,
+) -> Figure:
     """Accuracy against trainable parameters (log scale): one line per method, each point
     ``(trainable params, accuracy, label)``; ``references`` are single runs drawn as stars.
     ``joined=False`` draws points only, for series whose points are different methods rather
@@ -117,11 +139,17 @@ def parameter_sweep(series: dict[str, list[tuple[float, float, str]]],
     colours = sns.color_palette(n_colors=len(series) + len(references or {}))
     for (name, points), colour in zip(series.items(), colours):
         points = sorted(points)
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", color=colour, label=name,
-                linestyle="-" if joined else "none")
+        ax.plot(
+            [p[0] for p in points],
+            [p[1] for p in points],
+            marker="o",
+            color=colour,
+            label=name,
+            linestyle="-" if joined else "none",
+        )
         for x, y, label in points:
             ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 6), fontsize=8)
-    for (name, (x, y)), colour in zip((references or {}).items(), colours[len(series):]):
+    for (name, (x, y)), colour in zip((references or {}).items(), colours[len(series) :]):
         ax.scatter([x], [y], marker="*", s=160, color=colour, label=name, zorder=3)
     ax.set_xscale("log")
     ax.set(xlabel="trainable parameters (log scale)", ylabel=ylabel, title=title)
@@ -130,8 +158,9 @@ def parameter_sweep(series: dict[str, list[tuple[float, float, str]]],
     return fig
 
 
-def sweep(x, panels: dict[str, dict[str, list[float]]], xlabel: str, title: str = "", logx: bool = False,
-          logy: bool = False) -> Figure:
+def sweep(
+    x, panels: dict[str, dict[str, list[float]]], xlabel: str, title: str = "", logx: bool = False, logy: bool = False
+) -> Figure:
     """One panel per measured quantity (its y-axis label is the key), each with one line per
     series, against a shared x: e.g. throughput and latency against batch size."""
     fig = Figure(figsize=(5.5 * len(panels), 4))
@@ -153,8 +182,9 @@ def sweep(x, panels: dict[str, dict[str, list[float]]], xlabel: str, title: str 
     return fig
 
 
-def bar_panels(panels: dict[str, dict[str, float]], title: str = "", fmt: str = "{:.1f}",
-               ylabels: dict[str, str] | None = None) -> Figure:
+def bar_panels(
+    panels: dict[str, dict[str, float]], title: str = "", fmt: str = "{:.1f}", ylabels: dict[str, str] | None = None
+) -> Figure:
     """Bar charts side by side, one per panel (titled by its key), the same categories
     in the same colours: e.g. speed, accuracy and size of a model and its quantised copy."""
     fig = Figure(figsize=(4.2 * len(panels), 4))
@@ -171,15 +201,29 @@ def bar_panels(panels: dict[str, dict[str, float]], title: str = "", fmt: str = 
     return fig
 
 
-def heatmap(matrix, labels: list[str], title: str = "", value_label: str = "",
-            col_labels: list[str] | None = None, fmt: str = ".2f") -> Figure:
+def heatmap(
+    matrix,
+    labels: list[str],
+    title: str = "",
+    value_label: str = "",
+    col_labels: list[str] | None = None,
+    fmt: str = ".2f",
+) -> Figure:
     """A matrix with its values written in: cosine similarities between sentences (rows and
     columns share ``labels``), or any table of rows ``labels`` by columns ``col_labels``."""
     cols = col_labels if col_labels is not None else labels
     fig = Figure(figsize=(0.9 * len(cols) + 4, 0.6 * len(labels) + 2.5))
     ax = fig.subplots()
-    sns.heatmap(matrix, annot=True, fmt=fmt, xticklabels=cols, yticklabels=labels, cmap="viridis",
-                cbar_kws={"label": value_label}, ax=ax)
+    sns.heatmap(
+        matrix,
+        annot=True,
+        fmt=fmt,
+        xticklabels=cols,
+        yticklabels=labels,
+        cmap="viridis",
+        cbar_kws={"label": value_label},
+        ax=ax,
+    )
     setp(ax.get_xticklabels(), rotation=30, ha="right")
     ax.set(title=title)
     fig.tight_layout()
@@ -205,18 +249,29 @@ def matrix_rank(vectors, product, dense, title: str = "") -> Figure:
         x, y, z = vectors[:, k]
         ax3d.quiver(0, 0, 0, x, y, z, color=colour, linewidth=2.5, arrow_length_ratio=0.12)
         ax3d.text(x, y, z, f" column {k + 1}", color=colour)
-    ax3d.set(xlabel="x₁", ylabel="x₂", zlabel="x₃",
-             title=f"{vectors.shape[1]} columns in ℝ³, rank {np.linalg.matrix_rank(vectors)}")
+    ax3d.set(
+        xlabel="x₁",
+        ylabel="x₂",
+        zlabel="x₃",
+        title=f"{vectors.shape[1]} columns in ℝ³, rank {np.linalg.matrix_rank(vectors)}",
+    )
     ax3d.view_init(elev=22, azim=-55)
     ax = fig.add_subplot(1, 3, 2)
     sns.heatmap(product, cmap="vlag", center=0, ax=ax, cbar_kws={"label": "entry value"})
-    ax.set(xlabel="column (input feature)", ylabel="row (output feature)",
-           title=f"B A: {product.shape[0]}×{product.shape[1]}, rank {np.linalg.matrix_rank(product)}")
+    ax.set(
+        xlabel="column (input feature)",
+        ylabel="row (output feature)",
+        title=f"B A: {product.shape[0]}×{product.shape[1]}, rank {np.linalg.matrix_rank(product)}",
+    )
     ax = fig.add_subplot(1, 3, 3)
     for matrix, label, marker in ((dense, "random dense matrix", "o"), (product, "B A", "s")):
         values = np.linalg.svd(matrix, compute_uv=False)
-        ax.semilogy(np.arange(1, len(values) + 1), np.maximum(values, 1e-12), marker=marker,
-                    label=f"{label} (rank {np.linalg.matrix_rank(matrix)})")
+        ax.semilogy(
+            np.arange(1, len(values) + 1),
+            np.maximum(values, 1e-12),
+            marker=marker,
+            label=f"{label} (rank {np.linalg.matrix_rank(matrix)})",
+        )
     ax.set(xlabel="singular value index", ylabel="singular value (log scale)", title="singular values")
     ax.legend(fontsize=8)
     if title:
@@ -225,8 +280,13 @@ def matrix_rank(vectors, product, dense, title: str = "") -> Figure:
     return fig
 
 
-def interval_bars(values: dict[str, tuple[float, float, float]], ylabel: str, title: str = "",
-                  reference: tuple[str, float] | None = None, fmt: str = "{:.1f}") -> Figure:
+def interval_bars(
+    values: dict[str, tuple[float, float, float]],
+    ylabel: str,
+    title: str = "",
+    reference: tuple[str, float] | None = None,
+    fmt: str = "{:.1f}",
+) -> Figure:
     """One bar per method, ``(value, low, high)``, with its confidence interval as an error bar
     and the value written above it; an optional horizontal reference line."""
     fig = Figure(figsize=(max(7, 1.3 * len(values)), 4.5))
@@ -246,8 +306,9 @@ def interval_bars(values: dict[str, tuple[float, float, float]], ylabel: str, ti
     return fig
 
 
-def learning_curves(series: dict[str, list[tuple[float, float]]], xlabel: str, ylabel: str,
-                    title: str = "", logx: bool = True) -> Figure:
+def learning_curves(
+    series: dict[str, list[tuple[float, float]]], xlabel: str, ylabel: str, title: str = "", logx: bool = True
+) -> Figure:
     """One line per method through its ``(x, y)`` points, each series with its own x values:
     e.g. test accuracy against the number of training examples."""
     fig = Figure(figsize=(7, 4.5))
@@ -279,15 +340,30 @@ def confusion_matrix(counts, labels: list[str], title: str = "") -> Figure:
     notes = [[f"{c:,}\n{s:.0f}%" for c, s in zip(rc, rs)] for rc, rs in zip(counts, share)]
     fig = Figure(figsize=(1.2 * len(labels) + 3, 1.0 * len(labels) + 1.5))
     ax = fig.subplots()
-    sns.heatmap(share, annot=notes, fmt="", xticklabels=labels, yticklabels=labels, cmap="Blues", vmin=0, vmax=100,
-                cbar_kws={"label": "share of the true class (%)"}, ax=ax)
+    sns.heatmap(
+        share,
+        annot=notes,
+        fmt="",
+        xticklabels=labels,
+        yticklabels=labels,
+        cmap="Blues",
+        vmin=0,
+        vmax=100,
+        cbar_kws={"label": "share of the true class (%)"},
+        ax=ax,
+    )
     ax.set(xlabel="predicted class", ylabel="true class", title=title)
     fig.tight_layout()
     return fig
 
 
-def grouped_bars(groups: dict[str, dict[str, float]], ylabel: str, title: str = "", fmt: str = "{:.0f}",
-                 reference: tuple[str, dict[str, float]] | None = None) -> Figure:
+def grouped_bars(
+    groups: dict[str, dict[str, float]],
+    ylabel: str,
+    title: str = "",
+    fmt: str = "{:.0f}",
+    reference: tuple[str, dict[str, float]] | None = None,
+) -> Figure:
     """Bars grouped by category (e.g. task), one colour per series (e.g. model); an optional
     reference value per group (e.g. the majority baseline) drawn as a dashed line over it."""
     import numpy as np
@@ -298,8 +374,9 @@ def grouped_bars(groups: dict[str, dict[str, float]], ylabel: str, title: str = 
     ax = fig.subplots()
     for k, (name, colour) in enumerate(zip(series, sns.color_palette(n_colors=len(series)))):
         values = [groups[g][name] for g in groups]
-        bars = ax.bar(np.arange(len(groups)) + (k - (len(series) - 1) / 2) * width, values, width, label=name,
-                      color=colour)
+        bars = ax.bar(
+            np.arange(len(groups)) + (k - (len(series) - 1) / 2) * width, values, width, label=name, color=colour
+        )
         ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=2, fontsize=8)
     if reference:
         label, values = reference
@@ -319,12 +396,22 @@ def loss_curves(records: dict[str, dict], title: str = "", ylabel: str = "loss (
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
     for (label, rec), colour in zip(records.items(), sns.color_palette(n_colors=len(records))):
-        ax.plot([p["epoch"] for p in rec["history"]], [p["train_loss"] for p in rec["history"]], color=colour,
-                linestyle="--", label=f"{label} (training)")
+        ax.plot(
+            [p["epoch"] for p in rec["history"]],
+            [p["train_loss"] for p in rec["history"]],
+            color=colour,
+            linestyle="--",
+            label=f"{label} (training)",
+        )
         held = rec.get("held_out_loss") or []
         if held:
-            ax.plot([p["epoch"] for p in held], [p["val_loss"] for p in held], color=colour, marker="o",
-                    label=f"{label} (held out)")
+            ax.plot(
+                [p["epoch"] for p in held],
+                [p["val_loss"] for p in held],
+                color=colour,
+                marker="o",
+                label=f"{label} (held out)",
+            )
     ax.set(xlabel="epoch", ylabel=ylabel, title=title)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -347,8 +434,12 @@ def language_model_curves(records: dict[str, dict], unigram: dict[str, float] | 
         if label in (unigram or {}):
             ax_ppl.axhline(unigram[label], color=colour, linestyle=":", label=f"{label}: unigram model")
     ax_loss.set(xlabel="training tokens seen (millions)", ylabel="cross-entropy loss (nats per token)", title="loss")
-    ax_ppl.set(xlabel="training tokens seen (millions)", ylabel="held-out perplexity (log scale)",
-               title="held-out perplexity", yscale="log")
+    ax_ppl.set(
+        xlabel="training tokens seen (millions)",
+        ylabel="held-out perplexity (log scale)",
+        title="held-out perplexity",
+        yscale="log",
+    )
     ax_loss.legend(fontsize=8)
     ax_ppl.legend(fontsize=8)
     fig.tight_layout()
@@ -360,11 +451,14 @@ def training_curves_by_examples(records: dict[str, dict], title: str = "") -> Fi
     each record's ``history`` (chapter 05). Runs trained on different amounts of data (LoRA's one
     epoch over half the reviews, chapter 01's two epochs over all of them) line up on this axis;
     on an axis of epochs, one LoRA epoch would sit beside one epoch over twice the data."""
+
     def seen(p: dict, rec: dict) -> int:
         return p["examples"] if "examples" in p else p["step"] * rec["train_config"]["batch_size"]
 
-    by_examples = {label: {**rec, "history": [{**p, "epoch": seen(p, rec)} for p in rec["history"]]}
-                   for label, rec in records.items()}
+    by_examples = {
+        label: {**rec, "history": [{**p, "epoch": seen(p, rec)} for p in rec["history"]]}
+        for label, rec in records.items()
+    }
     fig = training_curves(by_examples, title)
     for ax in fig.axes:
         if ax.get_xlabel() == "epoch":
@@ -373,19 +467,38 @@ def training_curves_by_examples(records: dict[str, dict], title: str = "") -> Fi
     return fig
 
 
-def beside_reference(ours: dict[str, float], reference: dict[str, float], ylabel: str, reference_label: str,
-                     title: str = "", fmt: str = "{:.1f}", log: bool = False) -> Figure:
+def beside_reference(
+    ours: dict[str, float],
+    reference: dict[str, float],
+    ylabel: str,
+    reference_label: str,
+    title: str = "",
+    fmt: str = "{:.1f}",
+    log: bool = False,
+) -> Figure:
     """This build's values (solid bars) beside a published reference series (hatched grey bars)
     for the categories both have: two series side by side, never one, because the reference
     was not measured here. Values are written on every bar."""
     fig = Figure(figsize=(max(7, 1.5 * len(ours)), 4.6))
     ax = fig.subplots()
-    mine = ax.bar([i - 0.2 for i in range(len(ours))], list(ours.values()), 0.4, label="this build",
-                  color=sns.color_palette(n_colors=1)[0])
+    mine = ax.bar(
+        [i - 0.2 for i in range(len(ours))],
+        list(ours.values()),
+        0.4,
+        label="this build",
+        color=sns.color_palette(n_colors=1)[0],
+    )
     ax.bar_label(mine, labels=[fmt.format(v) for v in ours.values()], padding=2, fontsize=8)
     shown = [(i, reference[k]) for i, k in enumerate(ours) if k in reference]
-    theirs = ax.bar([i + 0.2 for i, _ in shown], [v for _, v in shown], 0.4, label=reference_label,
-                    color="lightgrey", edgecolor="dimgrey", hatch="//")
+    theirs = ax.bar(
+        [i + 0.2 for i, _ in shown],
+        [v for _, v in shown],
+        0.4,
+        label=reference_label,
+        color="lightgrey",
+        edgecolor="dimgrey",
+        hatch="//",
+    )
     ax.bar_label(theirs, labels=[fmt.format(v) for _, v in shown], padding=2, fontsize=8, color="dimgrey")
     if log:
         ax.set_yscale("log")

@@ -6,6 +6,7 @@ Why not ``AutoModelForSequenceClassification``? Its head reads the ``[CLS]`` tok
 trains that vector, and all-MiniLM-L6-v2 (chapters 02, 06, 07) was trained to be read by mean
 pooling, so averaging the token vectors uses what pre-training did learn from the first step.
 """
+
 from __future__ import annotations
 
 import torch

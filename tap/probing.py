@@ -1,6 +1,7 @@
 """Linear probing: a frozen encoder's features, computed once, and a linear head fitted to them
 to convergence (logistic regression). Chapter 01 explains why a probe is fitted this way and
 not with the fine-tuning loop's small steps."""
+
 from __future__ import annotations
 
 import torch
@@ -27,8 +28,9 @@ def frozen_features(model: nn.Module, data, batch_size: int = 64) -> tuple[torch
     return torch.cat(features), torch.cat(labels)
 
 
-def fit_linear_head(head: nn.Linear, features: torch.Tensor, labels: torch.Tensor, l2: float = PROBE_L2,
-                    max_iter: int = PROBE_MAX_ITER) -> int:
+def fit_linear_head(
+    head: nn.Linear, features: torch.Tensor, labels: torch.Tensor, l2: float = PROBE_L2, max_iter: int = PROBE_MAX_ITER
+) -> int:
     """Fit ``head`` by logistic regression on fixed ``features``, to convergence: full-batch
     L-BFGS (in float64) on the mean cross-entropy plus ``l2``/2·‖W‖² (the bias is not penalised).
     The problem is convex, so the result does not depend on the starting point or on a learning
@@ -36,8 +38,15 @@ def fit_linear_head(head: nn.Linear, features: torch.Tensor, labels: torch.Tenso
     x, y = features.double(), labels
     weight = head.weight.detach().double().clone().requires_grad_(True)
     bias = head.bias.detach().double().clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=max_iter, tolerance_grad=1e-9,
-                            tolerance_change=1e-12, history_size=20, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [weight, bias],
+        lr=1.0,
+        max_iter=max_iter,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+    )
 
     def objective() -> torch.Tensor:
         opt.zero_grad()

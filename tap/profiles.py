@@ -3,6 +3,7 @@
 ``smoke`` is for tests (seconds per chapter), ``book`` (the default) is what the
 published HTML is built with on a 2-core CPU, ``full`` is for readers with a GPU.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,19 +39,49 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
-        name="smoke", imdb_train=64, imdb_val=32, imdb_test=64, ag_train=64, ag_val=32, ag_from_train=False,
-        encoder=EncoderSize(vocab_size=2_000, d_model=32, num_heads=2, d_ff=64, num_layers=1, max_len=64), original_models=False,
-        epochs=1, source_epochs=1, batch_size=16, evals_per_epoch=2,
+        name="smoke",
+        imdb_train=64,
+        imdb_val=32,
+        imdb_test=64,
+        ag_train=64,
+        ag_val=32,
+        ag_from_train=False,
+        encoder=EncoderSize(vocab_size=2_000, d_model=32, num_heads=2, d_ff=64, num_layers=1, max_len=64),
+        original_models=False,
+        epochs=1,
+        source_epochs=1,
+        batch_size=16,
+        evals_per_epoch=2,
     ),
     "book": Profile(
-        name="book", imdb_train=5_000, imdb_val=1_000, imdb_test=5_000, ag_train=5_600, ag_val=1_000, ag_from_train=False,
-        encoder=EncoderSize(vocab_size=20_000, d_model=128, num_heads=4, d_ff=256, num_layers=2, max_len=256), original_models=False,
-        epochs=2, source_epochs=3, batch_size=32, evals_per_epoch=4,
+        name="book",
+        imdb_train=5_000,
+        imdb_val=1_000,
+        imdb_test=5_000,
+        ag_train=5_600,
+        ag_val=1_000,
+        ag_from_train=False,
+        encoder=EncoderSize(vocab_size=20_000, d_model=128, num_heads=4, d_ff=256, num_layers=2, max_len=256),
+        original_models=False,
+        epochs=2,
+        source_epochs=3,
+        batch_size=32,
+        evals_per_epoch=4,
     ),
     "full": Profile(
-        name="full", imdb_train=23_000, imdb_val=2_000, imdb_test=0, ag_train=114_000, ag_val=6_000, ag_from_train=True,
-        encoder=EncoderSize(vocab_size=30_000, d_model=256, num_heads=4, d_ff=1_024, num_layers=4, max_len=512), original_models=True,
-        epochs=3, source_epochs=2, batch_size=32, evals_per_epoch=4,
+        name="full",
+        imdb_train=23_000,
+        imdb_val=2_000,
+        imdb_test=0,
+        ag_train=114_000,
+        ag_val=6_000,
+        ag_from_train=True,
+        encoder=EncoderSize(vocab_size=30_000, d_model=256, num_heads=4, d_ff=1_024, num_layers=4, max_len=512),
+        original_models=True,
+        epochs=3,
+        source_epochs=2,
+        batch_size=32,
+        evals_per_epoch=4,
     ),
 }
 

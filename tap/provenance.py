@@ -1,4 +1,5 @@
 """The provenance box every chapter shows: how its numbers were produced."""
+
 from __future__ import annotations
 
 import html

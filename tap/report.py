@@ -3,13 +3,14 @@
 Code computes on numbers; the page shows words and rounded cells. ``results_table`` returns
 numbers, ``format_table`` rounds a table for display, ``compare`` words a signed difference,
 and ``glue`` hands values to the prose so that what myst-nb pastes is what the author meant."""
+
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from functools import partial
 from numbers import Real
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -37,21 +38,24 @@ def results_table(records: dict[str, dict]) -> pd.DataFrame:
     ``format_table(results_table(records))``, which rounds each column for the reader."""
     rows = []
     for label, r in records.items():
-        rows.append({
-            "method": label,
-            "test accuracy (%)": 100 * r["test_accuracy"],
-            "test examples": r["test_size"],
-            "trainable params": r.get("trainable_params"),
-            "trainable (%)": 100 * r["trainable_params"] / r["total_params"] if r.get("total_params") else None,
-            "train time (s)": r["wall_time_s"],
-            "examples/s": r.get("examples_per_s") or None,
-            "peak memory (MB)": r.get("peak_memory_mb") or None,
-        })
+        rows.append(
+            {
+                "method": label,
+                "test accuracy (%)": 100 * r["test_accuracy"],
+                "test examples": r["test_size"],
+                "trainable params": r.get("trainable_params"),
+                "trainable (%)": 100 * r["trainable_params"] / r["total_params"] if r.get("total_params") else None,
+                "train time (s)": r["wall_time_s"],
+                "examples/s": r.get("examples_per_s") or None,
+                "peak memory (MB)": r.get("peak_memory_mb") or None,
+            }
+        )
     return pd.DataFrame(rows).set_index("method")
 
 
-def compare(diff_points: float, ahead: str = "ahead of", behind: str = "behind",
-            level: str = "level with", decimals: int = 1) -> str:
+def compare(
+    diff_points: float, ahead: str = "ahead of", behind: str = "behind", level: str = "level with", decimals: int = 1
+) -> str:
     """Word a signed difference in points: ``compare(1.0)`` is "1.0 point ahead of",
     ``compare(-2.34)`` "2.3 points behind", and whatever rounds to zero is "level with".
 
@@ -118,13 +122,13 @@ def _constant(formatter: Formatter) -> Callable[[list[float]], Formatter]:
 
 # Column kind, from the lower-cased column name, in order: the first match decides.
 _COLUMN_KINDS: list[tuple[str, Callable[[list[float]], Formatter]]] = [
-    (r"trainable.*\(%\)", _distinguishing),                                 # share of parameters
-    (r"/s\b|\((?:m?s)\)|\btime\b|\bseconds?\b", _constant(_measure)),       # times and throughput
+    (r"trainable.*\(%\)", _distinguishing),  # share of parameters
+    (r"/s\b|\((?:m?s)\)|\btime\b|\bseconds?\b", _constant(_measure)),  # times and throughput
     (r"params|parameters|examples|count|tokens|bytes", _whole_or_measure),  # counts
-    (r"\(mb\)", _constant(partial(_fixed, decimals=0))),                    # memory
+    (r"\(mb\)", _constant(partial(_fixed, decimals=0))),  # memory
     (r"\bratio\b|×|speed-?up|\bfactor\b", _constant(_ratio)),
     (r"accuracy|\(%\)|\bf1\b|\bpoints?\b", _constant(partial(_fixed, decimals=1))),
-    (r"", _whole_or_measure),                                               # anything else
+    (r"", _whole_or_measure),  # anything else
 ]
 
 

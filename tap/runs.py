@@ -6,11 +6,13 @@ return its record. Every chapter's experiments are built from these few calls.
 * ``run_probe``: a linear probe fitted to convergence on frozen features (``probing``), cached.
 * ``Run``: a record and its trained model; ``Outcome``: what a chapter's experiment returns.
 """
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -20,8 +22,8 @@ from torch import nn
 from . import data, encoder, probing, text, training
 from .cache import cached_run, source_digest
 from .data import Splits
-from .efficient import count_parameters
 from .devices import device
+from .efficient import count_parameters
 from .measure import hardware, timer, track_peak_memory
 from .text import EncodedDataset, Vocabulary
 from .training import BatchSource, TrainConfig, test_record, train
@@ -56,10 +58,12 @@ class EncodedTask:
     test: BatchSource
 
     @classmethod
-    def from_splits(cls, splits: Splits, vocab: Vocabulary, max_len: int) -> "EncodedTask":
+    def from_splits(cls, splits: Splits, vocab: Vocabulary, max_len: int) -> EncodedTask:
         """Tokenise every split with a word vocabulary (the from-scratch track)."""
+
         def enc(ds) -> EncodedDataset:
             return EncodedDataset.from_texts(ds["text"], ds["label"], vocab, max_len)
+
         return cls(splits, enc(splits.train), enc(splits.val), enc(splits.test))
 
     @property
@@ -90,8 +94,9 @@ def run_classifier(name: str, key: dict, build: Callable[[], nn.Module], task: E
     return Run(record, model)
 
 
-def run_probe(name: str, key: dict, build: Callable[[], nn.Module], task: EncodedTask,
-              l2: float = probing.PROBE_L2) -> Run:
+def run_probe(
+    name: str, key: dict, build: Callable[[], nn.Module], task: EncodedTask, l2: float = probing.PROBE_L2
+) -> Run:
     """Fit the head of ``build()`` (everything else frozen) on ``task`` and test it, or reuse the
     cached run. The encoder reads each training and validation review once; the head is then
     fitted to convergence on those fixed features (``probing.fit_linear_head``). The record has
@@ -112,15 +117,36 @@ def run_probe(name: str, key: dict, build: Callable[[], nn.Module], task: Encode
                 val_logits = F.linear(x_val, weight, bias)
                 val_loss = F.cross_entropy(val_logits, y_val).item()
                 val_accuracy = (val_logits.argmax(-1) == y_val).float().mean().item()
-        history = [{"step": iterations, "epoch": 1.0, "examples": len(task.train), "train_loss": train_loss,
-                    "val_loss": val_loss, "val_accuracy": val_accuracy}]
+        history = [
+            {
+                "step": iterations,
+                "epoch": 1.0,
+                "examples": len(task.train),
+                "train_loss": train_loss,
+                "val_loss": val_loss,
+                "val_accuracy": val_accuracy,
+            }
+        ]
         record = {
-            "history": history, "best_val_accuracy": val_accuracy, "best_step": iterations,
-            "train_config": {"solver": "L-BFGS (logistic regression on frozen features)", "l2": l2,
-                             "max_iter": probing.PROBE_MAX_ITER, "epochs": 1, "batch_size": 64, "seed": 0},
-            "train_examples": len(task.train), "steps": iterations, "wall_time_s": clock["seconds"],
+            "history": history,
+            "best_val_accuracy": val_accuracy,
+            "best_step": iterations,
+            "train_config": {
+                "solver": "L-BFGS (logistic regression on frozen features)",
+                "l2": l2,
+                "max_iter": probing.PROBE_MAX_ITER,
+                "epochs": 1,
+                "batch_size": 64,
+                "seed": 0,
+            },
+            "train_examples": len(task.train),
+            "steps": iterations,
+            "wall_time_s": clock["seconds"],
             "examples_per_s": (len(task.train) + len(task.val)) / clock["seconds"],
-            **mem, **count_parameters(model), "hardware": hardware(), "seed": 0,
+            **mem,
+            **count_parameters(model),
+            "hardware": hardware(),
+            "seed": 0,
         }
         return {**record, **test_record(model, task.test)}, model.state_dict()
 

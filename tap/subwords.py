@@ -2,12 +2,13 @@
 BPE tokenizer (GPT-2's, Sennrich et al., 2016; Radford et al., 2019), both trained with the
 ``tokenizers`` library on IMDB's unlabelled reviews and saved as Hugging Face tokenizers.
 """
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -53,8 +54,9 @@ def _wikitext2() -> list[str]:
     """WikiText-2 (Merity et al., 2016) training lines, Hub only: the `full` profile's extra text."""
     from datasets import load_dataset
 
-    lines = load_dataset("Salesforce/wikitext", "wikitext-2-raw-v1", split="train",
-                         revision=revision("Salesforce/wikitext"))["text"]
+    lines = load_dataset(
+        "Salesforce/wikitext", "wikitext-2-raw-v1", split="train", revision=revision("Salesforce/wikitext")
+    )["text"]
     return [line for line in lines if line.strip()]
 
 
@@ -67,7 +69,7 @@ def unlabelled_texts(profile: Profile | None = None) -> tuple[list[str], list[st
     if size.max_reviews:
         order = order[: size.max_reviews + size.heldout]
     texts = [reviews[i] for i in order]
-    train, heldout = texts[: -size.heldout], texts[-size.heldout:]
+    train, heldout = texts[: -size.heldout], texts[-size.heldout :]
     if size.wikitext:
         train = train + _wikitext2()
     return train, heldout
@@ -75,7 +77,7 @@ def unlabelled_texts(profile: Profile | None = None) -> tuple[list[str], list[st
 
 def _batches(texts: list[str], size: int = 1_000) -> Iterator[list[str]]:
     for start in range(0, len(texts), size):
-        yield texts[start:start + size]
+        yield texts[start : start + size]
 
 
 def _bert_wordpiece(vocab: dict[str, int] | None = None) -> Tokenizer:
@@ -89,8 +91,9 @@ def _bert_wordpiece(vocab: dict[str, int] | None = None) -> Tokenizer:
 
 def _wordpiece_vocab(texts: list[str], vocab_size: int, special_tokens: list[str]) -> dict[str, int]:
     tok = _bert_wordpiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=special_tokens, min_frequency=2,
-                                        show_progress=False)
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, special_tokens=special_tokens, min_frequency=2, show_progress=False
+    )
     tok.train_from_iterator(_batches(texts), trainer, length=len(texts))
     return tok.get_vocab(with_added_tokens=False)
 
@@ -110,10 +113,18 @@ def train_wordpiece(texts: list[str], vocab_size: int, max_len: int = 512) -> Pr
     tok.add_special_tokens(WORDPIECE_SPECIALS)  # only these are added tokens, not the continuations
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
     tok.decoder = decoders.WordPiece(prefix="##")
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=max_len)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=max_len,
+    )
 
 
 def train_bpe(texts: list[str], vocab_size: int, max_len: int = 1024) -> PreTrainedTokenizerFast:
@@ -122,13 +133,25 @@ def train_bpe(texts: list[str], vocab_size: int, max_len: int = 1024) -> PreTrai
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.Replace(BR, "\n")
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS, PAD], min_frequency=2,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS, PAD],
+        min_frequency=2,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(_batches(texts), trainer, length=len(texts))
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     tok.decoder = decoders.ByteLevel()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=EOS, eos_token=EOS, unk_token=EOS,
-                                   pad_token=PAD, model_max_length=max_len, clean_up_tokenization_spaces=False)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=EOS,
+        eos_token=EOS,
+        unk_token=EOS,
+        pad_token=PAD,
+        model_max_length=max_len,
+        clean_up_tokenization_spaces=False,
+    )
 
 
 def _cached_tokenizer(kind: str, profile: Profile | None) -> PreTrainedTokenizerFast:

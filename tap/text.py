@@ -1,11 +1,12 @@
 """The text pipeline of the from-scratch track: clean, split into words, map to ids
 with a vocabulary built from the training text, truncate, and pad per batch."""
+
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 import torch
 
@@ -34,7 +35,7 @@ class Vocabulary:
         self.stoi = {w: i for i, w in enumerate(self.itos)}
 
     @classmethod
-    def build(cls, texts: Iterable[str], max_size: int, min_freq: int = 2) -> "Vocabulary":
+    def build(cls, texts: Iterable[str], max_size: int, min_freq: int = 2) -> Vocabulary:
         """The ``max_size`` most frequent words (ties broken alphabetically, so the
         vocabulary is deterministic) that occur at least ``min_freq`` times."""
         counts = Counter(w for t in texts for w in words(t))
@@ -73,7 +74,7 @@ class EncodedDataset:
     labels: list[int]
 
     @classmethod
-    def from_texts(cls, texts: list[str], labels: list[int], vocab: Vocabulary, max_len: int) -> "EncodedDataset":
+    def from_texts(cls, texts: list[str], labels: list[int], vocab: Vocabulary, max_len: int) -> EncodedDataset:
         if len(texts) != len(labels):
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels.")
         # Reviews with no known word still need one token, or the mean pooling divides by 0.
@@ -82,8 +83,9 @@ class EncodedDataset:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def batches(self, batch_size: int, shuffle: bool, seed: int = 0,
-                by_length: bool = False) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+    def batches(
+        self, batch_size: int, shuffle: bool, seed: int = 0, by_length: bool = False
+    ) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
         """Yield ``({"input_ids", "attention_mask"}, labels)``. Shuffled batches group reviews
         of similar length (within windows of 50 batches), which cuts padding and time.
         Unshuffled batches keep the split's order, or with ``by_length`` run from the shortest
@@ -96,9 +98,12 @@ class EncodedDataset:
             g = torch.Generator().manual_seed(seed)
             order = torch.randperm(len(self), generator=g).tolist()
             window = batch_size * 50
-            order = [i for s in range(0, len(order), window)
-                     for i in sorted(order[s:s + window], key=lambda i: len(self.ids[i]))]
-        chunks = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+            order = [
+                i
+                for s in range(0, len(order), window)
+                for i in sorted(order[s : s + window], key=lambda i: len(self.ids[i]))
+            ]
+        chunks = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
         if shuffle:
             chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=g).tolist()]
         for chunk in chunks:

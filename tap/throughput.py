@@ -1,6 +1,7 @@
 """Training throughput measured on this machine, for ``tap.plan``: a randomly initialised model
 of a given shape (nothing downloaded), one warm-up training step, then a few timed ones, in
 float32 with AdamW as the book trains. One measurement per shape and size, per process."""
+
 from __future__ import annotations
 
 import statistics
@@ -28,7 +29,7 @@ class Shape:
     config: tuple[tuple[str, object], ...]
 
     @classmethod
-    def of(cls, name: str, kind: str, **config) -> "Shape":
+    def of(cls, name: str, kind: str, **config) -> Shape:
         return cls(name, kind, tuple(sorted(config.items())))
 
 
@@ -52,23 +53,35 @@ class Throughput:
 
 def build(shape: Shape) -> torch.nn.Module:
     """A randomly initialised model of ``shape`` (no download)."""
-    from transformers import (BertConfig, BertForMaskedLM, BertForSequenceClassification, GPT2Config,
-                              GPT2LMHeadModel, OPTConfig, OPTForCausalLM)
+    from transformers import (
+        BertConfig,
+        BertForMaskedLM,
+        BertForSequenceClassification,
+        GPT2Config,
+        GPT2LMHeadModel,
+        OPTConfig,
+        OPTForCausalLM,
+    )
+
     from .cnn import TextCNN
     from .encoder import TransformerClassifier
 
     c = dict(shape.config)
-    makers = {"encoder": lambda: TransformerClassifier(EncoderSize(**c), 2),
-              "cnn": lambda: TextCNN(c["vocab_size"], 2),
-              "bert": lambda: BertForSequenceClassification(BertConfig(**c, num_labels=2)),
-              "bert-mlm": lambda: BertForMaskedLM(BertConfig(**c)),
-              "gpt2": lambda: GPT2LMHeadModel(GPT2Config(**c)),
-              "opt": lambda: OPTForCausalLM(OPTConfig(**c))}
+    makers = {
+        "encoder": lambda: TransformerClassifier(EncoderSize(**c), 2),
+        "cnn": lambda: TextCNN(c["vocab_size"], 2),
+        "bert": lambda: BertForSequenceClassification(BertConfig(**c, num_labels=2)),
+        "bert-mlm": lambda: BertForMaskedLM(BertConfig(**c)),
+        "gpt2": lambda: GPT2LMHeadModel(GPT2Config(**c)),
+        "opt": lambda: OPTForCausalLM(OPTConfig(**c)),
+    }
     torch.manual_seed(0)
     return makers[shape.kind]()
 
 
-def _step(model: torch.nn.Module, opt: torch.optim.Optimizer, shape: Shape, batch: int, seq: int) -> tuple[float, float]:
+def _step(
+    model: torch.nn.Module, opt: torch.optim.Optimizer, shape: Shape, batch: int, seq: int
+) -> tuple[float, float]:
     """One training step on random token ids; seconds of forward + backward, and of AdamW."""
     dev = next(model.parameters()).device
     ids = torch.randint(5, 1_000, (batch, seq), device=dev)
@@ -108,9 +121,15 @@ def throughput(shape: Shape, batch_size: int, seq_len: int) -> Throughput:
             seq_len = max(8, min(seq_len, fits // batch_size))
         opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
         timed = [_step(model, opt, shape, batch_size, seq_len) for _ in range(WARMUP + STEPS)][WARMUP:]
-    _MEASURED[shape] = Throughput(shape.name, params, batch_size, seq_len, STEPS,
-                                batch_size * seq_len / statistics.median(t for t, _ in timed),
-                                statistics.median(u for _, u in timed))
+    _MEASURED[shape] = Throughput(
+        shape.name,
+        params,
+        batch_size,
+        seq_len,
+        STEPS,
+        batch_size * seq_len / statistics.median(t for t, _ in timed),
+        statistics.median(u for _, u in timed),
+    )
     return _MEASURED[shape]
 
 

@@ -3,24 +3,25 @@ decay, gradient clipping, validation during training, best-checkpoint keeping, a
 run record that states what the run cost. ``accelerate`` runs it (``tap.devices``): on the
 GPU when there is one, in mixed precision when the config asks, and split across processes
 under ``accelerate launch`` — with the same batches, steps and learning rates in every case."""
+
 from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
-from typing import Iterable, Iterator, Protocol
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
+from accelerate import Accelerator
 from torch import nn
 from tqdm.auto import tqdm
 
-from accelerate import Accelerator
-
 from .devices import accelerating, scored_in_shares
-from .measure import hardware, timer, track_peak_memory
 from .efficient import count_parameters
+from .measure import hardware, timer, track_peak_memory
 
 Batch = tuple[dict[str, torch.Tensor], torch.Tensor]  # (model inputs, labels)
 
@@ -63,8 +64,7 @@ def _to(inputs: dict[str, torch.Tensor], dev: torch.device) -> dict[str, torch.T
 
 
 @torch.inference_mode()
-def _outcomes(model: nn.Module, data: BatchSource, batch_size: int, acc: Accelerator,
-              by_length: bool) -> torch.Tensor:
+def _outcomes(model: nn.Module, data: BatchSource, batch_size: int, acc: Accelerator, by_length: bool) -> torch.Tensor:
     """One row per example: ``[position, predicted label, true label, loss]``, scored in shares
     across processes (``tap.devices.scored_in_shares``)."""
     model.eval()
@@ -79,16 +79,18 @@ def _outcomes(model: nn.Module, data: BatchSource, batch_size: int, acc: Acceler
     return scored_in_shares(data.batches(batch_size, shuffle=False, by_length=by_length), acc, score, width=3)
 
 
-def predict(model: nn.Module, data: BatchSource, batch_size: int = 64,
-            mixed_precision: str = "no") -> tuple[torch.Tensor, torch.Tensor]:
+def predict(
+    model: nn.Module, data: BatchSource, batch_size: int = 64, mixed_precision: str = "no"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(predicted labels, true labels)`` over a whole split, in its order."""
     with accelerating(mixed_precision) as acc:
         rows = _outcomes(model, data, batch_size, acc, by_length=False)
     return rows[:, 1].long(), rows[:, 2].long()
 
 
-def evaluate(model: nn.Module, data: BatchSource, batch_size: int = 64,
-             acc: Accelerator | None = None) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, data: BatchSource, batch_size: int = 64, acc: Accelerator | None = None
+) -> dict[str, float]:
     """Mean cross-entropy loss and accuracy over a split (batches sorted by length: the order
     does not matter here, and less padding means less time)."""
     if acc is None:
@@ -119,12 +121,17 @@ def process_parts(n_rows: int, cfg: TrainConfig, acc: Accelerator) -> list[tuple
     rows = torch.arange(n_rows).tensor_split(acc.num_processes)[acc.process_index]
     largest = -(-n_rows // acc.num_processes)
     count = -(-largest // cfg.micro_batch) if cfg.micro_batch else 1
-    return [(part, acc.num_processes) if len(part) else (torch.zeros(1, dtype=torch.long), 0)
-            for part in rows.tensor_split(count)]
+    return [
+        (part, acc.num_processes) if len(part) else (torch.zeros(1, dtype=torch.long), 0)
+        for part in rows.tensor_split(count)
+    ]
 
 
 def train(
-    model: nn.Module, train_data: BatchSource, val_data: BatchSource, cfg: TrainConfig,
+    model: nn.Module,
+    train_data: BatchSource,
+    val_data: BatchSource,
+    cfg: TrainConfig,
     desc: str = "training",
 ) -> tuple[dict, nn.Module]:
     """Train the parameters of ``model`` that require gradients; keep the checkpoint with
@@ -137,11 +144,17 @@ def train(
     total = steps_per_epoch * cfg.epochs
     eval_every = max(1, steps_per_epoch // max(1, cfg.evals_per_epoch))
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_linear_decay(s, total, int(cfg.warmup_ratio * total)))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: warmup_linear_decay(s, total, int(cfg.warmup_ratio * total))
+    )
     plain = model  # evaluated without the multi-process wrapper: processes may score unequal shares
     history, best, best_state, step, seen, window = [], -1.0, None, 0, 0, []
-    with accelerating(cfg.mixed_precision) as acc, track_peak_memory() as mem, timer() as clock, \
-            tqdm(total=total, desc=desc, leave=False, disable=not acc.is_main_process) as bar:
+    with (
+        accelerating(cfg.mixed_precision) as acc,
+        track_peak_memory() as mem,
+        timer() as clock,
+        tqdm(total=total, desc=desc, leave=False, disable=not acc.is_main_process) as bar,
+    ):
         model, opt = acc.prepare(model, opt)
         for epoch in range(cfg.epochs):
             for inputs, labels in train_data.batches(cfg.batch_size, shuffle=True, seed=cfg.seed + epoch):
@@ -164,9 +177,16 @@ def train(
                 bar.update(1)
                 if step % eval_every == 0 or step == total:
                     val = evaluate(plain, val_data, acc=acc)
-                    history.append({"step": step, "epoch": step / steps_per_epoch, "examples": seen,
-                                    "train_loss": sum(window) / len(window), "val_loss": val["loss"],
-                                    "val_accuracy": val["accuracy"]})
+                    history.append(
+                        {
+                            "step": step,
+                            "epoch": step / steps_per_epoch,
+                            "examples": seen,
+                            "train_loss": sum(window) / len(window),
+                            "val_loss": val["loss"],
+                            "val_accuracy": val["accuracy"],
+                        }
+                    )
                     window = []
                     bar.set_postfix(val_acc=f"{val['accuracy']:.3f}")
                     if val["accuracy"] > best:
@@ -175,11 +195,18 @@ def train(
         processes = acc.num_processes
     model.load_state_dict(best_state)
     record = {
-        "history": history, "best_val_accuracy": best,
+        "history": history,
+        "best_val_accuracy": best,
         "best_step": max(history, key=lambda h: h["val_accuracy"])["step"],
-        "train_config": cfg.to_dict(), "train_examples": len(train_data), "steps": total,
-        "wall_time_s": clock["seconds"], "examples_per_s": seen / clock["seconds"],
-        **mem, **count_parameters(model), "hardware": hardware(), "processes": processes,
+        "train_config": cfg.to_dict(),
+        "train_examples": len(train_data),
+        "steps": total,
+        "wall_time_s": clock["seconds"],
+        "examples_per_s": seen / clock["seconds"],
+        **mem,
+        **count_parameters(model),
+        "hardware": hardware(),
+        "processes": processes,
         "seed": cfg.seed,
     }
     return record, model
@@ -189,5 +216,9 @@ def test_record(model: nn.Module, test_data: BatchSource) -> dict:
     """Test accuracy with the test-set size and the time the evaluation took."""
     with timer() as clock:
         result = evaluate(model, test_data)
-    return {"test_accuracy": result["accuracy"], "test_loss": result["loss"],
-            "test_size": len(test_data), "test_time_s": clock["seconds"]}
+    return {
+        "test_accuracy": result["accuracy"],
+        "test_loss": result["loss"],
+        "test_size": len(test_data),
+        "test_time_s": clock["seconds"],
+    }

@@ -2,6 +2,7 @@
 words, then a small two-layer network — ``fc1`` (100 → 128), ReLU, and a linear head (the
 study's ``fc2``). Chapter 05 adapts its ``fc1`` with LoRA, as the study did: at rank 2 that is
 2·100 + 128·2 = 456 trainable weights instead of fc1's 100·128 = 12,800."""
+
 from __future__ import annotations
 
 import torch
@@ -27,8 +28,12 @@ class WordVectorClassifier(nn.Module):
         left out): ``[batch, tokens] -> [batch, dim]``; zeros for a review with none."""
         return mean_pool(self.embedding(input_ids), attention_mask.bool() & (input_ids != UNK_ID))
 
-    def encode(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-               mean_vectors: torch.Tensor | None = None) -> torch.Tensor:
+    def encode(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        mean_vectors: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """What the head reads: ``ReLU(fc1(mean vector))``, ``[batch, hidden]``. The vectors are
         frozen, so a review's mean vector never changes: pass it precomputed (``mean_vectors``)
         to train without looking up every word again at every step."""
@@ -36,8 +41,12 @@ class WordVectorClassifier(nn.Module):
             mean_vectors = self.mean_vector(input_ids, attention_mask)
         return torch.relu(self.fc1(mean_vectors))
 
-    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-                mean_vectors: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        mean_vectors: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         return self.head(self.encode(input_ids, attention_mask, mean_vectors))  # [batch, num_classes]
 
     def replace_head(self, num_classes: int) -> None:

@@ -8,6 +8,7 @@ directions of that matrix (a truncated SVD). Levy, Goldberg and Dagan (2015) fou
 a match for word2vec's and GloVe's on word-similarity tasks when trained on the same text; here
 they are trained on tens of millions of words where GloVe saw six billion.
 """
+
 from __future__ import annotations
 
 import sys
@@ -43,9 +44,11 @@ class VectorSource:
     dim: int = 100
 
 
-VECTORS = {"smoke": VectorSource("imdb-ppmi-svd", max_words=1_000, min_count=2, dim=16),
-           "book": VectorSource("imdb-ppmi-svd"),
-           "full": VectorSource("glove-6b-100d")}
+VECTORS = {
+    "smoke": VectorSource("imdb-ppmi-svd", max_words=1_000, min_count=2, dim=16),
+    "book": VectorSource("imdb-ppmi-svd"),
+    "full": VectorSource("glove-6b-100d"),
+}
 
 
 @dataclass
@@ -67,8 +70,9 @@ def cooccurrences(documents: list[list[int]], vocab_size: int, window: int) -> s
     for distance in range(1, window + 1):
         left, right = ids[:-distance], ids[distance:]
         keep = (left >= 0) & (right >= 0) & (document[:-distance] == document[distance:])
-        pairs = sparse.coo_matrix((np.full(int(keep.sum()), 1.0 / distance), (left[keep], right[keep])),
-                                  shape=(vocab_size, vocab_size)).tocsr()
+        pairs = sparse.coo_matrix(
+            (np.full(int(keep.sum()), 1.0 / distance), (left[keep], right[keep])), shape=(vocab_size, vocab_size)
+        ).tocsr()
         counts = counts + pairs + pairs.T
     return counts
 
@@ -78,7 +82,7 @@ def ppmi_svd(counts: sparse.spmatrix, dim: int, seed: int = 0) -> np.ndarray:
     smoothed (counts^0.75, Levy et al.), then the top ``dim`` singular directions, each word's
     vector U·√S."""
     word = np.asarray(counts.sum(1)).ravel()
-    context = word ** 0.75
+    context = word**0.75
     coo = counts.tocoo()
     # PMI = log P(w, c) / (P(w) · P_0.75(c)); the total count cancels out
     pmi = np.log(coo.data) - np.log(word[coo.row]) - np.log(context[coo.col]) + np.log(context.sum())
@@ -123,13 +127,18 @@ def word_vectors(profile: Profile | None = None, source: VectorSource | None = N
     GloVe-6B-100d from the Hub at a pinned revision in `full` (offline, a clear error)."""
     p = profile or get_profile()
     source = source or VECTORS[p.name]
-    config = {"profile": p.name, "source": asdict(source), "code": source_digest(text, subwords, sys.modules[__name__])}
+    config = {
+        "profile": p.name,
+        "source": asdict(source),
+        "code": source_digest(text, subwords, sys.modules[__name__]),
+    }
     if source.kind == "glove-6b-100d":
         if not hub_available():
             raise ModelUnavailableError(
                 f"The {p.name!r} profile uses GloVe word vectors from {GLOVE_REPO!r} on the Hugging Face Hub, "
                 "which is unreachable here (or HF_HUB_OFFLINE is set): connect to the Hub, or build with "
-                "TAP_PROFILE=book, which trains its own word vectors.")
+                "TAP_PROFILE=book, which trains its own word vectors."
+            )
         folder, record = cached_folder("word-vectors-glove", config, _glove)
     else:
         folder, record = cached_folder("word-vectors-imdb", config, lambda tmp: _trained(source, p, tmp))

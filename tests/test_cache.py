@@ -13,6 +13,7 @@ def make(calls):
     def compute():
         calls.append(1)
         return {"test_accuracy": 0.9}, {"w": torch.arange(3.0)}
+
     return compute
 
 
@@ -52,6 +53,7 @@ def test_corrupted_entry_is_detected_and_recomputed(damage):
 def test_no_partial_entry_is_left_when_compute_fails():
     def boom():
         raise RuntimeError("out of memory")
+
     with pytest.raises(RuntimeError):
         cache.cached_run("run", {"lr": 1}, boom)
     leftovers = [p for p in (cache.cache_dir() / "runs").iterdir() if not p.name.endswith(".lock")]
@@ -65,6 +67,7 @@ def make_folder(calls):
         (folder / "sub").mkdir()
         (folder / "sub" / "vocab.txt").write_text("a\nb\n")
         return {"loss": 1.5}
+
     return compute
 
 
@@ -98,6 +101,7 @@ def test_cached_folder_leaves_nothing_when_compute_fails():
     def boom(folder):
         (folder / "half-written.bin").write_bytes(b"x")
         raise RuntimeError("killed")
+
     with pytest.raises(RuntimeError):
         cache.cached_folder("model", {"d": 8}, boom)
     leftovers = [p for p in (cache.cache_dir() / "folders").iterdir() if not p.name.endswith(".lock")]

@@ -1,5 +1,6 @@
 """Chapter 01: the linear probe (logistic regression on frozen features, fitted to convergence)
 and partial unfreezing."""
+
 import numpy as np
 import pytest
 import torch
@@ -31,6 +32,7 @@ def test_the_probe_head_reaches_the_logistic_regression_optimum():
 def test_frozen_features_are_the_vector_the_head_reads_without_dropout():
     from tap.encoder import EncoderSize
     from tap.text import EncodedDataset, Vocabulary
+
     vocab = Vocabulary.build(["a good film", "a bad film", "good", "bad"], max_size=20, min_freq=1)
     data = EncodedDataset.from_texts(["a good film", "a bad film", "good good"], [1, 0, 1], vocab, 8)
     torch.manual_seed(0)
@@ -50,9 +52,13 @@ def test_top_layer_fine_tuning_trains_only_the_top_layer_and_the_head(mirror):
     source = ch01.pretrain_on_ag_news(setup)
     run = ch01.top_layers_fine_tune(setup, source)
     top = f"layers.{len(run.model.layers) - 1}."
-    changed = {n for n, p in run.model.state_dict().items()
-               if n in source.model.state_dict() and not n.startswith("head.")
-               and not torch.equal(p.cpu(), source.model.state_dict()[n].cpu())}
+    changed = {
+        n
+        for n, p in run.model.state_dict().items()
+        if n in source.model.state_dict()
+        and not n.startswith("head.")
+        and not torch.equal(p.cpu(), source.model.state_dict()[n].cpu())
+    }
     assert changed and all(n.startswith(top) for n in changed)
     expected = sum(p.numel() for n, p in run.model.named_parameters() if n.startswith((top, "head.")))
     assert run.record["trainable_params"] == expected

@@ -1,5 +1,6 @@
 """Chapter 02's experiment, as the page and ``python -m tap run ch02`` call it: its records are
 JSON, it glues every number the page's prose names, and its measurements hold together."""
+
 from __future__ import annotations
 
 import json
@@ -20,13 +21,21 @@ GLUED_BY_DEMONSTRATIONS = {"manual_remark", "pipe_diff", "mlm_note", "sim_film",
 @pytest.fixture(scope="module")
 def outcome(tmp_path_factory):
     """The smoke experiment, once for the module, with the book's data mirror replaced by a tiny one."""
-    from conftest import imdb_rows
     from fake_mirror import use_mirror, write_dataset
+
+    from conftest import imdb_rows
     from tap import data
 
     root = tmp_path_factory.mktemp("mirror")
-    write_dataset(root, "imdb", {"train": imdb_rows(100, split="train"), "test": imdb_rows(100, split="test"),
-                                 "unsupervised": imdb_rows(200, label_values=(-1,), split="unsup")})
+    write_dataset(
+        root,
+        "imdb",
+        {
+            "train": imdb_rows(100, split="train"),
+            "test": imdb_rows(100, split="test"),
+            "unsupervised": imdb_rows(200, label_values=(-1,), split="unsup"),
+        },
+    )
     with pytest.MonkeyPatch.context() as monkeypatch:
         use_mirror(monkeypatch, root)
         yield chapter("ch02").experiment(get_profile("smoke"))
@@ -34,12 +43,22 @@ def outcome(tmp_path_factory):
 
 
 def test_the_records_are_the_results_table_and_json(outcome):
-    assert list(outcome.records) == ["MiniLM + IMDB head, float32", "MiniLM + IMDB head, int8 (dynamic)",
-                                     "TF-IDF + logistic regression"]
+    assert list(outcome.records) == [
+        "MiniLM + IMDB head, float32",
+        "MiniLM + IMDB head, int8 (dynamic)",
+        "TF-IDF + logistic regression",
+    ]
     json.dumps(outcome.records)  # the command line writes them
     assert all(r["test_size"] == 24 for r in outcome.records.values())
-    assert set(outcome.figures) == {"decoding", "next_token", "batch_size", "padding", "truncation", "autograd",
-                                    "quantisation"}
+    assert set(outcome.figures) == {
+        "decoding",
+        "next_token",
+        "batch_size",
+        "padding",
+        "truncation",
+        "autograd",
+        "quantisation",
+    }
 
 
 def test_facts_glue_every_number_the_prose_names(outcome):
@@ -60,8 +79,10 @@ def test_the_measurements_hold_together(outcome):
     # the summary's inference column is the quantisation measurement, row for row
     summary = inference.summary_table(outcome.records, batch_size=16)
     for variant in c["quant"].index:
-        assert summary.loc[f"MiniLM + IMDB head, {variant}", "inference, batches of 16 (reviews/s)"] == \
-            c["quant"].loc[variant, "reviews/s"]
+        assert (
+            summary.loc[f"MiniLM + IMDB head, {variant}", "inference, batches of 16 (reviews/s)"]
+            == c["quant"].loc[variant, "reviews/s"]
+        )
     # the sampling filters only remove tokens, and renormalise the ones they keep
     dists = c["next_token"]
     assert all(sum(d.values()) <= 1 + 1e-5 for d in dists.values())

@@ -1,5 +1,6 @@
 """Chapter 03's experiment: one entry point for the page and the command line, and the classifier
 it fine-tunes."""
+
 import torch
 from torch import nn
 from transformers import AutoConfig, BertForMaskedLM, BertModel
@@ -15,8 +16,9 @@ def test_the_mean_pooled_classifier_draws_its_head_after_the_encoder(tmp_path):
     random BERT and then a random ``Linear``, drawn in that order from seed 0."""
     texts = ["the movie was great.", "the plot was boring.", "loved the acting."] * 20
     tokenizer = subwords.train_wordpiece(texts, vocab_size=80)
-    size = lm.LMSize(d_model=16, num_layers=1, num_heads=2, d_ff=32, block_size=16, train_tokens=0,
-                     batch_size=4, lr=1e-3, evals=1)
+    size = lm.LMSize(
+        d_model=16, num_layers=1, num_heads=2, d_ff=32, block_size=16, train_tokens=0, batch_size=4, lr=1e-3, evals=1
+    )
     BertForMaskedLM(lm.bert_config(tokenizer, size)).save_pretrained(tmp_path)
     model = bert_classifier(tmp_path, pretrained=False)
     torch.manual_seed(0)

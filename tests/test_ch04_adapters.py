@@ -1,4 +1,5 @@
 """Chapter 04's experiment: adapters on chapter 01's AG-News-pre-trained encoder."""
+
 import json
 from types import SimpleNamespace as NS
 
@@ -30,13 +31,21 @@ def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line(mir
     m = c["m"]
     assert m == adapters.bottleneck_size(get_profile("smoke").encoder.d_model)
     assert set(outcome.figures) == {"training_curves", "bottleneck_sweep"}
-    assert c["comparison"][:4] == ["full fine-tuning", "linear probe", ch04.label("houlsby", m), ch04.label("pfeiffer", m)]
+    assert c["comparison"][:4] == [
+        "full fine-tuning",
+        "linear probe",
+        ch04.label("houlsby", m),
+        ch04.label("pfeiffer", m),
+    ]
     assert len(c["comparison"]) == 2 + 1 + len(ch04.sweep_sizes(get_profile("smoke")))
     # Only the adapters and the head trained: every adapter run sits on the source encoder.
     base = c["source"].model.state_dict()
     for run in (c["houlsby"], c["pfeiffer"], c["ag"]):
-        assert all(torch.equal(v, base[n.replace(".linear.", ".")])
-                   for n, v in run.model.state_dict().items() if not adapters.is_task_parameter(n))
+        assert all(
+            torch.equal(v, base[n.replace(".linear.", ".")])
+            for n, v in run.model.state_dict().items()
+            if not adapters.is_task_parameter(n)
+        )
     assert r["AG News adapters"]["test_size"] == c["setup"].ag_news.splits.test.num_rows
     assert all(row["accuracy after switching (%)"] == row["accuracy in its own run (%)"] for row in c["switches"])
     facts = ch04.facts(outcome)

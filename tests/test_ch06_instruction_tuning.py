@@ -2,6 +2,7 @@
 (``TAP_DATA_DIR`` or the Hub), as the page does: the base model of part 2 is chapter 03's causal
 LM, whose tokenizer, trained on the tiny test mirror's few words, could not fit the templates in
 the smoke profile's 64-token context."""
+
 import json
 
 from tap.chapters import ch06_instruction_tuning as ch06
@@ -17,12 +18,19 @@ def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line():
     assert cli.chapter("ch06").experiment is chapter("ch06").experiment is ch06.experiment
     outcome = ch06.experiment(get_profile("smoke"))
     json.dumps(outcome.records)  # the command line writes them
-    assert set(outcome.figures) == {"training_curves", "ag_news_confusion", "instruction_loss",
-                                    "instruction_exact_match"}
+    assert set(outcome.figures) == {
+        "training_curves",
+        "ag_news_confusion",
+        "instruction_loss",
+        "instruction_exact_match",
+    }
     bert = outcome.records["BERT, fully fine-tuned (ag_news)"]
     assert "test_probs" not in bert and "test_probs" in outcome.context["bert"]["ag_news"].record
     assert list(ch06.classification_table(outcome).index) == [
-        "BERT, fully fine-tuned (ag_news)", "majority class (ag_news)", "TF-IDF + logistic regression (ag_news)"]
+        "BERT, fully fine-tuned (ag_news)",
+        "majority class (ag_news)",
+        "TF-IDF + logistic regression (ag_news)",
+    ]
     sft = outcome.context["sft"]
     assert "responses" not in outcome.records["instructions: LoRA"] and len(sft["LoRA"]["responses"]) == 12
 

@@ -2,6 +2,7 @@
 SciPy's), the headline numbers, words and decision table derived from the records, and the
 whole experiment in the smoke profile, as the page, the introduction and ``python -m tap run
 ch07`` call it."""
+
 import json
 import math
 
@@ -48,18 +49,33 @@ def _record(label, key, acc, params, n=1000, bytes_=None, speed=10.0, seed=0):
     correct = [0] * n  # exactly round(acc · n) correct, at seeded positions
     for i in torch.randperm(n, generator=g)[: round(acc * n)].tolist():
         correct[i] = 1
-    return {"method": label, "method_key": key, "test_accuracy": sum(correct) / n, "test_size": n,
-            "test_correct": correct, "trainable_params": params, "total_params": 10_000_000,
-            "base_params": 10_000_000, "trainable_bytes": bytes_ or 4 * params, "wall_time_s": 100.0,
-            "examples_per_s": speed, "peak_memory_mb": 900.0, "baseline_memory_mb": 700.0, "train_examples": 1000}
+    return {
+        "method": label,
+        "method_key": key,
+        "test_accuracy": sum(correct) / n,
+        "test_size": n,
+        "test_correct": correct,
+        "trainable_params": params,
+        "total_params": 10_000_000,
+        "base_params": 10_000_000,
+        "trainable_bytes": bytes_ or 4 * params,
+        "wall_time_s": 100.0,
+        "examples_per_s": speed,
+        "peak_memory_mb": 900.0,
+        "baseline_memory_mb": 700.0,
+        "train_examples": 1000,
+    }
 
 
-@pytest.mark.parametrize("diff, lo, hi, claim", [
-    (-0.2, -0.8, 0.4, "non-inferiority"),  # the whole interval above -1: shown
-    (-0.5, -1.9, 0.9, "non-inferiority is not shown"),  # point estimate within, interval not
-    (-1.5, -2.5, -0.5, "not certain"),  # a miss the interval does not settle
-    (-3.0, -4.0, -2.0, "falls short"),
-])
+@pytest.mark.parametrize(
+    "diff, lo, hi, claim",
+    [
+        (-0.2, -0.8, 0.4, "non-inferiority"),  # the whole interval above -1: shown
+        (-0.5, -1.9, 0.9, "non-inferiority is not shown"),  # point estimate within, interval not
+        (-1.5, -2.5, -0.5, "not certain"),  # a miss the interval does not settle
+        (-3.0, -4.0, -2.0, "falls short"),
+    ],
+)
 def test_the_target_is_claimed_only_where_the_paired_interval_supports_it(diff, lo, hi, claim):
     k = {"diff": diff, "diff_lo": lo, "diff_hi": hi, "target_met": -diff <= PEFT_TARGET_POINTS}
     assert claim in ch07.target_evidence(k)
@@ -82,15 +98,30 @@ def test_key_numbers_and_decision_table_follow_the_records():
         "LoRA (peft)": _record("LoRA (peft)", "lora-peft", 0.84, 50_000, seed=2),
         "(IA)³ (peft)": _record("(IA)³ (peft)", "ia3-peft", 0.835, 10_000, seed=3, speed=20.0),
         "adapters (tap)": _record("adapters (tap)", "adapters", 0.87, 200_000, seed=4),  # 2%: over budget
-        TFIDF_SAME: {"test_accuracy": 0.86, "test_size": 1000, "trainable_params": 5000, "wall_time_s": 2.0,
-                        "examples_per_s": 500.0, "peak_memory_mb": 800.0, "train_examples": 1000},
-        TFIDF_ALL: {"test_accuracy": 0.90, "test_size": 1000, "trainable_params": 9000, "wall_time_s": 20.0,
-                       "examples_per_s": 1250.0, "peak_memory_mb": 900.0, "train_examples": 25000},
+        TFIDF_SAME: {
+            "test_accuracy": 0.86,
+            "test_size": 1000,
+            "trainable_params": 5000,
+            "wall_time_s": 2.0,
+            "examples_per_s": 500.0,
+            "peak_memory_mb": 800.0,
+            "train_examples": 1000,
+        },
+        TFIDF_ALL: {
+            "test_accuracy": 0.90,
+            "test_size": 1000,
+            "trainable_params": 9000,
+            "wall_time_s": 20.0,
+            "examples_per_s": 1250.0,
+            "peak_memory_mb": 900.0,
+            "train_examples": 25000,
+        },
     }
     k = ch07.key_numbers(records)
     assert k["best_label"] == "LoRA (peft)"  # adapters are more accurate but train 2% > 1%
-    assert k["diff"] == pytest.approx(100 * (records["LoRA (peft)"]["test_accuracy"]
-                                             - records["full fine-tuning"]["test_accuracy"]))  # -1.0
+    assert k["diff"] == pytest.approx(
+        100 * (records["LoRA (peft)"]["test_accuracy"] - records["full fine-tuning"]["test_accuracy"])
+    )  # -1.0
     assert k["diff_lo"] < k["diff"] < k["diff_hi"]
     assert k["target_met"] == (-k["diff"] <= PEFT_TARGET_POINTS) and k["budget_pct"] == PEFT_TARGET_SHARE
     assert k["best_neural_label"] == "adapters (tap)"
@@ -118,21 +149,32 @@ def test_key_numbers_and_decision_table_follow_the_records():
 def test_anchor_phrase_says_how_far_every_neural_method_is_below():
     k = {"best_neural_acc": 71.25, "tfidf_acc": 74.0, "best_neural_label": "LoRA (peft)"}
     assert ch07.anchor_phrase(k) == "every neural method here is at least 2.8 points below it"
-    assert ch07.anchor_phrase({**k, "tfidf_acc": 71.25}) == "the best neural method here, LoRA (peft), is level with it"
+    assert (
+        ch07.anchor_phrase({**k, "tfidf_acc": 71.25}) == "the best neural method here, LoRA (peft), is level with it"
+    )
 
 
 def test_target_phrase_states_the_book_target():
-    assert ch07.target_phrase() == (f"within {PEFT_TARGET_POINTS:g} percentage point"
-                                  f"{'' if PEFT_TARGET_POINTS == 1 else 's'} of full fine-tuning's accuracy "
-                                  f"while training at most {PEFT_TARGET_SHARE:g}% of the parameters")
+    assert ch07.target_phrase() == (
+        f"within {PEFT_TARGET_POINTS:g} percentage point"
+        f"{'' if PEFT_TARGET_POINTS == 1 else 's'} of full fine-tuning's accuracy "
+        f"while training at most {PEFT_TARGET_SHARE:g}% of the parameters"
+    )
 
 
-@pytest.mark.parametrize("bitfit_acc, opening", [(0.80, "BitFit ends 2.0 points below the linear probe"),
-                                                 (0.84, "BitFit ends 2.0 points above the linear probe"),
-                                                 (0.82, "BitFit and the linear probe end level")])
+@pytest.mark.parametrize(
+    "bitfit_acc, opening",
+    [
+        (0.80, "BitFit ends 2.0 points below the linear probe"),
+        (0.84, "BitFit ends 2.0 points above the linear probe"),
+        (0.82, "BitFit and the linear probe end level"),
+    ],
+)
 def test_bitfit_phrase_follows_the_measured_order(bitfit_acc, opening):
-    records = {"linear probe": {**_record("linear probe", "probe", 0.82, 66, seed=5), "lr": 5e-3, "steps": 63},
-               "BitFit": {**_record("BitFit", "bitfit", bitfit_acc, 900, seed=6), "lr": 2e-3, "steps": 63}}
+    records = {
+        "linear probe": {**_record("linear probe", "probe", 0.82, 66, seed=5), "lr": 5e-3, "steps": 63},
+        "BitFit": {**_record("BitFit", "bitfit", bitfit_acc, 900, seed=6), "lr": 2e-3, "steps": 63},
+    }
     text = ch07.bitfit_phrase(records)
     assert text.startswith(opening)
     assert "…" not in text and "-0.0" not in text
@@ -142,19 +184,29 @@ def test_bitfit_phrase_follows_the_measured_order(bitfit_acc, opening):
 
 def test_method_table_shows_whole_settings_and_exact_rates():
     table = ch07.method_table(Playbook(get_profile("book")))
-    assert table.loc["LoRA (tap)", "settings"] == "r 8; alpha 16; targets query, value; dropout 0.0; init A copied from PEFT"
-    assert table.loc["full fine-tuning", "learning rate"] == "0.0001" and table.loc["full fine-tuning", "settings"] == "—"
+    assert (
+        table.loc["LoRA (tap)", "settings"]
+        == "r 8; alpha 16; targets query, value; dropout 0.0; init A copied from PEFT"
+    )
+    assert (
+        table.loc["full fine-tuning", "learning rate"] == "0.0001" and table.loc["full fine-tuning", "settings"] == "—"
+    )
 
 
 def test_frontier_series_names_the_book_encoder_by_how_it_was_trained():
     records = {"full fine-tuning": _record("full fine-tuning", "full", 0.85, 10_000_000)}
-    scratch = {"from scratch": {"trainable_params": 900_000, "test_accuracy": 0.7},
-               "AG News + full fine-tuning": {"trainable_params": 900_000, "test_accuracy": 0.75},
-               "AG News + LoRA (ch. 05)": {"trainable_params": 9_000, "test_accuracy": 0.72}}
+    scratch = {
+        "from scratch": {"trainable_params": 900_000, "test_accuracy": 0.7},
+        "AG News + full fine-tuning": {"trainable_params": 900_000, "test_accuracy": 0.75},
+        "AG News + LoRA (ch. 05)": {"trainable_params": 9_000, "test_accuracy": 0.72},
+    }
     series, _ = ch07.frontier_series(records, scratch)
     by_name = {name: sorted(label for _, _, label in points) for name, points in series.items()}
     assert by_name["the book's encoder, from scratch (ch. 01)"] == ["from scratch"]
-    assert by_name["the book's encoder pre-trained on AG News (ch. 01, 04, 05)"] == ["LoRA (ch. 05)", "full fine-tuning"]
+    assert by_name["the book's encoder pre-trained on AG News (ch. 01, 04, 05)"] == [
+        "LoRA (ch. 05)",
+        "full fine-tuning",
+    ]
 
 
 def test_wilson_interval_is_the_textbook_formula():
@@ -169,8 +221,13 @@ def test_wilson_interval_is_the_textbook_formula():
 
 def _imdb(n_per_label: int, split: str) -> pd.DataFrame:
     words = {0: "dull boring awful waste", 1: "great moving superb fun"}
-    return pd.DataFrame([{"text": f"{split} review {i}: {words[y]} film number {i % 7}", "label": y}
-                         for y in (0, 1) for i in range(n_per_label)])
+    return pd.DataFrame(
+        [
+            {"text": f"{split} review {i}: {words[y]} film number {i % 7}", "label": y}
+            for y in (0, 1)
+            for i in range(n_per_label)
+        ]
+    )
 
 
 @pytest.fixture
@@ -179,10 +236,20 @@ def playbook_mirror(tmp_path, monkeypatch):
     its own (chapter 07's cache keys name the data's sizes, not its content)."""
     from tap import data
 
-    write_dataset(tmp_path, "imdb", {"train": _imdb(250, "train"), "test": _imdb(100, "test"),
-                                     "unsupervised": _imdb(20, "unsup").assign(label=-1)})
-    write_dataset(tmp_path, "ag_news", {"test": pd.DataFrame([{"text": f"news {i} topic {y}", "label": y}
-                                                              for y in range(4) for i in range(200)])})
+    write_dataset(
+        tmp_path,
+        "imdb",
+        {
+            "train": _imdb(250, "train"),
+            "test": _imdb(100, "test"),
+            "unsupervised": _imdb(20, "unsup").assign(label=-1),
+        },
+    )
+    write_dataset(
+        tmp_path,
+        "ag_news",
+        {"test": pd.DataFrame([{"text": f"news {i} topic {y}", "label": y} for y in range(4) for i in range(200)])},
+    )
     use_mirror(monkeypatch, tmp_path)
     monkeypatch.setenv("TAP_CACHE_DIR", str(tmp_path / "cache"))
     yield tmp_path
@@ -196,9 +263,16 @@ def test_the_experiment_runs_every_method_and_the_introduction_shows_its_numbers
     comparison = outcome.context["comparison"]
     assert list(comparison) == [m.label for m in METHODS] + [TFIDF_SAME, TFIDF_ALL]
     assert all(outcome.records[k] is r for k, r in comparison.items())
-    assert set(outcome.figures) == {"accuracy", "trainable_parameters", "accuracy_vs_parameters", "data_efficiency",
-                                    "study_accuracy", "study_parameters"}
+    assert set(outcome.figures) == {
+        "accuracy",
+        "trainable_parameters",
+        "accuracy_vs_parameters",
+        "data_efficiency",
+        "study_accuracy",
+        "study_parameters",
+    }
     from tap.chapters import ch07_study
+
     study = outcome.context["study"]
     assert ch07_study.shown_values(outcome.figures["study_accuracy"]) == list(study["accuracy"].values())
     assert study["parameters"]["rank-2 LoRA on that fc1"] == 2 * (16 + 128)  # smoke's word vectors: 16 dimensions

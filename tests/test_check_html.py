@@ -1,5 +1,6 @@
 """The built-HTML check (.ci/check_html.py): each rule fails on a page with its defect, and a
 clean page, with the traps a real page holds (scripts, code, maths), passes every rule."""
+
 import importlib.util
 import sys
 from pathlib import Path
@@ -22,9 +23,11 @@ def table(*cells: str) -> str:
 
 
 def code_cell(source: str, output: str) -> str:
-    return (f'<div class="cell docutils container"><div class="cell_input docutils container">'
-            f'<div class="highlight-ipython3 notranslate"><div class="highlight"><pre>{source}</pre></div></div></div>'
-            f'<div class="cell_output docutils container">{output}</div></div>')
+    return (
+        f'<div class="cell docutils container"><div class="cell_input docutils container">'
+        f'<div class="highlight-ipython3 notranslate"><div class="highlight"><pre>{source}</pre></div></div></div>'
+        f'<div class="cell_output docutils container">{output}</div></div>'
+    )
 
 
 def text_output(text: str) -> str:
@@ -36,17 +39,28 @@ CLEAN = html(
     "const bad = '{glue:text}`x` np.float64(1) <a.B object at 0x1f> (22, 566, 146) -1.0 points behind';</script>"
     "<style>td::after { content: 'NaN...'; }</style>"
     "<h1>LoRA</h1>"
-    "<p>The encoder has <span class=\"pasted-text\">22,566,146</span> parameters (about 1.4% of GPT-2); "
-    "adapters finish <span class=\"pasted-text\">1.0 point behind</span> full fine-tuning, "
+    '<p>The encoder has <span class="pasted-text">22,566,146</span> parameters (about 1.4% of GPT-2); '
+    'adapters finish <span class="pasted-text">1.0 point behind</span> full fine-tuning, '
     "which trails nothing, and LoRA is 2.3 points ahead of the probe (see chapters 4 and 5).</p>"
     '<div class="math notranslate nohighlight">\\[W \\in \\mathbb{R}^{(768, 8)}\\]</div>'
     '<div class="highlight-python notranslate"><div class="highlight"><pre>x = np.float64(0.5)\nprint("...")</pre></div></div>'
-    + code_cell("fig, ax = plt.subplots(figsize=(6, 4))\nglue('x', np.int64(3))",
-                text_output("torch.Size([2, 128]) (2, 128)\nnp.arange(3).shape = (3,)"))
-    + code_cell("format_table(results_table(records))",
-                '<div class="output text_html">' + table("87.3", "1,437,184", "", "0.0031", "r = 1 … 16 runs",
-                      "Rain threatens triangular final (AFP) AFP - Organisers were left banking on the Dutch weather...")
-                + "</div>")
+    + code_cell(
+        "fig, ax = plt.subplots(figsize=(6, 4))\nglue('x', np.int64(3))",
+        text_output("torch.Size([2, 128]) (2, 128)\nnp.arange(3).shape = (3,)"),
+    )
+    + code_cell(
+        "format_table(results_table(records))",
+        '<div class="output text_html">'
+        + table(
+            "87.3",
+            "1,437,184",
+            "",
+            "0.0031",
+            "r = 1 … 16 runs",
+            "Rain threatens triangular final (AFP) AFP - Organisers were left banking on the Dutch weather...",
+        )
+        + "</div>",
+    )
     + "<p>Reviews are cut at 128 tokens, ahead of the GPT-2 limit.</p>"
 )
 
@@ -60,17 +74,24 @@ BAD = {
         code_cell("run", text_output("&lt;tap.training.Run object at 0x7f3a2c1d9e80&gt;")),
         code_cell("display", text_output("&lt;IPython.core.display.HTML object&gt;")),
     ],
-    check_html.tuples_for_numbers: ['<p>The encoder has <span class="pasted-text">(22, 566, 146)</span> parameters.</p>'],
+    check_html.tuples_for_numbers: [
+        '<p>The encoder has <span class="pasted-text">(22, 566, 146)</span> parameters.</p>'
+    ],
     check_html.unresolved_glue: [
         "<p>The vocabulary holds {glue:text}<code>ch01_vocab</code> entries.</p>",
         "<p>See {glue}`ch01_fig`.</p>",
     ],
     check_html.nan_cells: [table("87.3", "NaN"), table("nan"), table("None")],
-    check_html.numpy_scalar_reprs: ["<p>It reaches np.float64(0.873) accuracy.</p>",
-                                    code_cell("best", text_output("{'acc': np.int64(12)}"))],
+    check_html.numpy_scalar_reprs: [
+        "<p>It reaches np.float64(0.873) accuracy.</p>",
+        code_cell("best", text_output("{'acc': np.int64(12)}")),
+    ],
     check_html.long_decimals: [table("87.34567"), table("0.0031 (0.123456)")],
-    check_html.cut_off_cells: [table("An unforgettable, breathtaking perf…"), table("..."),
-                               table("This movie was a end this The film was the end of the long and w" [:47] + "...")],
+    check_html.cut_off_cells: [
+        table("An unforgettable, breathtaking perf…"),
+        table("..."),
+        table("This movie was a end this The film was the end of the long and w"[:47] + "..."),
+    ],
     check_html.signed_gaps: [
         "<p>Adapters finish -1.0 points behind full fine-tuning.</p>",
         "<p>LoRA trails full fine-tuning by -1.0.</p>",
@@ -79,8 +100,11 @@ BAD = {
 }
 
 
-@pytest.mark.parametrize("rule, body", [(rule, body) for rule, bodies in BAD.items() for body in bodies],
-                         ids=lambda x: getattr(x, "__name__", None))
+@pytest.mark.parametrize(
+    "rule, body",
+    [(rule, body) for rule, bodies in BAD.items() for body in bodies],
+    ids=lambda x: getattr(x, "__name__", None),
+)
 def test_rule_fails_on_its_defect(rule, body):
     page = check_html.read_page(html(body))
     assert rule(page), f"{rule.__name__} let through: {body}"
@@ -99,4 +123,5 @@ def test_check_page_names_page_rule_and_snippet(tmp_path):
 
 def test_check_page_reports_a_missing_page(tmp_path):
     assert check_html.check_page("bibliography", tmp_path / "none.html") == [
-        f"bibliography: no HTML at {tmp_path / 'none.html'}"]
+        f"bibliography: no HTML at {tmp_path / 'none.html'}"
+    ]

@@ -19,11 +19,14 @@ def test_list_names_every_experiment_and_profile(capsys):
     assert all(name in out for name in EXPERIMENTS) and "smoke, book, full" in out
 
 
-@pytest.mark.parametrize("args, message", [
-    (["run", "ch99"], "Unknown experiment 'ch99'. Valid experiments: ch01"),
-    (["run", "ch01", "--profile", "huge"], "Unknown run profile 'huge'. Valid profiles: smoke, book, full"),
-    (["plan", "--profile", "huge"], "Unknown run profile 'huge'. Valid profiles: smoke, book, full"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "ch99"], "Unknown experiment 'ch99'. Valid experiments: ch01"),
+        (["run", "ch01", "--profile", "huge"], "Unknown run profile 'huge'. Valid profiles: smoke, book, full"),
+        (["plan", "--profile", "huge"], "Unknown run profile 'huge'. Valid profiles: smoke, book, full"),
+    ],
+)
 def test_unknown_names_are_clear_errors(args, message, capsys):
     assert cli.main(args) == 2
     assert message in capsys.readouterr().err

@@ -4,10 +4,10 @@ import datasets
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import imdb_rows
 from datasets import load_dataset_builder
 from fake_mirror import use_mirror, write_dataset
 
+from conftest import imdb_rows
 from tap import data, hub
 from tap.profiles import get_profile
 
@@ -69,11 +69,14 @@ def test_duplicate_texts_get_one_order(mirror, tmp_path_factory, monkeypatch):
     assert orders[0] == orders[1]
 
 
-@pytest.mark.parametrize("frame, message", [
-    (pd.DataFrame({"review": ["a", "b"], "label": [0, 1]}), "columns \\['text'\\] are missing"),
-    (pd.DataFrame({"text": ["a", "b"], "label": [1, 2]}), "'label' is"),
-    (pd.DataFrame({"text": ["a", "b"], "label": ["neg", "pos"]}), "'label' is"),
-])
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (pd.DataFrame({"review": ["a", "b"], "label": [0, 1]}), "columns \\['text'\\] are missing"),
+        (pd.DataFrame({"text": ["a", "b"], "label": [1, 2]}), "'label' is"),
+        (pd.DataFrame({"text": ["a", "b"], "label": ["neg", "pos"]}), "'label' is"),
+    ],
+)
 def test_bad_columns_are_clear_errors_naming_the_source(tmp_path, monkeypatch, frame, message):
     folder = tmp_path / data.HUB_IDS["imdb"] / "plain_text"
     folder.mkdir(parents=True)
@@ -84,10 +87,13 @@ def test_bad_columns_are_clear_errors_naming_the_source(tmp_path, monkeypatch, f
     assert "stanfordnlp/imdb" in str(err.value)
 
 
-@pytest.mark.parametrize("frame, message", [
-    (pd.DataFrame({"text": ["a", None], "label": [0, 1]}), "'text' must be a string"),
-    (pd.DataFrame({"text": ["a", "b"], "label": [0, 0]}), "single class"),
-])
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (pd.DataFrame({"text": ["a", None], "label": [0, 1]}), "'text' must be a string"),
+        (pd.DataFrame({"text": ["a", "b"], "label": [0, 0]}), "single class"),
+    ],
+)
 def test_bad_rows_are_clear_errors(tmp_path, monkeypatch, frame, message):
     write_dataset(tmp_path, "imdb", {"train": frame})
     use_mirror(monkeypatch, tmp_path)
@@ -102,8 +108,11 @@ def test_two_copies_with_one_layout_are_never_confused(tmp_path, monkeypatch):
     sizes = []
     for n in (30, 50):
         root = tmp_path / f"copy{n}"
-        write_dataset(root, "ag_news", {"test": pd.DataFrame([{"text": f"story {i} topic {y}", "label": y}
-                                                              for y in range(4) for i in range(n)])})
+        write_dataset(
+            root,
+            "ag_news",
+            {"test": pd.DataFrame([{"text": f"story {i} topic {y}", "label": y} for y in range(4) for i in range(n)])},
+        )
         monkeypatch.setenv("TAP_DATA_DIR", str(root))
         monkeypatch.setenv("TAP_CACHE_DIR", str(tmp_path / "tap-cache"))
         data.load.cache_clear()

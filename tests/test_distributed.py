@@ -1,5 +1,6 @@
 """Several processes (``torchrun``, the gloo backend on a CPU) give the update, the metrics and
 the files that one process gives."""
+
 import json
 import os
 import subprocess
@@ -8,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from distributed_toy import trained
 
 HERE = Path(__file__).parent
@@ -52,8 +52,17 @@ def test_chapter_01_runs_in_two_processes(mirror, tmp_path):
 
     os.environ["TAP_CACHE_DIR"] = str(tmp_path / "cache-one")
     assert cli.main(["run", "ch01", "--profile", "smoke", "--out", str(tmp_path / "one")]) == 0
-    two_processes("-m", "tap", "run", "ch01", "--profile", "smoke", "--out", str(tmp_path / "two"),
-                  env={"TAP_CACHE_DIR": str(tmp_path / "cache-two")})
+    two_processes(
+        "-m",
+        "tap",
+        "run",
+        "ch01",
+        "--profile",
+        "smoke",
+        "--out",
+        str(tmp_path / "two"),
+        env={"TAP_CACHE_DIR": str(tmp_path / "cache-two")},
+    )
     one = json.loads((tmp_path / "one/ch01/smoke/records.json").read_text())
     two = json.loads((tmp_path / "two/ch01/smoke/records.json").read_text())
     assert one.keys() == two.keys()
@@ -61,5 +70,8 @@ def test_chapter_01_runs_in_two_processes(mirror, tmp_path):
     assert trained_runs and all(two[name]["processes"] == 2 for name in trained_runs)
     for name in one:
         assert abs(one[name]["test_accuracy"] - two[name]["test_accuracy"]) <= SMOKE_TOLERANCE, name
-    entries = lambda cache: sorted(p.name for p in (cache / "runs").iterdir() if not p.name.startswith("."))
+
+    def entries(cache):
+        return sorted(p.name for p in (cache / "runs").iterdir() if not p.name.startswith("."))
+
     assert entries(tmp_path / "cache-two") == entries(tmp_path / "cache-one")

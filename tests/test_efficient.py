@@ -2,8 +2,7 @@ import pytest
 from torch import nn
 
 from tap.efficient import freeze_base, match_modules, parameter_row, replace_module
-from tap.encoder import TransformerClassifier
-from tap.encoder import EncoderSize
+from tap.encoder import EncoderSize, TransformerClassifier
 
 SIZE = EncoderSize(vocab_size=30, d_model=8, num_heads=2, d_ff=16, num_layers=2, max_len=10)
 
@@ -11,9 +10,15 @@ SIZE = EncoderSize(vocab_size=30, d_model=8, num_heads=2, d_ff=16, num_layers=2,
 def test_match_by_suffix_and_by_regex():
     model = TransformerClassifier(SIZE, 2)
     assert match_modules(model, ["query", "value"]) == [
-        "layers.0.attention.query", "layers.0.attention.value", "layers.1.attention.query", "layers.1.attention.value"]
+        "layers.0.attention.query",
+        "layers.0.attention.value",
+        "layers.1.attention.query",
+        "layers.1.attention.value",
+    ]
     assert match_modules(model, r"layers\.1\.feed_forward\.(up|down)") == [
-        "layers.1.feed_forward.up", "layers.1.feed_forward.down"]
+        "layers.1.feed_forward.up",
+        "layers.1.feed_forward.down",
+    ]
 
 
 def test_no_match_lists_the_candidates():

@@ -3,8 +3,7 @@ import math
 import pytest
 import torch
 
-from tap.encoder import TransformerClassifier, sinusoidal_positions
-from tap.encoder import EncoderSize
+from tap.encoder import EncoderSize, TransformerClassifier, sinusoidal_positions
 
 SIZE = EncoderSize(vocab_size=50, d_model=16, num_heads=2, d_ff=32, num_layers=2, max_len=20)
 
@@ -14,8 +13,14 @@ def test_output_shape_and_stable_module_names():
     logits = model(torch.randint(1, 50, (4, 7)), torch.ones(4, 7, dtype=torch.bool))
     assert logits.shape == (4, 3)
     names = {n for n, _ in model.named_modules()}
-    for part in ("attention.query", "attention.key", "attention.value", "attention.output",
-                 "feed_forward.up", "feed_forward.down"):
+    for part in (
+        "attention.query",
+        "attention.key",
+        "attention.value",
+        "attention.output",
+        "feed_forward.up",
+        "feed_forward.down",
+    ):
         assert f"layers.0.{part}" in names
 
 

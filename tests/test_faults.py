@@ -4,6 +4,7 @@ silently wrong, and the message names the problem and the fix.
 Concurrency and crashes use forked processes (fast: ``tap`` is already imported), killed with
 SIGKILL where the fault is a killed writer.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +14,6 @@ import os
 import signal
 import time
 from pathlib import Path
-
 from types import SimpleNamespace
 
 import pytest
@@ -44,8 +44,10 @@ def entry_folder(kind: str) -> Path:
 
 # --------------------------------------------------------------------------- concurrent writers
 
+
 def counting_compute(counter: Path):
     """A slow compute that counts its calls in a file and says which process ran it."""
+
     def compute(folder: Path | None = None):
         with counter.open("a") as f:
             f.write("call\n")
@@ -54,6 +56,7 @@ def counting_compute(counter: Path):
             return {"computed_by": os.getpid()}, {"w": torch.full((3,), float(os.getpid()))}
         (folder / "pid.txt").write_text(str(os.getpid()))
         return {"computed_by": os.getpid()}
+
     return compute
 
 
@@ -88,6 +91,7 @@ def test_processes_filling_one_entry_compute_it_once(kind, tmp_path):
 
 # --------------------------------------------------------------------------- killed writers
 
+
 def hang(ready: Path) -> None:
     ready.touch()
     time.sleep(60)
@@ -96,20 +100,26 @@ def hang(ready: Path) -> None:
 def write_then_get_killed(kind: str, moment: str, ready: Path) -> None:
     """In a child process: start writing an entry and hang at ``moment`` until killed."""
     if moment == "writing":
+
         def partial_save(state, path):
             Path(path).write_bytes(b"half a checkpoint")
             hang(ready)
+
         cache.torch.save = partial_save  # this process only
     if kind == "runs":
+
         def compute():
             if moment == "training":
                 hang(ready)
             return {}, {"w": torch.ones(2)}
+
         cache.cached_run("killed", {"lr": 1}, compute)
     else:
+
         def compute(folder):
             (folder / "weights.bin").write_bytes(b"\x00" * 100)
             hang(ready)
+
         cache.cached_folder("killed", {"lr": 1}, compute)
 
 
@@ -130,6 +140,7 @@ def test_writer_killed_midway_leaves_a_temp_folder_the_next_call_sweeps(kind, mo
     def compute(folder: Path | None = None):
         calls.append(1)
         return {"ok": 1} if folder else ({"ok": 1}, {"w": torch.ones(2)})
+
     if kind == "runs":
         record, state = cache.cached_run("killed", {"lr": 1}, compute)
         assert torch.equal(state["w"], torch.ones(2))
@@ -153,6 +164,7 @@ def test_sweep_keeps_the_temp_folder_of_a_living_writer():
 
 # --------------------------------------------------------------------------- damaged manifests
 
+
 def rewrite_manifest(folder: Path, manifest) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
@@ -171,9 +183,13 @@ def list_a_file_outside(folder: Path) -> None:
     rewrite_manifest(folder, {**manifest, "../elsewhere.txt": hashlib.sha256(b"x").hexdigest()})
 
 
-DAMAGE = {"list": lambda f: rewrite_manifest(f, []), "null": lambda f: rewrite_manifest(f, None),
-          "empty": lambda f: rewrite_manifest(f, {}), "string": lambda f: rewrite_manifest(f, "x"),
-          "outside": lambda f: list_a_file_outside(f)}
+DAMAGE = {
+    "list": lambda f: rewrite_manifest(f, []),
+    "null": lambda f: rewrite_manifest(f, None),
+    "empty": lambda f: rewrite_manifest(f, {}),
+    "string": lambda f: rewrite_manifest(f, "x"),
+    "outside": lambda f: list_a_file_outside(f),
+}
 
 
 @pytest.mark.parametrize("damage", [*DAMAGE, "missing state.pt"])
@@ -208,6 +224,7 @@ def test_bad_folder_manifest_is_recomputed(damage):
 
 # --------------------------------------------------------------------------- read-only cache
 
+
 def snapshot(root: Path) -> list[tuple[str, int, int]]:
     return sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*"))
 
@@ -216,6 +233,7 @@ def snapshot(root: Path) -> list[tuple[str, int, int]]:
 def read_only(monkeypatch):
     """Make the cache read-only after filling it: chmod, and where that has no effect (root),
     ``os.access`` answers as it would for anyone else; ``snapshot`` checks nothing is written."""
+
     def make_read_only() -> Path:
         root = cache.cache_dir()
         folders = [root, *(p for p in root.rglob("*") if p.is_dir())]
@@ -223,10 +241,16 @@ def read_only(monkeypatch):
             folder.chmod(0o555)
         if os.access(root, os.W_OK):
             real_access = os.access
-            monkeypatch.setattr(os, "access", lambda path, mode, *a, **k: (
-                False if mode & os.W_OK and Path(path).is_relative_to(root) else real_access(path, mode, *a, **k)))
+            monkeypatch.setattr(
+                os,
+                "access",
+                lambda path, mode, *a, **k: (
+                    False if mode & os.W_OK and Path(path).is_relative_to(root) else real_access(path, mode, *a, **k)
+                ),
+            )
         undo.extend(folders)
         return root
+
     undo: list[Path] = []
     yield make_read_only
     for folder in undo:
@@ -250,6 +274,7 @@ def test_read_only_cache_warns_before_computing_a_miss_and_returns_the_result(re
     root = read_only()
     before = snapshot(root)
     with pytest.warns(UserWarning, match=r"not writable.*TAP_CACHE_DIR") as warned:
+
         def compute_run():
             assert len(warned) == 1, "the warning must come before the work"
             return {"acc": 0.8}, {"w": torch.zeros(2)}
@@ -258,6 +283,7 @@ def test_read_only_cache_warns_before_computing_a_miss_and_returns_the_result(re
             assert len(warned) == 2, "the warning must come before the work"
             (folder / "a.txt").write_text("new")
             return {"loss": 2.0}
+
         record, state = cache.cached_run("run", {"lr": 2}, compute_run)
         folder, rec = cache.cached_folder("model", {"d": 16}, compute_folder)
     assert record["acc"] == 0.8 and torch.equal(state["w"], torch.zeros(2)) and not record["from_cache"]
@@ -266,6 +292,7 @@ def test_read_only_cache_warns_before_computing_a_miss_and_returns_the_result(re
 
 
 # --------------------------------------------------------------------------- command line
+
 
 def fake_experiment(monkeypatch, error: Exception | None = None) -> list[str]:
     """Replace every experiment by one that records its call and raises ``error``."""
@@ -276,6 +303,7 @@ def fake_experiment(monkeypatch, error: Exception | None = None) -> list[str]:
         if error:
             raise error
         return Outcome(records={"run": {"test_accuracy": 0.5, "test_size": 10}})
+
     monkeypatch.setattr(cli, "chapter", lambda name: SimpleNamespace(experiment=experiment))
     return calls
 
@@ -297,9 +325,14 @@ def test_out_folder_is_created_and_written(tmp_path, monkeypatch, capsys):
     assert json.loads((tmp_path / "new/out/ch01/smoke/records.json").read_text())["run"]["test_size"] == 10
 
 
-@pytest.mark.parametrize("error", [DataUnavailableError("no data: set TAP_DATA_DIR"),
-                                   DataFormatError("bad labels:\nfix the file"),
-                                   ModelUnavailableError("no model: connect to the Hub")])
+@pytest.mark.parametrize(
+    "error",
+    [
+        DataUnavailableError("no data: set TAP_DATA_DIR"),
+        DataFormatError("bad labels:\nfix the file"),
+        ModelUnavailableError("no model: connect to the Hub"),
+    ],
+)
 def test_project_errors_are_one_line_with_exit_status_1(error, monkeypatch, tmp_path, capsys):
     fake_experiment(monkeypatch, error)
     assert cli.main(["run", "ch01", "--profile", "smoke", "--out", str(tmp_path)]) == 1
@@ -327,6 +360,7 @@ def test_data_unavailable_from_the_command_line_is_one_line(tmp_path, monkeypatc
 
 # --- methods: every setting checked before the model changes ------------------------------------
 
+
 def _tiny_encoder():
     from tap.encoder import TransformerClassifier
     from tap.profiles import get_profile
@@ -336,23 +370,33 @@ def _tiny_encoder():
 
 
 def _snapshot(model):
-    return ({n: p.detach().clone() for n, p in model.state_dict().items()},
-            {n: p.requires_grad for n, p in model.named_parameters()}, [type(m) for m in model.modules()])
+    return (
+        {n: p.detach().clone() for n, p in model.state_dict().items()},
+        {n: p.requires_grad for n, p in model.named_parameters()},
+        [type(m) for m in model.modules()],
+    )
 
 
 def _unchanged(model, before) -> bool:
     state, grads, kinds = _snapshot(model)
-    return (state.keys() == before[0].keys() and all(torch.equal(state[k], before[0][k]) for k in state)
-            and grads == before[1] and kinds == before[2])
+    return (
+        state.keys() == before[0].keys()
+        and all(torch.equal(state[k], before[0][k]) for k in state)
+        and grads == before[1]
+        and kinds == before[2]
+    )
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda m: lora.apply_lora(m, "nothing_like_this"), "matched no module"),
-    (lambda m: lora.apply_lora(m, ["query", "value"], rank=10_000), "larger than"),
-    (lambda m: lora.apply_lora(m, "query", rank=0), "positive integer"),
-    (lambda m: adapters.add_adapters(m, bottleneck=0), "at least 1"),
-    (lambda m: adapters.add_adapters(m, targets="nothing_like_this"), "Adapters"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m: lora.apply_lora(m, "nothing_like_this"), "matched no module"),
+        (lambda m: lora.apply_lora(m, ["query", "value"], rank=10_000), "larger than"),
+        (lambda m: lora.apply_lora(m, "query", rank=0), "positive integer"),
+        (lambda m: adapters.add_adapters(m, bottleneck=0), "at least 1"),
+        (lambda m: adapters.add_adapters(m, targets="nothing_like_this"), "Adapters"),
+    ],
+)
 def test_a_failed_method_call_leaves_the_model_untouched(call, message):
     model = _tiny_encoder()
     before = _snapshot(model)

@@ -1,5 +1,6 @@
 """A page's executed output follows the profile and ``tap``'s code, and an unchanged rebuild
 executes nothing (book/_ext/fresh_pages.py), checked on a one-page Sphinx + myst-nb project."""
+
 import os
 import shutil
 import subprocess
@@ -45,14 +46,20 @@ def test_key_changes_with_profile_and_code(tmp_path):
 
 def _build(src: Path, profile: str) -> str:
     env = {**os.environ, "TAP_PROFILE": profile, "PYTHONPATH": str(EXT)}
-    subprocess.run([sys.executable, "-m", "sphinx", "-q", "-b", "html", str(src), str(src / "_build" / "html")],
-                   env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "sphinx", "-q", "-b", "html", str(src), str(src / "_build" / "html")],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return (src / "_build" / "html" / "page.html").read_text()
 
 
 def test_profile_switch_re_executes_and_unchanged_rebuild_does_not(tmp_path):
-    (tmp_path / "conf.py").write_text('extensions = ["myst_nb", "fresh_pages"]\nnb_execution_mode = "cache"\n'
-                                      'exclude_patterns = ["_build"]\nroot_doc = "page"\n')
+    (tmp_path / "conf.py").write_text(
+        'extensions = ["myst_nb", "fresh_pages"]\nnb_execution_mode = "cache"\n'
+        'exclude_patterns = ["_build"]\nroot_doc = "page"\n'
+    )
     (tmp_path / "page.md").write_text(PAGE)
     first = _build(tmp_path, "smoke")
     assert "profile smoke" in first

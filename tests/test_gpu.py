@@ -1,6 +1,7 @@
 """``pytest -m gpu``: every chapter's ``smoke`` experiment on a CUDA device, from an empty run cache
 so that every run is trained there. Skipped, with its reason, where there is no CUDA device. Data
 come from ``TAP_DATA_DIR`` or the Hub, as on the pages."""
+
 import pytest
 import torch
 from torch import nn

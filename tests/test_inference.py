@@ -2,6 +2,7 @@
 mean-pooled classifier computes what ``pooled.MeanPooledClassifier`` does, quantisation keeps the
 labels, the written-out decoding loop and logit filters match transformers' own, and the timers
 time what they say."""
+
 from __future__ import annotations
 
 import time
@@ -9,15 +10,29 @@ import time
 import pytest
 import torch
 from torch import nn
-from transformers import (AutoModelForSequenceClassification, AutoTokenizer, GPT2Config, GPT2LMHeadModel,
-                          TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper, pipeline)
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    GPT2Config,
+    GPT2LMHeadModel,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+    pipeline,
+)
 
 from tap import generation, hub_models, inference, models
 from tap.measure import benchmark, compare, compare_steps
 from tap.pooled import MeanPooledClassifier
 
-TEXTS = ["a wonderful, moving film", "dull and far too long", "the plot made no sense at all",
-         "great acting", "i loved every minute of it, truly", "bad"]
+TEXTS = [
+    "a wonderful, moving film",
+    "dull and far too long",
+    "the plot made no sense at all",
+    "great acting",
+    "i loved every minute of it, truly",
+    "bad",
+]
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +40,16 @@ def tiny_classifier(tmp_path_factory):
     """A small random mean-pooled BERT with the MiniLM tokenizer, saved as a folder."""
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(models.minilm_path())
-    config = inference.MeanPooledBertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                                            num_attention_heads=2, intermediate_size=64, num_labels=2,
-                                            id2label=inference.LABELS,
-                                            label2id={v: k for k, v in inference.LABELS.items()})
+    config = inference.MeanPooledBertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=2,
+        id2label=inference.LABELS,
+        label2id={v: k for k, v in inference.LABELS.items()},
+    )
     model = inference.MeanPooledBertForSequenceClassification(config).eval()
     folder = tmp_path_factory.mktemp("tiny-classifier")
     model.save_pretrained(folder)
@@ -53,8 +74,9 @@ def test_manual_path_and_pipeline_agree(tiny_classifier):
     manual = inference.predict_proba(model, tokenizer, TEXTS, max_len=32, batch_size=4)  # padded batches
     classify = pipeline("text-classification", model=str(tiny_classifier), top_k=None)  # one text at a time
     out = classify(TEXTS, truncation=True, max_length=32)
-    by_pipeline = torch.tensor([[next(d["score"] for d in row if d["label"] == model.config.id2label[i])
-                                 for i in range(2)] for row in out])
+    by_pipeline = torch.tensor(
+        [[next(d["score"] for d in row if d["label"] == model.config.id2label[i]) for i in range(2)] for row in out]
+    )
     assert [row[0]["label"] for row in out] == [model.config.id2label[int(i)] for i in manual.argmax(-1)]
     assert torch.allclose(manual, by_pipeline, atol=1e-5)
 
@@ -62,14 +84,18 @@ def test_manual_path_and_pipeline_agree(tiny_classifier):
 def test_quantised_and_float_models_agree_on_most_labels(tiny_classifier):
     tokenizer = AutoTokenizer.from_pretrained(tiny_classifier)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_classifier).eval()
-    texts = [f"{a} {b} movie" for a in ("good", "bad", "boring", "fine", "great", "awful", "odd", "long")
-             for b in ("plot", "cast", "music", "ending")]
+    texts = [
+        f"{a} {b} movie"
+        for a in ("good", "bad", "boring", "fine", "great", "awful", "odd", "long")
+        for b in ("plot", "cast", "music", "ending")
+    ]
     q = inference.quantize(model)
     assert any("quantized" in type(m).__module__ for m in q.modules())
     assert not any("quantized" in type(m).__module__ for m in model.modules()), "quantize() must copy"
     assert inference.state_size_mb(q) < inference.state_size_mb(model)
-    table, info = inference.quantization_comparison(model, tokenizer, texts, [i % 2 for i in range(len(texts))],
-                                                    max_len=16, bench_texts=texts[:4], repeats=1)
+    table, info = inference.quantization_comparison(
+        model, tokenizer, texts, [i % 2 for i in range(len(texts))], max_len=16, bench_texts=texts[:4], repeats=1
+    )
     assert info["agreement"] >= 0.9
     assert set(table.index) == {"float32", "int8 (dynamic)"}
 
@@ -94,8 +120,14 @@ def tiny_lm():
 def test_greedy_loop_matches_generate(tiny_lm, use_cache):
     prompt = torch.tensor([[3, 14, 15, 9, 2]])
     mine = generation.greedy_decode(tiny_lm, prompt, max_new_tokens=12, use_cache=use_cache)
-    theirs = tiny_lm.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=12, do_sample=False,
-                              eos_token_id=None, pad_token_id=0)
+    theirs = tiny_lm.generate(
+        prompt,
+        attention_mask=torch.ones_like(prompt),
+        max_new_tokens=12,
+        do_sample=False,
+        eos_token_id=None,
+        pad_token_id=0,
+    )
     assert torch.equal(mine, theirs)
 
 
@@ -155,8 +187,11 @@ def test_hub_only_tasks_do_not_run_offline(monkeypatch):
 def test_padding_share():
     tokenizer = AutoTokenizer.from_pretrained(models.minilm_path())
     texts = ["a", "a b c d e f g h"]
-    assert inference.padding_share(tokenizer, texts, 16, 2, "max_length", False) > \
-        inference.padding_share(tokenizer, texts, 16, 2, "longest", False) > 0
+    assert (
+        inference.padding_share(tokenizer, texts, 16, 2, "max_length", False)
+        > inference.padding_share(tokenizer, texts, 16, 2, "longest", False)
+        > 0
+    )
     assert inference.padding_share(tokenizer, texts, 16, 1, "longest", True) == 0
 
 
@@ -176,6 +211,7 @@ def test_compare_steps_times_each_step_of_each_variant():
                 order.append(name)
                 time.sleep(0.01 if name == "slow" else 0.0)
                 lap()
+
         return run
 
     result = compare_steps({"fast": loop("fast", 3), "slow": loop("slow", 3)}, repeats=2, warmup=1)
@@ -202,9 +238,18 @@ def test_kept_tokens_counts_the_candidates(tiny_lm):
 def _timings(rows: dict[str, tuple[float, float, float]], runs: int = 3):
     import pandas as pd
 
-    return pd.DataFrame([{"mode": name, "reviews/s": median, "slowest run (reviews/s)": slow,
-                          "fastest run (reviews/s)": fast, "timed runs": runs}
-                         for name, (slow, median, fast) in rows.items()])
+    return pd.DataFrame(
+        [
+            {
+                "mode": name,
+                "reviews/s": median,
+                "slowest run (reviews/s)": slow,
+                "fastest run (reviews/s)": fast,
+                "timed runs": runs,
+            }
+            for name, (slow, median, fast) in rows.items()
+        ]
+    )
 
 
 def test_faster_beyond_noise_needs_every_run_to_win():
@@ -230,13 +275,21 @@ def test_summary_table_shows_each_models_own_inference_rate():
 
     import pandas as pd
 
-    quant = pd.DataFrame({"accuracy (%)": [80.0, 79.5], "reviews/s": [61.0, 176.0]},
-                         index=pd.Index(["float32", "int8 (dynamic)"], name="model"))
+    quant = pd.DataFrame(
+        {"accuracy (%)": [80.0, 79.5], "reviews/s": [61.0, 176.0]},
+        index=pd.Index(["float32", "int8 (dynamic)"], name="model"),
+    )
     head = {"wall_time_s": 31.0, "examples_per_s": 32.3, "trainable_params": 770, "peak_memory_mb": 900.0}
     model = nn.Linear(10, 2)
     records = inference.classifier_records("MiniLM + IMDB head", head, model, quant, test_size=400)
-    tfidf = {"test_accuracy": 0.75, "test_size": 400, "wall_time_s": 1.0, "examples_per_s": 1000.0,
-             "trainable_params": 50, "total_params": 50}
+    tfidf = {
+        "test_accuracy": 0.75,
+        "test_size": 400,
+        "wall_time_s": 1.0,
+        "examples_per_s": 1000.0,
+        "trainable_params": 50,
+        "total_params": 50,
+    }
     table = inference.summary_table({**records, "TF-IDF": tfidf}, batch_size=16)
     rate = table["inference, batches of 16 (reviews/s)"]
     assert rate["MiniLM + IMDB head, float32"] == 61.0 and rate["MiniLM + IMDB head, int8 (dynamic)"] == 176.0
@@ -245,8 +298,9 @@ def test_summary_table_shows_each_models_own_inference_rate():
     assert table.loc["MiniLM + IMDB head, float32", "test accuracy (%)"] == 80.0
     assert {"training time (s)", "training peak memory (MB)"} <= set(table.columns)
     # a classifier fine-tuned elsewhere has no training cost here, and the table still builds
-    hub_table = inference.summary_table(inference.classifier_records("DistilBERT SST-2", None, model, quant, 400),
-                                        batch_size=16)
+    hub_table = inference.summary_table(
+        inference.classifier_records("DistilBERT SST-2", None, model, quant, 400), batch_size=16
+    )
     assert hub_table["trainable (%)"].isna().all() and hub_table["training time (s)"].isna().all()
 
 
@@ -258,8 +312,16 @@ def tiny_hub(tmp_path_factory):
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(models.minilm_path())
     folders = {}
-    bert = BertForSequenceClassification(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1,
-                                                    num_attention_heads=2, intermediate_size=64, num_labels=2))
+    bert = BertForSequenceClassification(
+        BertConfig(
+            vocab_size=tokenizer.vocab_size,
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            num_labels=2,
+        )
+    )
     gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=tokenizer.vocab_size, n_positions=64, n_embd=32, n_layer=1, n_head=2))
     for name, model in (("classifier", bert), ("lm", gpt2)):
         folders[name] = tmp_path_factory.mktemp(name)
@@ -271,8 +333,13 @@ def tiny_hub(tmp_path_factory):
 def test_hub_extras_run_in_the_book_profile_when_the_hub_answers(tiny_hub, monkeypatch):
     monkeypatch.setattr(hub_models, "hub_available", lambda: True)
     asked = []
-    monkeypatch.setattr(models, "hub_snapshot", lambda hub_id: asked.append(hub_id) or str(
-        tiny_hub["lm" if hub_id == hub_models.CAUSAL_LM_HUB_ID else "classifier"]))
+    monkeypatch.setattr(
+        models,
+        "hub_snapshot",
+        lambda hub_id: (
+            asked.append(hub_id) or str(tiny_hub["lm" if hub_id == hub_models.CAUSAL_LM_HUB_ID else "classifier"])
+        ),
+    )
     table = hub_models.hub_extras(["A fine film.", "A dull film."], prompt="The film was")
     assert asked == [hub_id for hub_id, _ in hub_models.HUB_EXTRAS.values()]
     assert set(table.index) == set(hub_models.HUB_EXTRAS)

@@ -1,6 +1,7 @@
 """The FLAN-style instruction builder, completion-only labels, SFT and the decoding helpers,
 on the tiny data mirror (``conftest.mirror``) and a tiny randomly initialised GPT-2 (no
 network, seconds)."""
+
 import dataclasses
 
 import pytest
@@ -26,12 +27,25 @@ def tiny_lm(tmp_path_factory):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     texts = [t.text for t in ins.TEMPLATES] + [" ".join(WORDS)] * 5 + list(ins.OPTIONS)
-    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"],
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=400, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
     torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(fast), n_positions=128, n_embd=32, n_layer=1, n_head=2,
-                                       eos_token_id=fast.eos_token_id, bos_token_id=fast.eos_token_id))
+    model = GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=len(fast),
+            n_positions=128,
+            n_embd=32,
+            n_layer=1,
+            n_head=2,
+            eos_token_id=fast.eos_token_id,
+            bos_token_id=fast.eos_token_id,
+        )
+    )
     model.save_pretrained(folder)
     fast.save_pretrained(folder)
     return str(folder)
@@ -89,8 +103,7 @@ def test_shorten_cuts_at_a_token_boundary(tiny_lm):
 
 def test_labels_are_masked_on_the_prompt(built, tiny_lm, tmp_path):
     model, tok = ins.load_base(tiny_lm)
-    trainer = ins.sft_trainer(model, tok, built.train.select(range(8)), SMOKE, lora=False,
-                              output_dir=str(tmp_path))
+    trainer = ins.sft_trainer(model, tok, built.train.select(range(8)), SMOKE, lora=False, output_dir=str(tmp_path))
     for example, pair in zip(trainer.train_dataset, built.train.select(range(8))):
         ids, labels = example["input_ids"], example["labels"]
         n_prompt = len(tok(pair["prompt"])["input_ids"])
@@ -113,8 +126,9 @@ def test_a_few_sft_steps_lower_the_completion_loss(built, tiny_lm, tmp_path):
 def test_lora_through_peft_config_trains_only_the_adapters(built, tiny_lm, tmp_path):
     model, tok = ins.load_base(tiny_lm)
     total = sum(p.numel() for p in model.parameters())
-    trainer = ins.sft_trainer(model, tok, built.train.select(range(8)), SMOKE, lora=True,
-                              output_dir=str(tmp_path), max_steps=2)
+    trainer = ins.sft_trainer(
+        model, tok, built.train.select(range(8)), SMOKE, lora=True, output_dir=str(tmp_path), max_steps=2
+    )
     trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
     assert any("lora_" in n for n in trainable)
     assert all("lora_" in n or "ln_f.modules_to_save" in n for n in trainable), "LoRA + the final LayerNorm only"

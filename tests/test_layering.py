@@ -3,16 +3,22 @@
 Mechanism modules (what a method *is*) import only torch, transformers and each other, so a
 reader who opens ``lora.py`` finds LoRA and nothing else; the run harness (``runs``) is for the
 chapters; nothing below the chapters imports them. Each rule names the offending line."""
+
 import ast
 import sys
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parents[1] / "tap"
-MECHANISMS = {"encoder", "cnn", "efficient", "adapters", "lora", "pooled", "probing"}  # lora_io speaks PEFT's format: it may import peft
+MECHANISMS = {
+    "encoder",
+    "cnn",
+    "efficient",
+    "adapters",
+    "lora",
+    "pooled",
+    "probing",
+}  # lora_io speaks PEFT's format: it may import peft
 MECHANISM_LIBRARIES = {"torch", "transformers", "safetensors"}
-MAX_LINES = 400
 
 
 def modules() -> dict[str, Path]:
@@ -30,8 +36,10 @@ def imports(name: str, path: Path) -> list[tuple[int, str, str]]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
-            found += [(node.lineno, t[4:] if t.startswith("tap.") else "!" + t.split(".")[0], lines[node.lineno - 1].strip())
-                      for t in targets]
+            found += [
+                (node.lineno, t[4:] if t.startswith("tap.") else "!" + t.split(".")[0], lines[node.lineno - 1].strip())
+                for t in targets
+            ]
         elif isinstance(node, ast.ImportFrom):
             if node.level == 0:
                 mod = node.module or ""
@@ -53,9 +61,12 @@ def imports(name: str, path: Path) -> list[tuple[int, str, str]]:
 
 def violations(rule) -> str:
     """Every import that breaks ``rule(module, imported)``, one ``file:line: source`` per line."""
-    return "\n".join(f"tap/{path.relative_to(PACKAGE)}:{line}: {source}"
-                     for name, path in modules().items() for line, target, source in imports(name, path)
-                     if rule(name, target))
+    return "\n".join(
+        f"tap/{path.relative_to(PACKAGE)}:{line}: {source}"
+        for name, path in modules().items()
+        for line, target, source in imports(name, path)
+        if rule(name, target)
+    )
 
 
 def test_mechanism_modules_import_only_torch_transformers_and_each_other():
@@ -64,14 +75,22 @@ def test_mechanism_modules_import_only_torch_transformers_and_each_other():
             return False
         if target.startswith("!"):
             library = target[1:]
-            return library not in MECHANISM_LIBRARIES and library not in sys.stdlib_module_names and library != "__future__"
+            return (
+                library not in MECHANISM_LIBRARIES
+                and library not in sys.stdlib_module_names
+                and library != "__future__"
+            )
         return target not in MECHANISMS
-    assert not (found := violations(breaks)), f"mechanism modules reach into the rest of tap or other libraries:\n{found}"
+
+    assert not (found := violations(breaks)), (
+        f"mechanism modules reach into the rest of tap or other libraries:\n{found}"
+    )
 
 
 def test_only_the_chapters_use_the_run_harness():
     def breaks(name: str, target: str) -> bool:
         return target == "runs" and not name.startswith("chapters") and name != "__main__"
+
     assert not (found := violations(breaks)), f"the run harness imported below the chapters:\n{found}"
 
 
@@ -81,13 +100,8 @@ ABOVE_THE_CHAPTERS = ("__main__", "plan")  # the command line, and the plan it p
 def test_nothing_below_the_chapters_imports_them():
     def breaks(name: str, target: str) -> bool:
         return target.startswith("chapters") and not name.startswith("chapters") and name not in ABOVE_THE_CHAPTERS
+
     assert not (found := violations(breaks)), f"chapters imported below the chapters:\n{found}"
-
-
-@pytest.mark.parametrize("name", sorted(modules()))
-def test_every_module_is_short_enough_to_read_next_to_its_chapter(name):
-    lines = len(modules()[name].read_text().splitlines())
-    assert lines <= MAX_LINES, f"tap/{modules()[name].relative_to(PACKAGE)} has {lines} lines (at most {MAX_LINES})"
 
 
 def test_the_rules_see_relative_function_local_and_package_imports(tmp_path):

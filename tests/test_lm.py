@@ -1,5 +1,6 @@
 """Chapter 03: tokenizers, the masked-LM collator, pre-training, saving and reloading, the classifier
 built on the masked LM, and the samples' decoding."""
+
 import random
 
 import pytest
@@ -10,8 +11,19 @@ from tap import lm, subwords
 from tap.lm import LMSize, MaskedLMCollator
 
 WORDS = "the a movie film was great terrible acting plot actor ending boring loved hated it and but really".split()
-SIZE = LMSize(d_model=32, num_layers=1, num_heads=2, d_ff=64, block_size=16, train_tokens=0,
-              batch_size=8, lr=5e-3, evals=2, heldout_blocks=8, epochs=2)
+SIZE = LMSize(
+    d_model=32,
+    num_layers=1,
+    num_heads=2,
+    d_ff=64,
+    block_size=16,
+    train_tokens=0,
+    batch_size=8,
+    lr=5e-3,
+    evals=2,
+    heldout_blocks=8,
+    epochs=2,
+)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -58,6 +70,7 @@ def test_bpe_round_trips_any_text_exactly(bpe):
 
 def test_tokenized_dataset_pads_with_the_tokenizers_pad_id(bpe):
     from tap.hf_data import TokenizedDataset
+
     ds = TokenizedDataset.from_tokenizer(bpe, ["great film", "the movie was really boring and long"], [1, 0], 32)
     inputs, labels = next(ds.batches(2, shuffle=False))
     short = inputs["attention_mask"][0] == 0
@@ -101,20 +114,25 @@ def test_a_few_training_steps_lower_the_held_out_loss(kind, wordpiece, bpe, text
         tok = bpe
         model = GPT2LMHeadModel(lm.gpt2_config(tok, SIZE))
         from transformers import DataCollatorForLanguageModeling
+
         collator = DataCollatorForLanguageModeling(tok, mlm=False)
         blocks = lm.token_blocks(tok, texts, SIZE.block_size, add_eos=True)
         heldout = [{"input_ids": b} for b in blocks[:8]]
     record = lm.pretrain(model, tok, [{"input_ids": b} for b in blocks[8:88]], heldout, collator, SIZE)
     losses = [h["val_loss"] for h in record["history"]]
     assert losses[0] > losses[-1] + 0.5, losses
-    assert record["history"][0]["step"] == 0 and record["trainable_params"] == sum(p.numel() for p in model.parameters())
+    assert record["history"][0]["step"] == 0 and record["trainable_params"] == sum(
+        p.numel() for p in model.parameters()
+    )
 
 
 @pytest.mark.parametrize("kind", ["masked", "causal"])
 def test_saved_models_reload_with_identical_outputs(kind, wordpiece, bpe, tmp_path):
     torch.manual_seed(0)
     tok = wordpiece if kind == "masked" else bpe
-    model = BertForMaskedLM(lm.bert_config(tok, SIZE)) if kind == "masked" else GPT2LMHeadModel(lm.gpt2_config(tok, SIZE))
+    model = (
+        BertForMaskedLM(lm.bert_config(tok, SIZE)) if kind == "masked" else GPT2LMHeadModel(lm.gpt2_config(tok, SIZE))
+    )
     model.save_pretrained(tmp_path)
     tok.save_pretrained(tmp_path)
     auto = AutoModelForMaskedLM if kind == "masked" else AutoModelForCausalLM
@@ -128,6 +146,7 @@ def test_saved_models_reload_with_identical_outputs(kind, wordpiece, bpe, tmp_pa
 
 def test_unigram_perplexity_is_the_vocabulary_size_for_unseen_text(bpe):
     from tap.chapters.ch03_language_model import unigram_perplexity
+
     seen = len(bpe("great", add_special_tokens=False)["input_ids"])
     assert unigram_perplexity(bpe, ["great"], ["qqq"]) == pytest.approx(len(bpe) + seen)  # every token unseen
     assert unigram_perplexity(bpe, ["the movie"] * 50, ["the movie"]) < 10
@@ -135,6 +154,7 @@ def test_unigram_perplexity_is_the_vocabulary_size_for_unseen_text(bpe):
 
 def test_classifier_starts_from_the_masked_lm_and_ignores_padding(wordpiece, tmp_path):
     from tap.lm_finetune import bert_classifier
+
     torch.manual_seed(1)  # bert_classifier seeds 0: the from-scratch model differs from this one
     mlm = BertForMaskedLM(lm.bert_config(wordpiece, SIZE))
     mlm.save_pretrained(tmp_path)
@@ -154,6 +174,7 @@ def test_classifier_starts_from_the_masked_lm_and_ignores_padding(wordpiece, tmp
 
 def test_samples_are_readable_whole_characters_without_replacement_marks(bpe):
     from tap.chapters.ch03_language_model import readable_text
+
     text = "Naïve café ☃ — the plot was terrible!!\n\nLoved it."
     ids = bpe(text)["input_ids"]
     assert readable_text(bpe, ids) == " ".join(text.split())
@@ -169,6 +190,7 @@ def test_each_prompt_gets_its_own_seed_and_both_models_the_same(bpe):
 
     from tap.chapters.ch03_language_model import generate, sample_words
     from tap.text import Vocabulary
+
     torch.manual_seed(0)
     model = GPT2LMHeadModel(lm.gpt2_config(bpe, SIZE))
     prompts = ["the movie", "the movie"]

@@ -4,15 +4,21 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_encoder import batch, encoder
 from torch import nn
 
 from tap import lora
 from tap.cnn import TextCNN, WindowConv
 from tap.efficient import count_parameters
-from tiny_encoder import batch, encoder
 
-PROJECTIONS = ["attention.query", "attention.key", "attention.value", "attention.output", "feed_forward.up",
-               "feed_forward.down"]  # every linear layer of tap's encoder
+PROJECTIONS = [
+    "attention.query",
+    "attention.key",
+    "attention.value",
+    "attention.output",
+    "feed_forward.up",
+    "feed_forward.down",
+]  # every linear layer of tap's encoder
 
 
 def test_parameter_count_of_the_original_example():
@@ -77,14 +83,20 @@ def test_unmatched_targets_fail_loudly_listing_candidates():
 def test_apply_lora_by_list_and_by_regex_freezes_the_rest():
     model = encoder()
     names = lora.apply_lora(model, ["query", "value"], rank=2, alpha=4)
-    assert names == ["layers.0.attention.query", "layers.0.attention.value",
-                     "layers.1.attention.query", "layers.1.attention.value"]
+    assert names == [
+        "layers.0.attention.query",
+        "layers.0.attention.value",
+        "layers.1.attention.query",
+        "layers.1.attention.value",
+    ]
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {f"{n}.lora.{m}" for n in names for m in "AB"} | {"head.weight", "head.bias"}
     assert count_parameters(model)["trainable_params"] == 4 * 2 * (16 + 16) + 16 * 2 + 2
     other = encoder()
     assert lora.apply_lora(other, r"layers\.1\.feed_forward\.(up|down)", rank=2, alpha=4) == [
-        "layers.1.feed_forward.up", "layers.1.feed_forward.down"]
+        "layers.1.feed_forward.up",
+        "layers.1.feed_forward.down",
+    ]
 
 
 def test_wrapped_model_equals_base_model_at_initialisation():
@@ -169,8 +181,10 @@ def test_lora_adapts_the_cnn_filters_with_the_same_code():
     assert torch.equal(cnn(**batch()), reference)
     expected = sum(2 * (w * 8 + 6) for w in (3, 4, 5)) + 18 * 2 + 2
     assert count_parameters(cnn)["trainable_params"] == expected
-    padded = {"input_ids": torch.cat([batch()["input_ids"], torch.zeros(4, 3, dtype=torch.long)], 1),
-              "attention_mask": torch.cat([batch()["attention_mask"], torch.zeros(4, 3, dtype=torch.bool)], 1)}
+    padded = {
+        "input_ids": torch.cat([batch()["input_ids"], torch.zeros(4, 3, dtype=torch.long)], 1),
+        "attention_mask": torch.cat([batch()["attention_mask"], torch.zeros(4, 3, dtype=torch.bool)], 1),
+    }
     assert torch.allclose(cnn(**padded), reference, atol=1e-6)  # padding does not change the prediction
 
 

@@ -2,6 +2,7 @@
 
 Every round trip is checked against a model whose output the adapter really changes (random B,
 a retrained head): a loader that dropped the factors or the head would fail."""
+
 import json
 
 import pytest
@@ -9,16 +10,22 @@ import torch
 from torch import nn
 
 from tap import lora, lora_io
-from tap.encoder import TransformerClassifier
-from tap.encoder import EncoderSize
+from tap.encoder import EncoderSize, TransformerClassifier
 
 pytest.importorskip("peft")
 from peft import LoraConfig, PeftModel, get_peft_model  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 from transformers import BertConfig, BertForSequenceClassification  # noqa: E402
 
-CONFIG = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                    max_position_embeddings=32, num_labels=2)
+CONFIG = BertConfig(
+    vocab_size=50,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=64,
+    max_position_embeddings=32,
+    num_labels=2,
+)
 
 
 def bert(seed: int = 0, config: BertConfig = CONFIG) -> BertForSequenceClassification:
@@ -30,7 +37,7 @@ def bert(seed: int = 0, config: BertConfig = CONFIG) -> BertForSequenceClassific
 def inputs(n: int = 3, t: int = 10) -> dict:
     g = torch.Generator().manual_seed(1)
     mask = torch.ones(n, t, dtype=torch.long)
-    mask[1, t // 2:] = 0
+    mask[1, t // 2 :] = 0
     return {"input_ids": torch.randint(1, 50, (n, t), generator=g), "attention_mask": mask}
 
 
@@ -70,13 +77,15 @@ def test_round_trip_gives_identical_logits_from_a_small_file(tmp_path):
     assert path == tmp_path / "lora.safetensors" and path.is_file()
     config = json.loads((tmp_path / "lora_config.json").read_text())
     assert config["rank"] == 4 and config["alpha"] == 8 and config["modules_to_save"] == ["classifier"]
-    assert config["target_modules"] == [f"bert.encoder.layer.{i}.attention.self.{m}" for i in (0, 1)
-                                        for m in ("query", "value")]
+    assert config["target_modules"] == [
+        f"bert.encoder.layer.{i}.attention.self.{m}" for i in (0, 1) for m in ("query", "value")
+    ]
     assert not torch.allclose(logits(bert()), logits(model))  # the adapter changes the output
     loaded = lora_io.load_lora(bert(), tmp_path)
     assert torch.equal(logits(loaded), logits(model))
     assert {n for n, p in loaded.named_parameters() if p.requires_grad} == {
-        n for n, p in model.named_parameters() if p.requires_grad}  # trainable again, as saved
+        n for n, p in model.named_parameters() if p.requires_grad
+    }  # trainable again, as saved
     size = lora_io.storage(model, tmp_path)
     factors = 4 * 4 * (32 + 32) + 2 * 32 + 2  # four adapted layers, rank 4, plus the head
     assert size.lora_bytes == lora_io.lora_bytes(tmp_path) > 4 * factors
@@ -131,7 +140,12 @@ def test_saved_as_peft_loads_in_peft_with_the_same_logits(tmp_path, targets, rsl
     assert path == tmp_path / "adapter_model.safetensors"
     config = json.loads((tmp_path / "adapter_config.json").read_text())
     assert (config["peft_type"], config["r"], config["lora_alpha"], config["lora_dropout"], config["bias"]) == (
-        "LORA", 4, 8, 0.0, "none")
+        "LORA",
+        4,
+        8,
+        0.0,
+        "none",
+    )
     assert config["use_rslora"] is rslora and config["task_type"] == "SEQ_CLS"
     assert config["base_model_name_or_path"] == "tiny-bert" and config["modules_to_save"] == ["classifier"]
     keys = set(load_file(path))
@@ -146,8 +160,10 @@ def test_saved_as_peft_loads_in_peft_with_the_same_logits(tmp_path, targets, rsl
 
 def peft_adapter(folder, targets=("query", "value"), rslora: bool = False, **options) -> nn.Module:
     """PEFT's own save_pretrained of a "trained" PEFT LoRA on the tiny BERT."""
-    theirs = get_peft_model(bert(), LoraConfig(r=4, lora_alpha=8, target_modules=list(targets), use_rslora=rslora,
-                                               task_type="SEQ_CLS", **options))
+    theirs = get_peft_model(
+        bert(),
+        LoraConfig(r=4, lora_alpha=8, target_modules=list(targets), use_rslora=rslora, task_type="SEQ_CLS", **options),
+    )
     g = torch.Generator().manual_seed(3)
     with torch.no_grad():
         for name, p in theirs.named_parameters():
@@ -188,15 +204,22 @@ def test_a_folder_without_the_files_fails_clearly(tmp_path):
 
 
 def test_targets_that_match_no_module_of_the_base_fail_clearly(tmp_path):
-    other = TransformerClassifier(EncoderSize(vocab_size=50, d_model=16, num_heads=2, d_ff=32, num_layers=1,
-                                              max_len=20), 2)  # not the base these adapters were trained on
+    other = TransformerClassifier(
+        EncoderSize(vocab_size=50, d_model=16, num_heads=2, d_ff=32, num_layers=1, max_len=20), 2
+    )  # not the base these adapters were trained on
     lora_io.save_lora(tap_bert(), tmp_path / "tap")
-    with pytest.raises(ValueError, match=r"attention\.self\.query'.*\] match no module of the base model \(a "
-                                         r"TransformerClassifier\).*end in: down, embedding, head, key"):
+    with pytest.raises(
+        ValueError,
+        match=r"attention\.self\.query'.*\] match no module of the base model \(a "
+        r"TransformerClassifier\).*end in: down, embedding, head, key",
+    ):
         lora_io.load_lora(other, tmp_path / "tap")
     peft_adapter(tmp_path / "peft")
-    with pytest.raises(ValueError, match=r"targets of .* \(\[('query', 'value'|'value', 'query')\]\) match no "
-                                         r"module of the base model"):
+    with pytest.raises(
+        ValueError,
+        match=r"targets of .* \(\[('query', 'value'|'value', 'query')\]\) match no "
+        r"module of the base model",
+    ):
         lora_io.load_from_peft(other, tmp_path / "peft")
     assert not lora.lora_layers(other)  # nothing was changed
     config_path = tmp_path / "tap" / "lora_config.json"  # a config naming a module the file has no factors for
@@ -231,8 +254,12 @@ def test_peft_options_tap_does_not_compute_are_refused_by_name(tmp_path):
     peft_adapter(tmp_path)
     config_path = tmp_path / "adapter_config.json"
     config = json.loads(config_path.read_text())
-    for change, named in (({"use_dora": True}, "use_dora"), ({"bias": "all"}, "bias='all'"),
-                          ({"rank_pattern": {"query": 8}}, "rank_pattern"), ({"peft_type": "IA3"}, "'IA3' adapter")):
+    for change, named in (
+        ({"use_dora": True}, "use_dora"),
+        ({"bias": "all"}, "bias='all'"),
+        ({"rank_pattern": {"query": 8}}, "rank_pattern"),
+        ({"peft_type": "IA3"}, "'IA3' adapter"),
+    ):
         config_path.write_text(json.dumps({**config, **change}))
         with pytest.raises(ValueError, match=named):
             lora_io.load_from_peft(bert(), tmp_path)

@@ -1,6 +1,7 @@
 """Timing and memory that mean something on a GPU, checked on a CPU with CUDA's functions
 replaced: every clock reading waits for the GPU, and GPU memory is reported apart from the
 process's resident memory, never mixed with it."""
+
 import pytest
 import torch
 
@@ -13,8 +14,12 @@ def fake_gpu(monkeypatch):
     calls = {"synchronize": 0, "reset": 0}
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
-    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: calls.__setitem__("synchronize", calls["synchronize"] + 1))
-    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda *a: calls.__setitem__("reset", calls["reset"] + 1))
+    monkeypatch.setattr(
+        torch.cuda, "synchronize", lambda *a: calls.__setitem__("synchronize", calls["synchronize"] + 1)
+    )
+    monkeypatch.setattr(
+        torch.cuda, "reset_peak_memory_stats", lambda *a: calls.__setitem__("reset", calls["reset"] + 1)
+    )
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda *a: 3 * 2**20)
     return calls
 

@@ -1,4 +1,5 @@
 """The profile, not connectivity, chooses the models; offline resolution never touches the network."""
+
 import time
 
 import pytest
@@ -28,7 +29,10 @@ def online(monkeypatch):
 def test_book_profile_uses_the_stand_ins_offline(offline):
     book = get_profile("book")
     start = time.perf_counter()
-    assert models.resolve("some/lm", stand_in=("a local stand-in", lambda: "/tmp/stand-in"), profile=book) == "/tmp/stand-in"
+    assert (
+        models.resolve("some/lm", stand_in=("a local stand-in", lambda: "/tmp/stand-in"), profile=book)
+        == "/tmp/stand-in"
+    )
     assert time.perf_counter() - start < 1.0  # no retries, no timeouts
     assert models.resolve("bert-base-uncased", profile=book) == models.minilm_path()
     assert set(models.STAND_INS) == {"some/lm", "bert-base-uncased"}
@@ -36,7 +40,10 @@ def test_book_profile_uses_the_stand_ins_offline(offline):
 
 def test_book_profile_uses_the_same_stand_ins_online(online):
     book = get_profile("book")
-    assert models.resolve("some/lm", stand_in=("a local stand-in", lambda: "/tmp/stand-in"), profile=book) == "/tmp/stand-in"
+    assert (
+        models.resolve("some/lm", stand_in=("a local stand-in", lambda: "/tmp/stand-in"), profile=book)
+        == "/tmp/stand-in"
+    )
     assert models.resolve("bert-base-cased", profile=book) == f"/hub/{models.MINILM}@{hub.revision(models.MINILM)}"
     assert "bert-base-cased" in models.STAND_INS
 

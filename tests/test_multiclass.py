@@ -1,5 +1,6 @@
 """Chapter 06's metrics and written-out loop; run as a script (by ``torchrun``), it trains the
 dropout-free tiny BERT for the two-process test."""
+
 import sys
 
 import pytest
@@ -25,7 +26,10 @@ def test_accuracy_macro_f1_and_confusion_match_a_hand_computed_example():
 
 def test_macro_f1_agrees_with_scikit_learn_and_counts_unpredicted_classes_as_zero():
     g = torch.Generator().manual_seed(0)
-    gold, pred = torch.randint(0, 4, (200,), generator=g), torch.randint(0, 3, (200,), generator=g)  # class 3 never predicted
+    gold, pred = (
+        torch.randint(0, 4, (200,), generator=g),
+        torch.randint(0, 3, (200,), generator=g),
+    )  # class 3 never predicted
     assert mc.macro_f1(pred, gold, 4) == pytest.approx(f1_score(gold, pred, average="macro"))
 
 
@@ -49,9 +53,17 @@ def toy_split(n: int = 64) -> TokenizedDataset:
 
 def tiny_bert(dropout: float = 0.1) -> BertForSequenceClassification:
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                     max_position_embeddings=32, num_labels=3, hidden_dropout_prob=dropout,
-                     attention_probs_dropout_prob=dropout)
+    cfg = BertConfig(
+        vocab_size=50,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=32,
+        num_labels=3,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+    )
     return BertForSequenceClassification(cfg)
 
 
@@ -59,7 +71,9 @@ def test_the_written_out_loop_learns_and_keeps_the_best_checkpoint():
     data = toy_split()
     model = tiny_bert()
     before = mc.evaluate_split(model, data, 3)
-    record, model = mc.fine_tune(model, data, data, TrainConfig(epochs=15, lr=1e-2, batch_size=16, evals_per_epoch=2), 3)
+    record, model = mc.fine_tune(
+        model, data, data, TrainConfig(epochs=15, lr=1e-2, batch_size=16, evals_per_epoch=2), 3
+    )
     after = mc.evaluate_split(model, data, 3)
     assert after["loss"] < before["loss"]
     assert record["history"][-1]["train_loss"] < 0.5 * record["history"][0]["train_loss"]
@@ -73,9 +87,13 @@ def test_the_written_out_loop_learns_and_keeps_the_best_checkpoint():
 def trained_without_dropout(micro_batch: int = 0) -> tuple[dict, dict, list]:
     """``(record, weights, test probabilities)``: batches of 7 leave a last batch of 5 rows, the
     20 validation rows are one batch (a second process scores none), the 150 test rows three."""
-    record, model = mc.fine_tune(tiny_bert(dropout=0.0), toy_split(40), toy_split(20),
-                                 TrainConfig(epochs=6, lr=3e-3, batch_size=7, evals_per_epoch=2,
-                                             micro_batch=micro_batch), 3)
+    record, model = mc.fine_tune(
+        tiny_bert(dropout=0.0),
+        toy_split(40),
+        toy_split(20),
+        TrainConfig(epochs=6, lr=3e-3, batch_size=7, evals_per_epoch=2, micro_batch=micro_batch),
+        3,
+    )
     return record, model.state_dict(), mc.score_test_split(model, toy_split(150), 3)["test_probs"]
 
 
@@ -128,7 +146,9 @@ def test_misclassified_lists_the_most_confident_errors_first():
     assert table["p(predicted)"].tolist() == [0.7, 0.6] and table["p(true)"].tolist() == [0.3, 0.4]
 
 
-if __name__ == "__main__":  # python -m torch.distributed.run --nproc-per-node 2 tests/test_multiclass.py OUT MICRO_BATCH
+if (
+    __name__ == "__main__"
+):  # python -m torch.distributed.run --nproc-per-node 2 tests/test_multiclass.py OUT MICRO_BATCH
     record, weights, probs = trained_without_dropout(int(sys.argv[2]))
     if is_main_process():
         torch.save({"record": record, "weights": weights, "probs": probs}, sys.argv[1])

@@ -1,5 +1,6 @@
 """Every MyST chapter has a paired .ipynb (for Colab) that matches it cell for cell,
 and every chapter follows the book's conventions."""
+
 import re
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import yaml
 BOOK = Path(__file__).resolve().parents[1] / "book"
 CHAPTERS = sorted(p for p in BOOK.glob("*.md") if p.read_text().startswith("---\njupytext:"))
 REPOSITORY = yaml.safe_load((BOOK.parent / "_config.yml").read_text())["repository"]["url"]
-VERSION = re.search(r'^version = "(.+)"', (BOOK.parent / "pyproject.toml").read_text(), re.M).group(1)  # tagged v<version>
+VERSION = re.search(r'^version = "(.+)"', (BOOK.parent / "pyproject.toml").read_text(), re.M).group(
+    1
+)  # tagged v<version>
 FIX = "regenerate the pairs with: jupytext --to ipynb book/[0-9]*.md"
 
 
@@ -37,9 +40,11 @@ def test_chapter_conventions(md):
     nb = jupytext.read(md)
     code = [c for c in nb.cells if c.cell_type == "code"]
     first, last = code[0], code[-1]
-    assert "find_spec(\"tap\") is None" in first.source and "remove-cell" in first.metadata.get("tags", []), \
+    assert 'find_spec("tap") is None' in first.source and "remove-cell" in first.metadata.get("tags", []), (
         "the first code cell must be the hidden install cell (see chapter 01)"
+    )
     assert "__book__" in first.source, "the install cell must tell the book's `tap` from other packages named `tap`"
-    assert f"tap-playbook[offline] @ git+{REPOSITORY}@v{VERSION}" in first.source, \
+    assert f"tap-playbook[offline] @ git+{REPOSITORY}@v{VERSION}" in first.source, (
         f"the install cell must install the release this book is: {REPOSITORY}@v{VERSION} (_config.yml, pyproject.toml)"
+    )
     assert "provenance(" in last.source, "the last code cell must show the provenance box"

@@ -1,15 +1,15 @@
 """``python -m tap plan``: every chapter's jobs, FLOPs that are 6 · parameters · tokens, and a
 time estimate that agrees with a real timed training run of the same size."""
+
 import json
 from dataclasses import replace
 
+import pandas as pd
 import pytest
 import torch
-from conftest import imdb_rows
 from fake_mirror import use_mirror, write_dataset
 
-import pandas as pd
-
+from conftest import imdb_rows
 from tap import __main__ as cli
 from tap import plan, throughput
 from tap.chapters import EXPERIMENTS
@@ -25,10 +25,20 @@ SMOKE = get_profile("smoke")
 def smoke_plan(tmp_path_factory):
     """The smoke profile's plan, made once for the module, on the test mirror."""
     root = tmp_path_factory.mktemp("mirror")
-    write_dataset(root, "imdb", {"train": imdb_rows(100, split="train"), "test": imdb_rows(100, split="test"),
-                                 "unsupervised": imdb_rows(50, label_values=(-1,), split="unsup")})
-    write_dataset(root, "ag_news", {"test": pd.DataFrame([{"text": f"news {i} topic {y}", "label": y}
-                                                          for y in range(4) for i in range(200)])})
+    write_dataset(
+        root,
+        "imdb",
+        {
+            "train": imdb_rows(100, split="train"),
+            "test": imdb_rows(100, split="test"),
+            "unsupervised": imdb_rows(50, label_values=(-1,), split="unsup"),
+        },
+    )
+    write_dataset(
+        root,
+        "ag_news",
+        {"test": pd.DataFrame([{"text": f"news {i} topic {y}", "label": y} for y in range(4) for i in range(200)])},
+    )
     with pytest.MonkeyPatch.context() as mp:
         use_mirror(mp, root)
         plan.length.cache_clear()
@@ -53,7 +63,9 @@ def test_training_flops_are_six_times_parameters_times_tokens(smoke_plan):
     counted = [len(words(t)) for t in imdb_rows(100, split="train")["text"]]  # all under the cap of 64
     assert row["tokens_per_example"] == pytest.approx(sum(counted) / len(counted))
     assert "mean words" in row["tokens_from"]
-    assert row["train_flops"] == pytest.approx(6 * params * SMOKE.imdb_train * SMOKE.epochs * sum(counted) / len(counted))
+    assert row["train_flops"] == pytest.approx(
+        6 * params * SMOKE.imdb_train * SMOKE.epochs * sum(counted) / len(counted)
+    )
 
 
 def test_without_data_the_length_is_the_cap(monkeypatch):
@@ -68,14 +80,20 @@ def test_estimate_is_within_a_factor_of_a_real_training_run():
     g = torch.Generator().manual_seed(0)
 
     def reviews(n: int) -> EncodedDataset:
-        return EncodedDataset(torch.randint(2, size.vocab_size, (n, 128), generator=g).tolist(), [i % 2 for i in range(n)])
+        return EncodedDataset(
+            torch.randint(2, size.vocab_size, (n, 128), generator=g).tolist(), [i % 2 for i in range(n)]
+        )
 
     shape = plan.Shape.of("book's encoder", "encoder", **vars(size))
     job = plan.Job("check", "", shape, "", 256, 1, plan.Length(128, "fixed"), 32, evaluated=64)
     estimated = plan.estimate(job)["seconds"]
     torch.manual_seed(0)
-    record, _ = train(TransformerClassifier(size, 2), reviews(256), reviews(64),
-                      TrainConfig(epochs=1, batch_size=32, evals_per_epoch=1))
+    record, _ = train(
+        TransformerClassifier(size, 2),
+        reviews(256),
+        reviews(64),
+        TrainConfig(epochs=1, batch_size=32, evals_per_epoch=1),
+    )
     ratio = estimated / record["wall_time_s"]
     print(f"estimated {estimated:.2f} s, trained in {record['wall_time_s']:.2f} s: ratio {ratio:.2f}")
     assert 1 / 3 < ratio < 3, (estimated, record["wall_time_s"])

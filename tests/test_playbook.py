@@ -1,5 +1,6 @@
 """Chapter 07's methods (``tap.methods``): parameter counts against independent formulas, and
 the tap and PEFT LoRA rows training the same parameters (and training them identically)."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,8 +15,14 @@ H, L, FF, V, P = 32, 2, 48, 100, 40  # a tiny BERT: hidden, layers, feed-forward
 
 def tiny_bert(seed: int = 0) -> MeanPooledClassifier:
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=V, hidden_size=H, num_hidden_layers=L, num_attention_heads=2,
-                        intermediate_size=FF, max_position_embeddings=P)
+    config = BertConfig(
+        vocab_size=V,
+        hidden_size=H,
+        num_hidden_layers=L,
+        num_attention_heads=2,
+        intermediate_size=FF,
+        max_position_embeddings=P,
+    )
     return MeanPooledClassifier(BertModel(config, add_pooling_layer=False), 2)
 
 
@@ -23,9 +30,14 @@ HEAD = 2 * H + 2  # the head: [2, H] weight + 2 biases
 M = H // 16  # the adapters' bottleneck (reduction factor 16)
 R = pb.LORA["r"]
 FORMULAS = {
-    "full": (V * H + P * H + 2 * H + 2 * H  # word, position, token-type embeddings; LayerNorm
-             + L * (4 * (H * H + H) + 2 * H + (H * FF + FF) + (FF * H + H) + 2 * H)  # attention, FFN, 2 LayerNorms
-             + HEAD),  # the mean-pooling head: no pooler layer
+    "full": (
+        V * H
+        + P * H
+        + 2 * H
+        + 2 * H  # word, position, token-type embeddings; LayerNorm
+        + L * (4 * (H * H + H) + 2 * H + (H * FF + FF) + (FF * H + H) + 2 * H)  # attention, FFN, 2 LayerNorms
+        + HEAD
+    ),  # the mean-pooling head: no pooler layer
     "probe": HEAD,
     # every bias: q, k, v, attention output, 2 LayerNorms, FFN up (FF) and down per layer; the
     # embedding LayerNorm; plus the head
@@ -50,7 +62,10 @@ def test_trainable_parameters_match_the_formula(key):
 
 
 def test_tap_and_peft_lora_train_the_same_parameters_identically():
-    models, batch = {}, {"input_ids": torch.randint(1, V, (4, 12)), "attention_mask": torch.ones(4, 12, dtype=torch.long)}
+    models, batch = (
+        {},
+        {"input_ids": torch.randint(1, V, (4, 12)), "attention_mask": torch.ones(4, 12, dtype=torch.long)},
+    )
     labels = torch.tensor([0, 1, 1, 0])
     for key in ("lora", "lora-peft"):
         base = tiny_bert()  # same seed: same weights and head
@@ -59,8 +74,9 @@ def test_tap_and_peft_lora_train_the_same_parameters_identically():
         models[key] = (pb.build(key, base), hosts)
     sets = {k: pb.trainable_by_module(m, hosts) for k, (m, hosts) in models.items()}
     assert sets["lora"] == sets["lora-peft"]
-    assert set(sets["lora"]) == {f"bert.encoder.layer.{i}.attention.self.{t}" for i in range(L)
-                                 for t in ("query", "value")} | {"head"}
+    assert set(sets["lora"]) == {
+        f"bert.encoder.layer.{i}.attention.self.{t}" for i in range(L) for t in ("query", "value")
+    } | {"head"}
     logits = {}
     for key, (model, _) in models.items():  # three identical AdamW steps, dropout off
         model.eval()

@@ -19,8 +19,18 @@ def test_a_short_last_window_of_training_loss_is_merged_into_the_one_before():
 
 
 def test_training_curves_keep_the_legend_off_the_panels_and_draw_a_fitted_run_dotted():
-    trained = {"history": [{"step": s, "epoch": s / 4, "train_loss": 0.7 - s / 20, "val_loss": 0.7 - s / 30,
-                            "val_accuracy": 0.5 + s / 20} for s in (2, 4, 6, 8)]}
+    trained = {
+        "history": [
+            {
+                "step": s,
+                "epoch": s / 4,
+                "train_loss": 0.7 - s / 20,
+                "val_loss": 0.7 - s / 30,
+                "val_accuracy": 0.5 + s / 20,
+            }
+            for s in (2, 4, 6, 8)
+        ]
+    }
     fitted = {"history": [{"step": 40, "epoch": 1.0, "train_loss": 0.6, "val_loss": 0.62, "val_accuracy": 0.68}]}
     fig = plots.training_curves({"trained": trained, "probe": fitted})
     assert all(ax.get_legend() is None for ax in fig.axes) and len(fig.legends) == 1

@@ -1,11 +1,10 @@
 import math
 
+import myst_nb
 import numpy as np
 import pandas as pd
 import pytest
 from IPython.core.formatters import format_display_data
-
-import myst_nb
 from myst_nb.core.variables import format_plain_text
 
 from tap.report import compare, format_table, glue, results_table
@@ -31,8 +30,9 @@ def test_glued_numpy_scalars_format_like_python_numbers(glued, value):
     assert pasted(glued["x"], ".1f") == f"{float(value):.1f}"
 
 
-@pytest.mark.parametrize("text", ["22,566,146", "0.50", "1e-05", "None", "above", "", "it's \"quoted\"",
-                                  "a long sentence, " * 20])
+@pytest.mark.parametrize(
+    "text", ["22,566,146", "0.50", "1e-05", "None", "above", "", 'it\'s "quoted"', "a long sentence, " * 20]
+)
 @pytest.mark.parametrize("fmt_spec", ["", "s"])
 def test_glued_text_is_pasted_verbatim(glued, text, fmt_spec):
     glue("x", text, text=True)
@@ -44,10 +44,18 @@ def test_glued_number_formats_with_thousands_separators(glued):
     assert pasted(glued["x"], ",.0f") == "22,566,146"
 
 
-@pytest.mark.parametrize("diff, words", [
-    (1.0, "1.0 point ahead of"), (-2.34, "2.3 points behind"), (0.0, "level with"),
-    (0.04, "level with"), (-0.04, "level with"), (0.96, "1.0 point ahead of"), (-12.25, "12.2 points behind"),
-])
+@pytest.mark.parametrize(
+    "diff, words",
+    [
+        (1.0, "1.0 point ahead of"),
+        (-2.34, "2.3 points behind"),
+        (0.0, "level with"),
+        (0.04, "level with"),
+        (-0.04, "level with"),
+        (0.96, "1.0 point ahead of"),
+        (-12.25, "12.2 points behind"),
+    ],
+)
 def test_compare_words_a_signed_gap(diff, words):
     assert compare(diff) == words
 
@@ -58,8 +66,14 @@ def test_compare_takes_the_sentence_words():
 
 
 def record(accuracy: float, trainable: int | None, total: int | None, seconds: float, **extra) -> dict:
-    return {"test_accuracy": accuracy, "test_size": 25_000, "trainable_params": trainable,
-            "total_params": total, "wall_time_s": seconds, **extra}
+    return {
+        "test_accuracy": accuracy,
+        "test_size": 25_000,
+        "trainable_params": trainable,
+        "total_params": total,
+        "wall_time_s": seconds,
+        **extra,
+    }
 
 
 RECORDS = {
@@ -91,21 +105,28 @@ def test_format_table_shares_keep_distinct_values_distinct():
     assert format_table(pd.DataFrame({"trainable (%)": [100.0, 50.0]}))["trainable (%)"].tolist() == ["100", "50"]
 
 
-@pytest.mark.parametrize("column, values, expected", [
-    ("trainable (%)", [1e-7, 2e-7], ["0.0000", "0.0000"]),   # at most 4 decimals, even if equal
-    ("speed-up", [1.4321, 12.345], ["1.43", "12.3"]),
-    ("stored per task (KB)", [0.51234, 4321.06], ["0.51", "4,321.1"]),
-    ("train reviews", [1000.0, 250.0], ["1,000", "250"]),
-    ("gap (points)", [-0.04, 1.26], ["0.0", "1.3"]),
-    ("95% interval (%)", ["86.9–87.8", None], ["86.9–87.8", ""]),
-])
+@pytest.mark.parametrize(
+    "column, values, expected",
+    [
+        ("trainable (%)", [1e-7, 2e-7], ["0.0000", "0.0000"]),  # at most 4 decimals, even if equal
+        ("speed-up", [1.4321, 12.345], ["1.43", "12.3"]),
+        ("stored per task (KB)", [0.51234, 4321.06], ["0.51", "4,321.1"]),
+        ("train reviews", [1000.0, 250.0], ["1,000", "250"]),
+        ("gap (points)", [-0.04, 1.26], ["0.0", "1.3"]),
+        ("95% interval (%)", ["86.9–87.8", None], ["86.9–87.8", ""]),
+    ],
+)
 def test_format_table_other_columns(column, values, expected):
     assert format_table(pd.DataFrame({column: values}))[column].tolist() == expected
 
 
 def test_format_table_cells_never_show_more_than_four_decimals():
-    numbers = pd.DataFrame({name: [1 / 3, 2e-9, 12345.678901] for name in
-                            ["trainable (%)", "time (s)", "ratio", "perplexity", "accuracy"]})
+    numbers = pd.DataFrame(
+        {
+            name: [1 / 3, 2e-9, 12345.678901]
+            for name in ["trainable (%)", "time (s)", "ratio", "perplexity", "accuracy"]
+        }
+    )
     for cell in format_table(numbers).to_numpy().ravel():
         assert len(cell.partition(".")[2]) <= 4, cell
 
@@ -114,5 +135,5 @@ def test_standard_error_of_an_accuracy_and_of_a_difference_of_two():
     from tap.report import standard_error
 
     assert standard_error(100, 0.5) == pytest.approx(5.0)
-    assert standard_error(100, 0.5, 0.5) == pytest.approx(5.0 * 2 ** 0.5)
+    assert standard_error(100, 0.5, 0.5) == pytest.approx(5.0 * 2**0.5)
     assert standard_error(400, 0.9) == pytest.approx(1.5)

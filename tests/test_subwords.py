@@ -1,4 +1,5 @@
 """Chapter 03's tokenizers give the same token ids in every process (so every build of the book)."""
+
 import json
 import os
 import subprocess
@@ -24,18 +25,26 @@ texts = [" ".join(rng.choice(words) for _ in range(rng.randint(5, 15))) + "." fo
 out = {}
 for kind, size in [("wordpiece", 300), ("bpe", 400)]:
     tok = getattr(subwords, "train_" + kind)(texts, vocab_size=size)
-    out[kind] = {"vocab": tok.get_vocab(), "ids": tok(%r)["input_ids"],
+    out[kind] = {"vocab": tok.get_vocab(), "ids": tok(SAMPLE)["input_ids"],
                  "file": hashlib.sha256(tok.backend_tokenizer.to_str().encode()).hexdigest()}
 print(json.dumps(out, sort_keys=True))
-""" % SAMPLE
+""".replace("SAMPLE", repr(SAMPLE))
 
 
 @pytest.fixture(scope="module")
 def processes():
     """The same training run in three fresh interpreters (different hash seeds), side by side."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    runs = [subprocess.Popen([sys.executable, "-c", TRAIN], cwd=root, stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONHASHSEED": seed}) for seed in ("1", "2", "3")]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", TRAIN],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        for seed in ("1", "2", "3")
+    ]
     outputs = [run.communicate(timeout=300)[0] for run in runs]
     assert all(run.returncode == 0 for run in runs)
     return [json.loads(out) for out in outputs]

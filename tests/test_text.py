@@ -25,8 +25,11 @@ def test_dynamic_padding_pads_to_the_longest_in_the_batch():
 
 def test_batches_cover_every_example_once_and_shuffle_with_the_seed():
     ds = EncodedDataset([[i + 2] * (i % 5 + 1) for i in range(37)], [i % 2 for i in range(37)])
-    seen = [ids[m].tolist() for inputs, _ in ds.batches(8, shuffle=True, seed=1)
-            for ids, m in zip(inputs["input_ids"], inputs["attention_mask"])]
+    seen = [
+        ids[m].tolist()
+        for inputs, _ in ds.batches(8, shuffle=True, seed=1)
+        for ids, m in zip(inputs["input_ids"], inputs["attention_mask"])
+    ]
     assert sorted(s[0] for s in seen) == list(range(2, 39))
     again = [b[0]["input_ids"].tolist() for b in ds.batches(8, shuffle=True, seed=1)]
     assert again == [b[0]["input_ids"].tolist() for b in ds.batches(8, shuffle=True, seed=1)]
@@ -44,5 +47,7 @@ def test_unshuffled_batches_keep_the_split_order_unless_asked_to_sort_by_length(
     ds = EncodedDataset([[7] * n for n in (3, 1, 4, 1, 5)], [0, 1, 0, 1, 0])
     lengths = [m.sum(1).tolist() for inputs, _ in ds.batches(2, shuffle=False) for m in [inputs["attention_mask"]]]
     assert lengths == [[3, 1], [4, 1], [5]]
-    by_length = [(inputs["attention_mask"].shape[1], labels.tolist()) for inputs, labels in ds.batches(2, False, by_length=True)]
+    by_length = [
+        (inputs["attention_mask"].shape[1], labels.tolist()) for inputs, labels in ds.batches(2, False, by_length=True)
+    ]
     assert by_length == [(1, [1, 1]), (4, [0, 0]), (5, [0])]  # padding only to 1, 4 and 5 tokens

@@ -1,8 +1,7 @@
 import pytest
 import torch
 
-from tap.encoder import TransformerClassifier
-from tap.encoder import EncoderSize
+from tap.encoder import EncoderSize, TransformerClassifier
 from tap.text import EncodedDataset
 from tap.training import TrainConfig, evaluate, train, warmup_linear_decay
 
@@ -37,6 +36,7 @@ def test_training_is_deterministic():
         torch.manual_seed(0)
         model = TransformerClassifier(SIZE, num_classes=2)
         return train(model, toy_task(), toy_task(), TrainConfig(epochs=1, batch_size=8))[0]["history"]
+
     assert once() == once()
 
 
@@ -47,8 +47,18 @@ def test_frozen_model_is_a_clear_error():
 
 
 def test_warmup_then_linear_decay():
-    assert [round(warmup_linear_decay(s, 10, 2), 2) for s in range(10)] == \
-        [0.5, 1.0, 1.0, 0.88, 0.75, 0.62, 0.5, 0.38, 0.25, 0.12]
+    assert [round(warmup_linear_decay(s, 10, 2), 2) for s in range(10)] == [
+        0.5,
+        1.0,
+        1.0,
+        0.88,
+        0.75,
+        0.62,
+        0.5,
+        0.38,
+        0.25,
+        0.12,
+    ]
 
 
 def test_the_schedule_is_transformers_linear_warmup_without_its_idle_first_step():
@@ -73,13 +83,18 @@ def test_bf16_training_returns_a_plain_float32_model():
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert model.forward.__func__ is type(model).forward
     from accelerate import Accelerator
+
     Accelerator(mixed_precision="no")  # as Trainer does next: the run left no bf16 state behind
 
 
 def test_an_unknown_precision_is_a_clear_error():
     with pytest.raises(ValueError, match="use one of no, bf16, fp16"):
-        train(TransformerClassifier(SIZE, num_classes=2), toy_task(), toy_task(),
-              TrainConfig(epochs=1, mixed_precision="fp8"))
+        train(
+            TransformerClassifier(SIZE, num_classes=2),
+            toy_task(),
+            toy_task(),
+            TrainConfig(epochs=1, mixed_precision="fp8"),
+        )
 
 
 def test_on_one_process_in_float32_accelerate_changes_no_bit():
@@ -87,6 +102,7 @@ def test_on_one_process_in_float32_accelerate_changes_no_bit():
     process in float32 every ``acc`` call does what the line it replaces did, so one epoch gives
     the same weights, bit for bit (one validation, at the end, so the kept weights are the last)."""
     import torch.nn.functional as F
+
     from tap.training import warmup_linear_decay
 
     cfg = TrainConfig(epochs=1, batch_size=7, evals_per_epoch=1)
@@ -98,7 +114,8 @@ def test_on_one_process_in_float32_accelerate_changes_no_bit():
     optimizer = torch.optim.AdamW(plain.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = -(-len(toy_task()) // cfg.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: warmup_linear_decay(s, total, int(cfg.warmup_ratio * total)))
+        optimizer, lambda s: warmup_linear_decay(s, total, int(cfg.warmup_ratio * total))
+    )
     for inputs, labels in toy_task().batches(cfg.batch_size, shuffle=True, seed=cfg.seed):
         plain.train()
         loss = F.cross_entropy(plain(**inputs), labels)

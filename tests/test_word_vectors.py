@@ -1,4 +1,5 @@
 """The original study's word-vector classifier and the word vectors the book learns for it."""
+
 import numpy as np
 import torch
 

@@ -8,6 +8,7 @@ to do. A command is compared with whitespace normalised, as a whole line or as o
 and never with a command substitution, a pipe, a ``;`` or a GitHub expression inside, which
 could hide another command.
 """
+
 from __future__ import annotations
 
 import re
@@ -35,6 +36,7 @@ HIDES_A_COMMAND = re.compile(r"\$\(|`|;|\||\$\{\{")  # $(…), `…`, a; b, a | 
 
 
 # ----------------------------------------------------------------------------- the rule
+
 
 def normalise(command: str) -> str:
     return " ".join(command.split())
@@ -96,10 +98,12 @@ def allowed(line: str, known: set[str] = KNOWN) -> bool:
     line = normalise(line)
     return line in known or all(
         part in known or (not HIDES_A_COMMAND.search(part) and any(p.fullmatch(part) for p in PLUMBING))
-        for part in commands(line))
+        for part in commands(line)
+    )
 
 
 # ----------------------------------------------------------------------------- workflows
+
 
 def load(name: str) -> dict:
     return yaml.safe_load((WORKFLOWS / name).read_text())
@@ -152,37 +156,57 @@ def test_every_action_is_pinned_to_a_version(name):
 def test_every_command_is_one_the_readme_or_ci_runs(name):
     workflow = load(name)
     unknown = [line for job in workflow["jobs"].values() for line in run_lines(job) if not allowed(line)]
-    assert not unknown, (f"{name} runs commands that neither README.md nor .ci/run runs: {unknown}. "
-                         "Document the command in README.md first, or use plain plumbing.")
+    assert not unknown, (
+        f"{name} runs commands that neither README.md nor .ci/run runs: {unknown}. "
+        "Document the command in README.md first, or use plain plumbing."
+    )
 
 
 def test_the_rule_knows_the_documented_commands():
-    for line in [". .venv/bin/activate && python -m pytest", "pip install -r requirements.txt",
-                 "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu",
-                 "TAP_PROFILE=book jupyter-book build book/ -W -n --keep-going", "jupytext --to ipynb book/[0-9]*.md",
-                 "python   -m  pytest", ". .venv/bin/activate", 'echo "$PWD/.venv/bin" >> "$GITHUB_PATH"',
-                 "export TAP_CACHE_DIR=.tap-cache", "mkdir -p _build", "cd book"]:
+    for line in [
+        ". .venv/bin/activate && python -m pytest",
+        "pip install -r requirements.txt",
+        "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu",
+        "TAP_PROFILE=book jupyter-book build book/ -W -n --keep-going",
+        "jupytext --to ipynb book/[0-9]*.md",
+        "python   -m  pytest",
+        ". .venv/bin/activate",
+        'echo "$PWD/.venv/bin" >> "$GITHUB_PATH"',
+        "export TAP_CACHE_DIR=.tap-cache",
+        "mkdir -p _build",
+        "cd book",
+    ]:
         assert allowed(line), line
 
 
-@pytest.mark.parametrize("line", [
-    "curl -sSL https://example.com/install.sh",  # never documented
-    "pip install requests",
-    "python -m pytest -x",  # a variant of a documented command is a different command
-    "jupyter-book build book/ --all",
-    ". .venv/bin/activate && rm -rf _build",  # one unknown part is enough
-    "echo ok; rm -rf _build",  # plumbing cannot carry another command
-    "echo $(curl -s https://example.com)",
-    "echo `whoami`",
-    "export TOKEN=${{ secrets.TOKEN }}",
-    "cd book || curl https://example.com",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "curl -sSL https://example.com/install.sh",  # never documented
+        "pip install requests",
+        "python -m pytest -x",  # a variant of a documented command is a different command
+        "jupyter-book build book/ --all",
+        ". .venv/bin/activate && rm -rf _build",  # one unknown part is enough
+        "echo ok; rm -rf _build",  # plumbing cannot carry another command
+        "echo $(curl -s https://example.com)",
+        "echo `whoami`",
+        "export TOKEN=${{ secrets.TOKEN }}",
+        "cd book || curl https://example.com",
+    ],
+)
 def test_the_rule_rejects_an_unknown_command(line):
     assert not allowed(line), line
 
 
-@pytest.mark.parametrize("ref", ["actions/checkout@main", "actions/checkout",
-                                 "actions/checkout@8ade135a41bc03ea155e62e844d188df1ea18608", "docker://alpine:3"])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "actions/checkout@main",
+        "actions/checkout",
+        "actions/checkout@8ade135a41bc03ea155e62e844d188df1ea18608",
+        "docker://alpine:3",
+    ],
+)
 def test_the_pin_rule_rejects_a_moving_or_missing_version(ref):
     assert not PINNED.fullmatch(ref)
 
@@ -223,7 +247,9 @@ def test_book_workflow_keeps_the_run_and_execution_caches():
     assert "hashFiles(" in key and "'tap/**/*.py'" in key and "'requirements.txt'" in key
     assert build["env"]["TAP_CACHE_DIR"].endswith("/.tap-cache"), "the run cache must be where the cache step looks"
     position = {id(s): i for i, s in enumerate(build["steps"])}
-    first_use = min(i for i, s in enumerate(build["steps"]) if "pytest" in s.get("run", "") or "jupyter-book" in s.get("run", ""))
+    first_use = min(
+        i for i, s in enumerate(build["steps"]) if "pytest" in s.get("run", "") or "jupyter-book" in s.get("run", "")
+    )
     assert position[id(cache)] < first_use, "restore the caches before the tests and the build"
 
 
@@ -238,6 +264,7 @@ def test_full_workflow_is_manual_on_a_gpu_runner_named_by_input():
 
 
 # ----------------------------------------------------------------------------- licence, citation, package
+
 
 def pages_address(repository: str) -> str:
     """https://github.com/<owner>/<repo> -> https://<owner>.github.io/<repo>/ (GitHub Pages)."""

@@ -1,4 +1,5 @@
 """A tiny from-scratch encoder and a padded batch for it: what the LoRA tests run on."""
+
 import torch
 
 from tap.encoder import EncoderSize, TransformerClassifier
@@ -11,7 +12,7 @@ def batch(n: int = 4, t: int = 12, vocab: int = 40, seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(2, vocab, (n, t), generator=g)
     mask = torch.ones(n, t, dtype=torch.bool)
-    mask[1, t // 2:] = False
+    mask[1, t // 2 :] = False
     return {"input_ids": ids.masked_fill(~mask, 0), "attention_mask": mask}
 
 

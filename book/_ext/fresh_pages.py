@@ -8,6 +8,7 @@ compares between builds, so a new folder also makes Sphinx re-read every page; a
 rebuild finds the same folder and executes nothing. ``tap``'s run cache makes re-executed pages
 fast where their runs did not change.
 """
+
 from __future__ import annotations
 
 import os

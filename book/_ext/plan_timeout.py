@@ -7,11 +7,12 @@ from ``python -m tap plan``: ``SAFETY`` times the longest chapter's estimated ti
 A cell runs part of one chapter, so no cell can need more, even when the estimate is short by a
 factor of ``SAFETY``. Other profiles keep the configured timeout.
 """
+
 from __future__ import annotations
 
 import math
 import os
-from typing import Callable
+from collections.abc import Callable
 
 SAFETY = 3
 

@@ -2,13 +2,17 @@
 
 Jupyter Book 1.x registers sphinx-thebe's configuration script twice, so every page declared
 `const THEBE_JS_URL` twice and the browser reported a script error on each load."""
+
 from __future__ import annotations
 
 
 def _unique(app, pagename, templatename, context, doctree) -> None:
     seen, kept = set(), []
     for script in context.get("script_files", []):
-        key = (getattr(script, "filename", script) or "", tuple(sorted((k, str(v)) for k, v in getattr(script, "attributes", {}).items())))
+        key = (
+            getattr(script, "filename", script) or "",
+            tuple(sorted((k, str(v)) for k, v in getattr(script, "attributes", {}).items())),
+        )
         if key not in seen:
             seen.add(key)
             kept.append(script)

@@ -4,6 +4,7 @@ Each module has one entry point, ``experiment(profile) -> runs.Outcome``, which 
 page calls and ``python -m tap run chNN`` calls: the page and the command line run the same code.
 Modules are imported when asked for, so listing the experiments stays instant.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -11,20 +12,34 @@ from types import ModuleType
 
 # name -> (module, what its experiment runs)
 EXPERIMENTS: dict[str, tuple[str, str]] = {
-    "ch01": ("ch01_transfer",
-             "IMDB: encoder from scratch vs AG News pre-training + full fine-tuning vs partial unfreezing vs linear probing"),
-    "ch02": ("ch02_inference",
-             "IMDB sentiment inference: accuracy vs truncation length, float32 vs int8, throughput vs batch size; decoding with the book's causal LM"),
-    "ch03": ("ch03_language_model",
-             "WordPiece/BPE tokenizers, word vectors, masked-LM and causal-LM pre-training on IMDB; BERT pre-trained vs from scratch"),
-    "ch04": ("ch04_adapters",
-             "Adapters (Houlsby, Pfeiffer, bottleneck sweep) on the AG-News-pre-trained encoder for IMDB vs full fine-tuning and probing"),
-    "ch05": ("ch05_lora",
-             "LoRA on the AG-News-pre-trained encoder for IMDB: target layers, rank sweep, a CNN; the original study's word-vector classifier"),
-    "ch06": ("ch06_instruction_tuning",
-             "BERT multi-class fine-tuning (native PyTorch loop) on AG News; instruction tuning with trl: untuned vs full vs LoRA"),
-    "ch07": ("ch07_playbook",
-             "The playbook: every adaptation method on one pre-trained BERT (offline: MiniLM) vs TF-IDF; data efficiency"),
+    "ch01": (
+        "ch01_transfer",
+        "IMDB: encoder from scratch vs AG News pre-training + full fine-tuning vs partial unfreezing vs linear probing",
+    ),
+    "ch02": (
+        "ch02_inference",
+        "IMDB sentiment inference: accuracy vs truncation length, float32 vs int8, throughput vs batch size; decoding with the book's causal LM",
+    ),
+    "ch03": (
+        "ch03_language_model",
+        "WordPiece/BPE tokenizers, word vectors, masked-LM and causal-LM pre-training on IMDB; BERT pre-trained vs from scratch",
+    ),
+    "ch04": (
+        "ch04_adapters",
+        "Adapters (Houlsby, Pfeiffer, bottleneck sweep) on the AG-News-pre-trained encoder for IMDB vs full fine-tuning and probing",
+    ),
+    "ch05": (
+        "ch05_lora",
+        "LoRA on the AG-News-pre-trained encoder for IMDB: target layers, rank sweep, a CNN; the original study's word-vector classifier",
+    ),
+    "ch06": (
+        "ch06_instruction_tuning",
+        "BERT multi-class fine-tuning (native PyTorch loop) on AG News; instruction tuning with trl: untuned vs full vs LoRA",
+    ),
+    "ch07": (
+        "ch07_playbook",
+        "The playbook: every adaptation method on one pre-trained BERT (offline: MiniLM) vs TF-IDF; data efficiency",
+    ),
 }
 
 

@@ -9,6 +9,7 @@ Models are Hub-first (``tap.hub_models``): DistilBERT fine-tuned on SST-2 and GP
 logistic-regression head on frozen, mean-pooled all-MiniLM-L6-v2 features, ``inference``) and
 chapter 03's causal language model. ``facts`` words the measurements for the page's prose.
 """
+
 from __future__ import annotations
 
 import sys
@@ -49,21 +50,57 @@ class InferenceSizes:
 
 
 SIZES: dict[str, InferenceSizes] = {
-    "smoke": InferenceSizes(train=40, test=24, max_len=32, lengths=(16, 32), batch_sizes=(1, 4),
-                            bench_examples=4, pad_len=32, repeats=1, new_tokens=8),
-    "book": InferenceSizes(train=1_000, test=400, max_len=128, lengths=(32, 64, 128, 256),
-                           batch_sizes=(1, 2, 4, 8, 16, 32), bench_examples=32, pad_len=512, repeats=3,
-                           new_tokens=40),
-    "full": InferenceSizes(train=5_000, test=2_000, max_len=256, lengths=(64, 128, 256, 512),
-                           batch_sizes=(1, 2, 4, 8, 16, 32, 64), bench_examples=128, pad_len=512, repeats=5,
-                           new_tokens=60),
+    "smoke": InferenceSizes(
+        train=40,
+        test=24,
+        max_len=32,
+        lengths=(16, 32),
+        batch_sizes=(1, 4),
+        bench_examples=4,
+        pad_len=32,
+        repeats=1,
+        new_tokens=8,
+    ),
+    "book": InferenceSizes(
+        train=1_000,
+        test=400,
+        max_len=128,
+        lengths=(32, 64, 128, 256),
+        batch_sizes=(1, 2, 4, 8, 16, 32),
+        bench_examples=32,
+        pad_len=512,
+        repeats=3,
+        new_tokens=40,
+    ),
+    "full": InferenceSizes(
+        train=5_000,
+        test=2_000,
+        max_len=256,
+        lengths=(64, 128, 256, 512),
+        batch_sizes=(1, 2, 4, 8, 16, 32, 64),
+        bench_examples=128,
+        pad_len=512,
+        repeats=5,
+        new_tokens=60,
+    ),
 }
 PAD_BATCH, MODES_BATCH, QUANT_BATCH = 8, 16, 16  # batch sizes of the padding, autograd and int8 comparisons
 NEXT_TOKEN_PROMPT = "The acting was"
-NEXT_TOKEN_SETTINGS = {"T = 1 (unchanged)": {}, "T = 0.7": {"temperature": 0.7}, "T = 1.5": {"temperature": 1.5},
-                       "top-k, k = 5": {"top_k": 5}, "top-p, p = 0.9": {"top_p": 0.9}}  # filter_logits arguments
-PROMPTS = ["This movie was", "I have never seen a film", "The acting in this film",
-           "My favourite scene is", "The director of this movie", "Honestly, the plot"]
+NEXT_TOKEN_SETTINGS = {
+    "T = 1 (unchanged)": {},
+    "T = 0.7": {"temperature": 0.7},
+    "T = 1.5": {"temperature": 1.5},
+    "top-k, k = 5": {"top_k": 5},
+    "top-p, p = 0.9": {"top_p": 0.9},
+}  # filter_logits arguments
+PROMPTS = [
+    "This movie was",
+    "I have never seen a film",
+    "The acting in this film",
+    "My favourite scene is",
+    "The director of this movie",
+    "Honestly, the plot",
+]
 
 
 def sizes(profile: Profile) -> InferenceSizes:
@@ -81,12 +118,15 @@ def imdb_subsets(profile: Profile) -> Splits:
         return ds.map(lambda row: {"text": clean(row["text"])})
 
     splits.train, splits.test = cleaned(splits.train), cleaned(splits.test)
-    splits.note = (f"IMDB: {len(splits.train):,} training reviews (for the offline head) and "
-                   f"{len(splits.test):,} test reviews, both balanced.")
+    splits.note = (
+        f"IMDB: {len(splits.train):,} training reviews (for the offline head) and "
+        f"{len(splits.test):,} test reviews, both balanced."
+    )
     return splits
 
 
 # --- the models: Hub-first, with stand-ins at CPU scale -------------------------------------
+
 
 def train_sentiment_head(profile: Profile, seed: int = 0) -> tuple[Path, dict]:
     """Train (or take from the cache) the logistic-regression head on frozen mean-pooled
@@ -94,8 +134,13 @@ def train_sentiment_head(profile: Profile, seed: int = 0) -> tuple[Path, dict]:
     as a folder that ``from_pretrained`` and ``pipeline()`` load. Returns the folder and the
     training record."""
     s, base = sizes(profile), models.minilm_path()
-    config = {"base": "all-MiniLM-L6-v2", "train": s.train, "max_len": s.max_len, "seed": seed,
-              "code": source_digest(data, text, inference, sys.modules[__name__])}
+    config = {
+        "base": "all-MiniLM-L6-v2",
+        "train": s.train,
+        "max_len": s.max_len,
+        "seed": seed,
+        "code": source_digest(data, text, inference, sys.modules[__name__]),
+    }
 
     def compute(folder: Path) -> dict:
         splits = imdb_subsets(profile)
@@ -110,12 +155,21 @@ def train_sentiment_head(profile: Profile, seed: int = 0) -> tuple[Path, dict]:
         classifier = inference.build_mean_pooled_classifier(base, head)
         classifier.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-        return {"train_examples": len(features), "max_len": s.max_len, "wall_time_s": clock["seconds"],
-                "feature_time_s": reading["seconds"], "fit_time_s": clock["seconds"] - reading["seconds"],
-                "examples_per_s": len(features) / clock["seconds"], "logreg_C": strength,
-                "train_accuracy": train_acc, "trainable_params": head.weight.numel() + head.bias.numel(),
-                "total_params": count_parameters(classifier)["total_params"],
-                "hardware": hardware(), "seed": seed, **mem}
+        return {
+            "train_examples": len(features),
+            "max_len": s.max_len,
+            "wall_time_s": clock["seconds"],
+            "feature_time_s": reading["seconds"],
+            "fit_time_s": clock["seconds"] - reading["seconds"],
+            "examples_per_s": len(features) / clock["seconds"],
+            "logreg_C": strength,
+            "train_accuracy": train_acc,
+            "trainable_params": head.weight.numel() + head.bias.numel(),
+            "total_params": count_parameters(classifier)["total_params"],
+            "hardware": hardware(),
+            "seed": seed,
+            **mem,
+        }
 
     return cached_folder("ch02-sentiment-minilm", config, compute)
 
@@ -130,15 +184,21 @@ def sentiment_model(profile: Profile) -> Resolved:
         return folder
 
     s = sizes(profile)
-    where = models.resolve(SENTIMENT_HUB_ID, stand_in=(
-        f"all-MiniLM-L6-v2 (frozen) + mean pooling + logistic-regression head trained on "
-        f"{s.train:,} IMDB reviews at {s.max_len} tokens (chapter 02)", build))
+    where = models.resolve(
+        SENTIMENT_HUB_ID,
+        stand_in=(
+            f"all-MiniLM-L6-v2 (frozen) + mean pooling + logistic-regression head trained on "
+            f"{s.train:,} IMDB reviews at {s.max_len} tokens (chapter 02)",
+            build,
+        ),
+    )
     if trained:
         return Resolved(SENTIMENT_HUB_ID, where, "MiniLM + IMDB head", trained["record"])
     return Resolved(SENTIMENT_HUB_ID, where, "DistilBERT SST-2")
 
 
 # --- the experiment -------------------------------------------------------------------------
+
 
 def experiment(profile: Profile | None = None) -> Outcome:
     """Every measurement of chapter 02 (the offline head and language models from the cache
@@ -150,28 +210,44 @@ def experiment(profile: Profile | None = None) -> Outcome:
     tokenizer = AutoTokenizer.from_pretrained(sentiment.where)
     classifier = AutoModelForSequenceClassification.from_pretrained(sentiment.where).eval().to(device())
     texts, gold = list(imdb.test["text"]), list(imdb.test["label"])
-    bench = texts[:s.bench_examples]
-    c = {"sizes": s, "imdb": imdb, "sentiment": sentiment, "causal": causal, "tokenizer": tokenizer,
-         "classifier": classifier, "bench": bench}
+    bench = texts[: s.bench_examples]
+    c = {
+        "sizes": s,
+        "imdb": imdb,
+        "sentiment": sentiment,
+        "causal": causal,
+        "tokenizer": tokenizer,
+        "classifier": classifier,
+        "bench": bench,
+    }
     c["batches"] = inference.batch_size_sweep(classifier, tokenizer, bench, s.batch_sizes, s.max_len, s.repeats)
     c["padding"] = inference.padding_comparison(classifier, tokenizer, bench, s.pad_len, PAD_BATCH, s.repeats)
-    c["lengths"], probs_at = inference.truncation_sweep(classifier, tokenizer, texts, gold,
-                                                        sorted(set(s.lengths) | {s.max_len}))
+    c["lengths"], probs_at = inference.truncation_sweep(
+        classifier, tokenizer, texts, gold, sorted(set(s.lengths) | {s.max_len})
+    )
     c["modes"] = inference.grad_mode_comparison(classifier, tokenizer, bench, s.max_len, MODES_BATCH, s.repeats)
     c["quant"], c["q_info"] = inference.quantization_comparison(
-        classifier, tokenizer, texts, gold, s.max_len, bench, QUANT_BATCH, s.repeats, float_probs=probs_at[s.max_len])
-    records = {**inference.classifier_records(sentiment.name, sentiment.record, classifier, c["quant"], len(texts)),
-               "TF-IDF + logistic regression": tfidf_logreg(imdb.train["text"], imdb.train["label"], texts, gold)}
+        classifier, tokenizer, texts, gold, s.max_len, bench, QUANT_BATCH, s.repeats, float_probs=probs_at[s.max_len]
+    )
+    records = {
+        **inference.classifier_records(sentiment.name, sentiment.record, classifier, c["quant"], len(texts)),
+        "TF-IDF + logistic regression": tfidf_logreg(imdb.train["text"], imdb.train["label"], texts, gold),
+    }
 
     lm_tokenizer = AutoTokenizer.from_pretrained(causal.where)
     lm = AutoModelForCausalLM.from_pretrained(causal.where).eval().to(device())
     longest = lm.config.max_position_embeddings  # the longest sequence the model can read
-    prompt = lm_tokenizer(texts[0], return_tensors="pt", truncation=True,
-                          max_length=max(8, min(200, longest - s.new_tokens)))["input_ids"].to(lm.device)
+    prompt = lm_tokenizer(
+        texts[0], return_tensors="pt", truncation=True, max_length=max(8, min(200, longest - s.new_tokens))
+    )["input_ids"].to(lm.device)
     c["decoding"] = generation.decoding_cost(lm, prompt, s.new_tokens, repeats=s.repeats)
-    c["next_token"] = generation.next_token_distributions(lm, lm_tokenizer, NEXT_TOKEN_PROMPT, NEXT_TOKEN_SETTINGS, n=10)
-    c["top_p_kept"] = {start: generation.kept_tokens(lm, lm_tokenizer, start, top_p=0.9)
-                       for start in (NEXT_TOKEN_PROMPT, NEXT_TOKEN_PROMPT + " very")}
+    c["next_token"] = generation.next_token_distributions(
+        lm, lm_tokenizer, NEXT_TOKEN_PROMPT, NEXT_TOKEN_SETTINGS, n=10
+    )
+    c["top_p_kept"] = {
+        start: generation.kept_tokens(lm, lm_tokenizer, start, top_p=0.9)
+        for start in (NEXT_TOKEN_PROMPT, NEXT_TOKEN_PROMPT + " very")
+    }
     c["sampling"] = generation.sampling_comparison(lm, lm_tokenizer, PROMPTS, s.new_tokens)
     c.update(prompt_tokens=prompt.shape[1], vocab_size=lm.config.vocab_size, lm_note=model_note(causal, lm))
     return Outcome(records, _figures(c), c)
@@ -183,29 +259,61 @@ def _figures(c: dict) -> dict:
     batches, padding, lengths, quant, cost = (c[k] for k in ("batches", "padding", "lengths", "quant", "decoding"))
     tokens = list(next(iter(c["next_token"].values())))
     return {
-        "decoding": plots.sweep(cost["sequence length"], {"milliseconds per generated token": {
-            "with KV cache": cost["ms per token, with KV cache"], "without KV cache": cost["ms per token, without KV cache"]}},
-            xlabel="sequence length so far (tokens)", title=f"Greedy decoding with {c['causal'].name}: time per token"),
-        "next_token": plots.heatmap([[d[t] for t in tokens] for d in c["next_token"].values()], list(c["next_token"]),
-                                    col_labels=tokens, value_label="probability of the next token",
-                                    title=f"After '{NEXT_TOKEN_PROMPT}': the ten likeliest next tokens, reshaped"),
-        "batch_size": plots.sweep(batches["batch size"], {"throughput (reviews/s)": {"": batches["reviews/s"]},
-                                                          "latency per batch (ms)": {"": batches["latency per batch (ms)"]}},
-                                  xlabel="batch size", logx=True, title=f"{classifier}: {n_bench} reviews at {s.max_len} tokens"),
-        "padding": plots.bar_panels({"throughput (reviews/s)": dict(zip(padding["strategy"], padding["reviews/s"])),
-                                     "padding (% of positions)": dict(zip(padding["strategy"], padding["padding (% of positions)"]))},
-                                    title=f"{n_bench} reviews truncated at {s.pad_len} tokens, batches of {PAD_BATCH}"),
-        "truncation": plots.sweep(lengths["max tokens"], {"test accuracy (%)": {"": lengths["accuracy (%)"]},
-                                                          "throughput (reviews/s)": {"": lengths["reviews/s"]}},
-                                  xlabel="maximum tokens per review", logx=True,
-                                  title=f"{classifier} on {len(c['imdb'].test):,} IMDB test reviews"),
-        "autograd": plots.comparison_bars(dict(zip(c["modes"]["mode"], c["modes"]["reviews/s"])),
-                                          ylabel="throughput (reviews/s)",
-                                          title=f"The same forward passes, {n_bench} reviews at {s.max_len} tokens"),
-        "quantisation": plots.bar_panels({"throughput (reviews/s)": quant["reviews/s"].to_dict(),
-                                          "test accuracy (%)": quant["accuracy (%)"].to_dict(),
-                                          "weights (MB)": quant["weights (MB)"].to_dict()},
-                                         title=f"{classifier}: float32 versus dynamic int8"),
+        "decoding": plots.sweep(
+            cost["sequence length"],
+            {
+                "milliseconds per generated token": {
+                    "with KV cache": cost["ms per token, with KV cache"],
+                    "without KV cache": cost["ms per token, without KV cache"],
+                }
+            },
+            xlabel="sequence length so far (tokens)",
+            title=f"Greedy decoding with {c['causal'].name}: time per token",
+        ),
+        "next_token": plots.heatmap(
+            [[d[t] for t in tokens] for d in c["next_token"].values()],
+            list(c["next_token"]),
+            col_labels=tokens,
+            value_label="probability of the next token",
+            title=f"After '{NEXT_TOKEN_PROMPT}': the ten likeliest next tokens, reshaped",
+        ),
+        "batch_size": plots.sweep(
+            batches["batch size"],
+            {
+                "throughput (reviews/s)": {"": batches["reviews/s"]},
+                "latency per batch (ms)": {"": batches["latency per batch (ms)"]},
+            },
+            xlabel="batch size",
+            logx=True,
+            title=f"{classifier}: {n_bench} reviews at {s.max_len} tokens",
+        ),
+        "padding": plots.bar_panels(
+            {
+                "throughput (reviews/s)": dict(zip(padding["strategy"], padding["reviews/s"])),
+                "padding (% of positions)": dict(zip(padding["strategy"], padding["padding (% of positions)"])),
+            },
+            title=f"{n_bench} reviews truncated at {s.pad_len} tokens, batches of {PAD_BATCH}",
+        ),
+        "truncation": plots.sweep(
+            lengths["max tokens"],
+            {"test accuracy (%)": {"": lengths["accuracy (%)"]}, "throughput (reviews/s)": {"": lengths["reviews/s"]}},
+            xlabel="maximum tokens per review",
+            logx=True,
+            title=f"{classifier} on {len(c['imdb'].test):,} IMDB test reviews",
+        ),
+        "autograd": plots.comparison_bars(
+            dict(zip(c["modes"]["mode"], c["modes"]["reviews/s"])),
+            ylabel="throughput (reviews/s)",
+            title=f"The same forward passes, {n_bench} reviews at {s.max_len} tokens",
+        ),
+        "quantisation": plots.bar_panels(
+            {
+                "throughput (reviews/s)": quant["reviews/s"].to_dict(),
+                "test accuracy (%)": quant["accuracy (%)"].to_dict(),
+                "weights (MB)": quant["weights (MB)"].to_dict(),
+            },
+            title=f"{classifier}: float32 versus dynamic int8",
+        ),
     }
 
 
@@ -218,8 +326,9 @@ def facts(outcome: Outcome) -> dict:
     """The numbers and verdicts the page's prose states, computed from this build's measurements."""
     c, r = outcome.context, outcome.records
     s, sentiment = c["sizes"], c["sentiment"]
-    by_len, pad, rate = (c[k].set_index(i) for k, i in (("lengths", "max tokens"), ("padding", "strategy"),
-                                                        ("modes", "mode")))
+    by_len, pad, rate = (
+        c[k].set_index(i) for k, i in (("lengths", "max tokens"), ("padding", "strategy"), ("modes", "mode"))
+    )
     rate, batches, quant, cost = rate["reviews/s"], c["batches"], c["quant"], c["decoding"]
     best = batches.loc[batches["reviews/s"].idxmax()]
     kv_with, kv_without = cost["ms per token, with KV cache"], cost["ms per token, without KV cache"]
@@ -229,73 +338,106 @@ def facts(outcome: Outcome) -> dict:
     head = sentiment.record
     full = [len(t) for t in c["tokenizer"](c["bench"], verbose=False)["input_ids"]]
     return {
-        "train_size": s.train, "test_size": len(c["imdb"].test), "max_len": s.max_len,
+        "train_size": s.train,
+        "test_size": len(c["imdb"].test),
+        "max_len": s.max_len,
         "head_note": f"Trained here, the head took {head['wall_time_s']:.0f} s: {head['feature_time_s']:.0f} s for "
-                     f"MiniLM to read the {head['train_examples']:,} reviews, {head['fit_time_s']:.1f} s to fit the "
-                     "regression (its strength chosen by 5-fold cross-validation). It has "
-                     f"{head['trainable_params']:,} weights." if head else
-                     "The classifier was fine-tuned elsewhere and only runs here.",
-        "lm_note": c["lm_note"] + (" Expect review-like fragments rather than coherent reviews."
-                                   if c["causal"].stand_in else ""),
+        f"MiniLM to read the {head['train_examples']:,} reviews, {head['fit_time_s']:.1f} s to fit the "
+        "regression (its strength chosen by 5-fold cross-validation). It has "
+        f"{head['trainable_params']:,} weights."
+        if head
+        else "The classifier was fine-tuned elsewhere and only runs here.",
+        "lm_note": c["lm_note"]
+        + (" Expect review-like fragments rather than coherent reviews." if c["causal"].stand_in else ""),
         # the KV cache
-        "kv_with": kv_with.mean(), "kv_without": kv_without.mean(),
+        "kv_with": kv_with.mean(),
+        "kv_without": kv_without.mean(),
         "kv_ratio": max(kv_without.mean(), kv_with.mean()) / min(kv_without.mean(), kv_with.mean()),
-        "kv_word": "faster" if kv_without.mean() > kv_with.mean() else "slower", "kv_prompt": c["prompt_tokens"],
-        "kv_with_first": kv_with.iloc[0], "kv_with_last": kv_with.iloc[-1],
-        "kv_without_first": kv_without.iloc[0], "kv_without_last": kv_without.iloc[-1],
+        "kv_word": "faster" if kv_without.mean() > kv_with.mean() else "slower",
+        "kv_prompt": c["prompt_tokens"],
+        "kv_with_first": kv_with.iloc[0],
+        "kv_with_last": kv_with.iloc[-1],
+        "kv_without_first": kv_without.iloc[0],
+        "kv_without_last": kv_without.iloc[-1],
         # sampling
-        "top1_t1": top1["T = 1 (unchanged)"], "top1_t07": top1["T = 0.7"], "top1_t15": top1["T = 1.5"],
-        "topp_kept": c["top_p_kept"][NEXT_TOKEN_PROMPT], "topp_kept_sure": c["top_p_kept"][NEXT_TOKEN_PROMPT + " very"],
-        "vocab": c["vocab_size"], "n_prompts": len(PROMPTS),
-        "greedy_distinct": distinct["greedy"], "hot_distinct": distinct["temperature 1.3"],
-        "safest": logprob.idxmax(), "safest_logprob": logprob.max(),
-        "riskiest": logprob.idxmin(), "riskiest_logprob": logprob.min(),
-        "least_repetitive": distinct.idxmax(), "most_repetitive": distinct.idxmin(),
+        "top1_t1": top1["T = 1 (unchanged)"],
+        "top1_t07": top1["T = 0.7"],
+        "top1_t15": top1["T = 1.5"],
+        "topp_kept": c["top_p_kept"][NEXT_TOKEN_PROMPT],
+        "topp_kept_sure": c["top_p_kept"][NEXT_TOKEN_PROMPT + " very"],
+        "vocab": c["vocab_size"],
+        "n_prompts": len(PROMPTS),
+        "greedy_distinct": distinct["greedy"],
+        "hot_distinct": distinct["temperature 1.3"],
+        "safest": logprob.idxmax(),
+        "safest_logprob": logprob.max(),
+        "riskiest": logprob.idxmin(),
+        "riskiest_logprob": logprob.min(),
+        "least_repetitive": distinct.idxmax(),
+        "most_repetitive": distinct.idxmin(),
         # batch size
-        "repeats": s.repeats, "repeats_unit": "run" if s.repeats == 1 else "runs",
-        "bs1_rate": batches["reviews/s"].iloc[0], "bs1_latency": batches["latency per batch (ms)"].iloc[0],
-        "best_rate": best["reviews/s"], "best_bs": int(best["batch size"]),
+        "repeats": s.repeats,
+        "repeats_unit": "run" if s.repeats == 1 else "runs",
+        "bs1_rate": batches["reviews/s"].iloc[0],
+        "bs1_latency": batches["latency per batch (ms)"].iloc[0],
+        "best_rate": best["reviews/s"],
+        "best_bs": int(best["batch size"]),
         "batch_gain": best["reviews/s"] / batches["reviews/s"].iloc[0],
-        "biggest_latency": batches["latency per batch (ms)"].iloc[-1], "biggest_bs": int(batches["batch size"].iloc[-1]),
+        "biggest_latency": batches["latency per batch (ms)"].iloc[-1],
+        "biggest_bs": int(batches["batch size"].iloc[-1]),
         "batch_limit": f"Beyond a batch of {int(best['batch size'])}, throughput stops growing: the matrix "
-                       "multiplications already keep the CPU's cores busy" if best["batch size"] < batches["batch size"].max()
-                       else "Throughput still grew at the largest batch measured",
+        "multiplications already keep the CPU's cores busy"
+        if best["batch size"] < batches["batch size"].max()
+        else "Throughput still grew at the largest batch measured",
         # padding
         "pad_len": s.pad_len,
-        **{f"pad_{key}_{what}": pad.loc[name, column] for key, name in zip(("max", "dynamic", "sorted"),
-                                                                             inference.PADDING_STRATEGIES)
-           for what, column in (("share", "padding (% of positions)"), ("rate", "reviews/s"))},
+        **{
+            f"pad_{key}_{what}": pad.loc[name, column]
+            for key, name in zip(("max", "dynamic", "sorted"), inference.PADDING_STRATEGIES)
+            for what, column in (("share", "padding (% of positions)"), ("rate", "reviews/s"))
+        },
         "pad_full": 100 * sum(n >= s.pad_len for n in full) / len(c["bench"]),
-        "pad_gain": pad.loc["dynamic padding, sorted by length", "reviews/s"] / pad.loc["pad to max length", "reviews/s"],
+        "pad_gain": pad.loc["dynamic padding, sorted by length", "reviews/s"]
+        / pad.loc["pad to max length", "reviews/s"],
         # truncation
-        "short_len": int(by_len.index[0]), "long_len": int(by_len.index[-1]),
-        "short_acc": by_len["accuracy (%)"].iloc[0], "long_acc": by_len["accuracy (%)"].iloc[-1],
+        "short_len": int(by_len.index[0]),
+        "long_len": int(by_len.index[-1]),
+        "short_acc": by_len["accuracy (%)"].iloc[0],
+        "long_acc": by_len["accuracy (%)"].iloc[-1],
         "main_acc": by_len.loc[s.max_len, "accuracy (%)"],
         "short_speed": by_len["reviews/s"].iloc[0] / by_len["reviews/s"].iloc[-1],
         "truncated_main": by_len.loc[s.max_len, "reviews truncated (%)"],
         # autograd
-        "mode_plain": rate[DEFAULT], "mode_nograd": rate[NO_GRAD], "mode_inference": rate[INFERENCE],
+        "mode_plain": rate[DEFAULT],
+        "mode_nograd": rate[NO_GRAD],
+        "mode_inference": rate[INFERENCE],
         **_mode_verdicts(c["modes"]),
         # quantisation
-        "q_speedup": quant.loc["int8 (dynamic)", "speed-up"], "q_acc_float": p_float,
+        "q_speedup": quant.loc["int8 (dynamic)", "speed-up"],
+        "q_acc_float": p_float,
         "q_acc_int8": quant.loc["int8 (dynamic)", "accuracy (%)"],
         "q_compare": compare(quant.loc["int8 (dynamic)", "accuracy (%)"] - p_float),
         "q_agree": 100 * c["q_info"]["agreement"],
         "q_size": quant.loc["float32", "weights (MB)"] / quant.loc["int8 (dynamic)", "weights (MB)"],
-        "q_size_int8": quant.loc["int8 (dynamic)", "weights (MB)"], "q_size_float": quant.loc["float32", "weights (MB)"],
-        "q_batch": QUANT_BATCH, "bench_n": len(c["bench"]),
+        "q_size_int8": quant.loc["int8 (dynamic)", "weights (MB)"],
+        "q_size_float": quant.loc["float32", "weights (MB)"],
+        "q_batch": QUANT_BATCH,
+        "bench_n": len(c["bench"]),
         "q_se": standard_error(len(c["imdb"].test), p_float / 100),
         # results
-        "tfidf_acc": tfidf, "tfidf_compare": compare(p_float - tfidf, ahead="above", behind="below"),
+        "tfidf_acc": tfidf,
+        "tfidf_compare": compare(p_float - tfidf, ahead="above", behind="below"),
         "classifier_note": f"This classifier is a frozen sentence encoder with a linear head trained on {s.train:,} "
-                           f"reviews read at {s.max_len} tokens: the encoder was trained to tell topics apart (see the "
-                           "similarity map), not opinions." if head else
-                           "This classifier was fine-tuned on short sentences from film reviews (SST-2), not on IMDB's "
-                           "long reviews.",
+        f"reviews read at {s.max_len} tokens: the encoder was trained to tell topics apart (see the "
+        "similarity map), not opinions."
+        if head
+        else "This classifier was fine-tuned on short sentences from film reviews (SST-2), not on IMDB's "
+        "long reviews.",
         "cost_note": "The training columns are what training cost: the head's training here (MiniLM reading the "
-                     "reviews, then the regression), and the int8 row is that same head quantised afterwards, so it "
-                     "shares the float32 row's training cost. " if head else
-                     "The classifier was fine-tuned elsewhere, so its training columns are blank. ",
+        "reviews, then the regression), and the int8 row is that same head quantised afterwards, so it "
+        "shares the float32 row's training cost. "
+        if head
+        else "The classifier was fine-tuned elsewhere, so its training columns are blank. ",
     }
 
 
@@ -309,41 +451,49 @@ def _mode_verdicts(modes) -> dict[str, str]:
     pair = 100 * (rate[INFERENCE] / rate[NO_GRAD] - 1)  # inference_mode against no_grad
     off = inference.faster_beyond_noise(modes, INFERENCE, DEFAULT)
     both = inference.faster_beyond_noise(modes, INFERENCE, NO_GRAD)
-    few = ("a single timed run of each is too few" if runs_timed == 1 else f"{runs_timed} timed runs of each are too few") + \
-        " to tell a difference of this size from noise"
+    few = (
+        "a single timed run of each is too few" if runs_timed == 1 else f"{runs_timed} timed runs of each are too few"
+    ) + " to tell a difference of this size from noise"
     stricter = "(its tensors can never enter a gradient computation by mistake)"
     return {
         "mode_verdict": {
             None: f"Against the default, inference_mode is {abs(gain):.0f}% {'faster' if gain > 0 else 'slower'}, but {few}.",
             1: f"Against the default, inference_mode is {gain:.0f}% faster, and faster in every timed run: the recording "
-               "is a measurable share of the time here.",
+            "is a measurable share of the time here.",
             -1: f"Against the default, inference_mode is {-gain:.0f}% slower, in every timed run: switching the recording "
-                "off did not save time on this machine.",
+            "off did not save time on this machine.",
             0: f"Against the default, inference_mode is {abs(gain):.0f}% {'faster' if gain > 0 else 'slower'}, but the "
-               "timed runs overlap: a difference within the noise of a shared machine. For a model this size on a CPU "
-               "the matrix multiplications dominate, and the recording is a small share of the time.",
+            "timed runs overlap: a difference within the noise of a shared machine. For a model this size on a CPU "
+            "the matrix multiplications dominate, and the recording is a small share of the time.",
         }[off],
         "mode_pair_verdict": {
             None: f"no_grad and inference_mode differ by {abs(pair):.0f}% here, and {few}.",
             1: f"inference_mode was faster than no_grad in every timed run, by {pair:.0f}%: what it skips beyond the "
-               "recording (version counters, view tracking) shows even here.",
+            "recording (version counters, view tracking) shows even here.",
             -1: "no_grad was faster than inference_mode in every timed run, by "
-                f"{100 * (rate[NO_GRAD] / rate[INFERENCE] - 1):.0f}%: this measurement contradicts the usual advice that "
-                "inference_mode is the faster switch. What inference_mode skips beyond the recording (version counters, "
-                "view tracking) is cheap next to the matrix multiplications of a model this size on a CPU, so its "
-                "advantage is too small to show, and here it did not.",
+            f"{100 * (rate[NO_GRAD] / rate[INFERENCE] - 1):.0f}%: this measurement contradicts the usual advice that "
+            "inference_mode is the faster switch. What inference_mode skips beyond the recording (version counters, "
+            "view tracking) is cheap next to the matrix multiplications of a model this size on a CPU, so its "
+            "advantage is too small to show, and here it did not.",
             0: f"no_grad and inference_mode differ by {abs(pair):.0f}% ({'inference_mode' if pair > 0 else 'no_grad'} "
-               "ahead), but their timed runs overlap: within the noise. What inference_mode skips beyond the recording "
-               "(version counters, view tracking) is cheap next to the matrix multiplications of a model this size on a CPU.",
+            "ahead), but their timed runs overlap: within the noise. What inference_mode skips beyond the recording "
+            "(version counters, view tracking) is cheap next to the matrix multiplications of a model this size on a CPU.",
         }[both],
-        "mode_advice": "Switch autograd off for inference: " + (
-            "it was measurably faster here" if off == 1 else "it saves the memory of the recording, if not measurably time here")
-        + "; " + {1: "inference_mode was the faster of the two switches.",
-                  -1: "here no_grad measured faster than inference_mode, against the usual advice, so either will do; "
-                      f"inference_mode is the stricter one {stricter}.",
-                  0: f"no_grad and inference_mode were indistinguishable here, and inference_mode is the stricter of the two {stricter}.",
-                  None: "no_grad and inference_mode could not be told apart here, and inference_mode is the stricter of "
-                        f"the two {stricter}."}[both],
+        "mode_advice": "Switch autograd off for inference: "
+        + (
+            "it was measurably faster here"
+            if off == 1
+            else "it saves the memory of the recording, if not measurably time here"
+        )
+        + "; "
+        + {
+            1: "inference_mode was the faster of the two switches.",
+            -1: "here no_grad measured faster than inference_mode, against the usual advice, so either will do; "
+            f"inference_mode is the stricter one {stricter}.",
+            0: f"no_grad and inference_mode were indistinguishable here, and inference_mode is the stricter of the two {stricter}.",
+            None: "no_grad and inference_mode could not be told apart here, and inference_mode is the stricter of "
+            f"the two {stricter}.",
+        }[both],
     }
 
 
@@ -362,18 +512,38 @@ def manual_remark(labels: list[str], p_positive: list[float], outcome: Outcome) 
     wrong = [i for i, want in CLEAR.items() if labels[i] != want]
     ordinal = ["first", "second", "third"]
     if not wrong:
-        return ("The classifier gets both clear-cut reviews right. The third is mixed (a concession, then two "
-                f"complaints), and it gives it P(positive) = {p_positive[2]:.2f}.")
-    cases = "; ".join(f"the {ordinal[i]} review is plainly {CLEAR[i].lower()}, yet it is labelled {labels[i]} "
-                      f"(P(positive) = {p_positive[i]:.2f})" for i in wrong)
-    why = (f" This classifier is a linear head trained on {outcome.context['sizes'].train:,} reviews over a frozen "
-           "encoder that was trained to tell topics apart, not opinions (see the sentence-similarity map below), so "
-           "it leans on the words that usually signal sentiment." if outcome.context["sentiment"].stand_in else
-           " It was fine-tuned on short phrases from film reviews, and leans on the words that usually signal "
-           "sentiment.")
-    return (f"The classifier gets one of the clear-cut reviews wrong: {cases}." if len(wrong) == 1 else
-            f"The classifier gets both clear-cut reviews wrong: {cases}.") + why + (
-        " A complaint carried by an idiom (two hours I will never get back) and a flat statement (the plot makes "
-        "no sense), with none of the words such as bad, boring or awful that usually signal it, is hard for such "
-        "a model." if 1 in wrong else "") + (
-        " Three sentences prove little either way: the accuracy on the test reviews, measured below, is what counts.")
+        return (
+            "The classifier gets both clear-cut reviews right. The third is mixed (a concession, then two "
+            f"complaints), and it gives it P(positive) = {p_positive[2]:.2f}."
+        )
+    cases = "; ".join(
+        f"the {ordinal[i]} review is plainly {CLEAR[i].lower()}, yet it is labelled {labels[i]} "
+        f"(P(positive) = {p_positive[i]:.2f})"
+        for i in wrong
+    )
+    why = (
+        f" This classifier is a linear head trained on {outcome.context['sizes'].train:,} reviews over a frozen "
+        "encoder that was trained to tell topics apart, not opinions (see the sentence-similarity map below), so "
+        "it leans on the words that usually signal sentiment."
+        if outcome.context["sentiment"].stand_in
+        else " It was fine-tuned on short phrases from film reviews, and leans on the words that usually signal "
+        "sentiment."
+    )
+    return (
+        (
+            f"The classifier gets one of the clear-cut reviews wrong: {cases}."
+            if len(wrong) == 1
+            else f"The classifier gets both clear-cut reviews wrong: {cases}."
+        )
+        + why
+        + (
+            " A complaint carried by an idiom (two hours I will never get back) and a flat statement (the plot makes "
+            "no sense), with none of the words such as bad, boring or awful that usually signal it, is hard for such "
+            "a model."
+            if 1 in wrong
+            else ""
+        )
+        + (
+            " Three sentences prove little either way: the accuracy on the test reviews, measured below, is what counts."
+        )
+    )

@@ -3,6 +3,7 @@ pre-trained on AG News, for IMDB: Houlsby and Pfeiffer placements and a bottlene
 chapter 01's full fine-tuning and linear probe; the same adapters with the embedding table
 trained too (a diagnosis); and a second set of adapters, for AG News, served from the same frozen
 base by switching task weights."""
+
 from __future__ import annotations
 
 import copy
@@ -35,8 +36,14 @@ def adapter_epochs(profile: Profile) -> int:
     return ADAPTER_EPOCHS.get(profile.name, profile.epochs)
 
 
-def adapter_model(setup: TransferSetup, source: Run, task: str = "imdb", placement: str = "houlsby",
-                  bottleneck: int | None = None, train_embeddings: bool = False) -> nn.Module:
+def adapter_model(
+    setup: TransferSetup,
+    source: Run,
+    task: str = "imdb",
+    placement: str = "houlsby",
+    bottleneck: int | None = None,
+    train_embeddings: bool = False,
+) -> nn.Module:
     """Chapter 01's pre-trained encoder with a new head for ``task`` ('imdb' or 'ag_news'),
     frozen, with fresh adapters; with ``train_embeddings``, the embedding table trains too (a
     diagnosis, not a parameter-efficient method)."""
@@ -49,20 +56,36 @@ def adapter_model(setup: TransferSetup, source: Run, task: str = "imdb", placeme
     return model
 
 
-def train_adapters(setup: TransferSetup, source: Run, placement: str = "houlsby", bottleneck: int | None = None,
-                   task: str = "imdb", lr: float = ADAPTER_LR, epochs: int | None = None,
-                   train_embeddings: bool = False) -> Run:
+def train_adapters(
+    setup: TransferSetup,
+    source: Run,
+    placement: str = "houlsby",
+    bottleneck: int | None = None,
+    task: str = "imdb",
+    lr: float = ADAPTER_LR,
+    epochs: int | None = None,
+    train_embeddings: bool = False,
+) -> Run:
     """Train adapters + head on ``task`` ('imdb' or 'ag_news') over the frozen ``source`` model
     (chapter 01's pre-trained encoder). Cached like every run."""
     data = {"imdb": setup.imdb, "ag_news": setup.ag_news}[task]
     p = setup.profile
     m = adapters.bottleneck_size(p.encoder.d_model, bottleneck)
-    cfg = TrainConfig(epochs=epochs or adapter_epochs(p), lr=lr, batch_size=p.batch_size, evals_per_epoch=p.evals_per_epoch)
+    cfg = TrainConfig(
+        epochs=epochs or adapter_epochs(p), lr=lr, batch_size=p.batch_size, evals_per_epoch=p.evals_per_epoch
+    )
     method = {"placement": placement, "bottleneck": m, "train_embeddings": train_embeddings}
-    key = {**setup.key(), "source": source.record["config"], "task": task, "adapters": method,
-           "adapters_code": source_digest(efficient, adapters, ch01, sys.modules[__name__])}
+    key = {
+        **setup.key(),
+        "source": source.record["config"],
+        "task": task,
+        "adapters": method,
+        "adapters_code": source_digest(efficient, adapters, ch01, sys.modules[__name__]),
+    }
     name = f"{task}-adapters-{placement}-m{m}" + ("-embeddings" if train_embeddings else "")
-    return run_classifier(name, key, lambda: adapter_model(setup, source, task, placement, m, train_embeddings), data, cfg)
+    return run_classifier(
+        name, key, lambda: adapter_model(setup, source, task, placement, m, train_embeddings), data, cfg
+    )
 
 
 def sweep_sizes(profile: Profile) -> list[int]:
@@ -82,13 +105,20 @@ def sentiment_words_in_source(setup: TransferSetup, top: int = 50, min_reviews: 
     n_pos = sum(1 for label in setup.imdb.train.labels if label == 1)
     n_neg = len(setup.imdb.train.labels) - n_pos
     in_source = Counter(i for ids in setup.ag_news.train.ids for i in ids)
-    odds = {w: math.log((pos[w] + 1) / (n_pos + 2)) - math.log((neg[w] + 1) / (n_neg + 2))
-            for w in set(pos) | set(neg) if w > 1 and pos[w] + neg[w] >= min_reviews}  # ids 0/1: padding, <unk>
+    odds = {
+        w: math.log((pos[w] + 1) / (n_pos + 2)) - math.log((neg[w] + 1) / (n_neg + 2))
+        for w in set(pos) | set(neg)
+        if w > 1 and pos[w] + neg[w] >= min_reviews
+    }  # ids 0/1: padding, <unk>
     best = sorted(odds, key=lambda w: (-abs(odds[w]), w))[:top]
-    return pd.DataFrame({"word": [setup.vocab.itos[w] for w in best],
-                         "leans": ["positive" if odds[w] > 0 else "negative" for w in best],
-                         "log-odds on IMDB": [odds[w] for w in best],
-                         "occurrences in AG News training text": [in_source[w] for w in best]})
+    return pd.DataFrame(
+        {
+            "word": [setup.vocab.itos[w] for w in best],
+            "leans": ["positive" if odds[w] > 0 else "negative" for w in best],
+            "log-odds on IMDB": [odds[w] for w in best],
+            "occurrences in AG News training text": [in_source[w] for w in best],
+        }
+    )
 
 
 def switch_tasks(setup: TransferSetup, imdb: Run, ag_news: Run) -> list[dict]:
@@ -96,18 +126,25 @@ def switch_tasks(setup: TransferSetup, imdb: Run, ag_news: Run) -> list[dict]:
     News adapters and head, then back (``adapters.load_adapter_state``). Per switch: the task's
     accuracy in its own run and after the switch, the time the switch took, and what the task
     stores."""
-    tasks = {"IMDB sentiment": (adapters.adapter_state(imdb.model), setup.imdb.test, imdb.record),
-             "AG News topic": (adapters.adapter_state(ag_news.model), setup.ag_news.test, ag_news.record)}
+    tasks = {
+        "IMDB sentiment": (adapters.adapter_state(imdb.model), setup.imdb.test, imdb.record),
+        "AG News topic": (adapters.adapter_state(ag_news.model), setup.ag_news.test, ag_news.record),
+    }
     shared = copy.deepcopy(imdb.model)  # serving IMDB now; switch to AG News, then back
     switches = []
     for task in ["AG News topic", "IMDB sentiment"]:
         state, test, record = tasks[task]
         with timer() as clock:
             adapters.load_adapter_state(shared, state)
-        switches.append({"switched to": task, "accuracy in its own run (%)": 100 * record["test_accuracy"],
-                         "accuracy after switching (%)": 100 * evaluate(shared, test)["accuracy"],
-                         "switch time (ms)": 1000 * clock["seconds"],
-                         "stored per task (kB)": 1024 * adapters.state_megabytes(state)})
+        switches.append(
+            {
+                "switched to": task,
+                "accuracy in its own run (%)": 100 * record["test_accuracy"],
+                "accuracy after switching (%)": 100 * evaluate(shared, test)["accuracy"],
+                "switch time (ms)": 1000 * clock["seconds"],
+                "stored per task (kB)": 1024 * adapters.state_megabytes(state),
+            }
+        )
     return switches
 
 
@@ -129,27 +166,57 @@ def experiment(profile: Profile | None = None, setup: TransferSetup | None = Non
     houlsby, pfeiffer = sweep[m], train_adapters(setup, source, "pfeiffer", m)
     with_embeddings = train_adapters(setup, source, "houlsby", m, lr=EMBEDDING_LR, train_embeddings=True)
     ag = train_adapters(setup, source, "houlsby", m, task="ag_news")
-    records = {"full fine-tuning": finetuned.record, "linear probe": probe.record,
-               label("houlsby", m): houlsby.record, label("pfeiffer", m): pfeiffer.record,
-               **{label("houlsby", k): run.record for k, run in sweep.items() if k != m}}
+    records = {
+        "full fine-tuning": finetuned.record,
+        "linear probe": probe.record,
+        label("houlsby", m): houlsby.record,
+        label("pfeiffer", m): pfeiffer.record,
+        **{label("houlsby", k): run.record for k, run in sweep.items() if k != m},
+    }
     comparison, with_table = list(records), f"adapters (m={m}) + embedding table"
     records[with_table] = with_embeddings.record
     records["AG News adapters"] = ag.record
     records["AG News source task"] = source.record
-    curves = plots.training_curves({k: records[k] for k in comparison[:4]},
-                                   title="IMDB: training curves of adapters against chapter 01's strategies")
+    curves = plots.training_curves(
+        {k: records[k] for k in comparison[:4]},
+        title="IMDB: training curves of adapters against chapter 01's strategies",
+    )
     bottlenecks = plots.parameter_sweep(
-        {"adapters, Houlsby": [(run.record["trainable_params"], 100 * run.record["test_accuracy"], f"m={k}")
-                               for k, run in sweep.items()]},
-        references={k: (records[k]["trainable_params"], 100 * records[k]["test_accuracy"])
-                    for k in ("full fine-tuning", "linear probe", label("pfeiffer", m))},
-        title="IMDB test accuracy against trainable parameters")
-    runs = {"source": source, "finetuned": finetuned, "probe": probe, "houlsby": houlsby, "pfeiffer": pfeiffer,
-            "with_embeddings": with_embeddings, "ag": ag}
-    return Outcome(records, {"training_curves": curves, "bottleneck_sweep": bottlenecks},
-                   {"setup": setup, "m": m, "sweep": sweep, **runs, "words": sentiment_words_in_source(setup),
-                    "switches": switch_tasks(setup, houlsby, ag), "comparison": comparison,
-                    "diagnosis": ["full fine-tuning", label("houlsby", m), with_table]})
+        {
+            "adapters, Houlsby": [
+                (run.record["trainable_params"], 100 * run.record["test_accuracy"], f"m={k}")
+                for k, run in sweep.items()
+            ]
+        },
+        references={
+            k: (records[k]["trainable_params"], 100 * records[k]["test_accuracy"])
+            for k in ("full fine-tuning", "linear probe", label("pfeiffer", m))
+        },
+        title="IMDB test accuracy against trainable parameters",
+    )
+    runs = {
+        "source": source,
+        "finetuned": finetuned,
+        "probe": probe,
+        "houlsby": houlsby,
+        "pfeiffer": pfeiffer,
+        "with_embeddings": with_embeddings,
+        "ag": ag,
+    }
+    return Outcome(
+        records,
+        {"training_curves": curves, "bottleneck_sweep": bottlenecks},
+        {
+            "setup": setup,
+            "m": m,
+            "sweep": sweep,
+            **runs,
+            "words": sentiment_words_in_source(setup),
+            "switches": switch_tasks(setup, houlsby, ag),
+            "comparison": comparison,
+            "diagnosis": ["full fine-tuning", label("houlsby", m), with_table],
+        },
+    )
 
 
 def _epochs(n: int) -> str:
@@ -175,7 +242,10 @@ def facts(outcome: Outcome) -> dict:
     embedding, total = size.vocab_size * size.d_model, ft["total_params"]
     ft_acc = 100 * ft["test_accuracy"]
     best_name = max((k for k in c["comparison"] if k.startswith("adapters")), key=lambda k: r[k]["best_val_accuracy"])
-    best_acc, best_share = 100 * r[best_name]["test_accuracy"], 100 * r[best_name]["trainable_params"] / ft["trainable_params"]
+    best_acc, best_share = (
+        100 * r[best_name]["test_accuracy"],
+        100 * r[best_name]["trainable_params"] / ft["trainable_params"],
+    )
     gap = ft_acc - best_acc
     close, small = gap <= PEFT_TARGET_POINTS, best_share <= PEFT_TARGET_SHARE
     sweep_acc = [100 * run.record["test_accuracy"] for run in sweep.values()]
@@ -183,43 +253,76 @@ def facts(outcome: Outcome) -> dict:
     emb_acc = 100 * with_embeddings["test_accuracy"]
     full_mb = adapters.state_megabytes(c["finetuned"].model.state_dict())
     return {
-        "bert_mb": 4 * bert_base / 2**20, "bert_adapter_params": per_task_bert,
-        "bert_adapter_mb": 4 * per_task_bert / 2**20, "bert_adapter_share": 100 * per_task_bert / bert_base,
-        "d": size.d_model, "layers": size.num_layers, "m": m,
-        "houlsby_formula": trainable("houlsby"), "pfeiffer_formula": trainable("pfeiffer"),
-        "total": total, "embedding_share": 100 * embedding / total,
+        "bert_mb": 4 * bert_base / 2**20,
+        "bert_adapter_params": per_task_bert,
+        "bert_adapter_mb": 4 * per_task_bert / 2**20,
+        "bert_adapter_share": 100 * per_task_bert / bert_base,
+        "d": size.d_model,
+        "layers": size.num_layers,
+        "m": m,
+        "houlsby_formula": trainable("houlsby"),
+        "pfeiffer_formula": trainable("pfeiffer"),
+        "total": total,
+        "embedding_share": 100 * embedding / total,
         "houlsby_share": 100 * trainable("houlsby") / houlsby["total_params"],
         "houlsby_share_layers": 100 * trainable("houlsby") / (total - embedding),
-        "train_size": houlsby["train_examples"], "test_size": houlsby["test_size"],
-        "lr": f"{ADAPTER_LR:g}", "ft_lr": f"{ft['train_config']['lr']:g}",
-        "adapter_epochs": _epochs(houlsby["train_config"]["epochs"]), "ft_epochs": _epochs(ft["train_config"]["epochs"]),
-        "ft_acc": ft_acc, "probe_acc": 100 * probe["test_accuracy"],
-        "houlsby_acc": 100 * houlsby["test_accuracy"], "pfeiffer_acc": 100 * pfeiffer["test_accuracy"],
-        "best_name": best_name, "best_acc": best_acc, "best_share": best_share, "gap_text": words(-gap),
+        "train_size": houlsby["train_examples"],
+        "test_size": houlsby["test_size"],
+        "lr": f"{ADAPTER_LR:g}",
+        "ft_lr": f"{ft['train_config']['lr']:g}",
+        "adapter_epochs": _epochs(houlsby["train_config"]["epochs"]),
+        "ft_epochs": _epochs(ft["train_config"]["epochs"]),
+        "ft_acc": ft_acc,
+        "probe_acc": 100 * probe["test_accuracy"],
+        "houlsby_acc": 100 * houlsby["test_accuracy"],
+        "pfeiffer_acc": 100 * pfeiffer["test_accuracy"],
+        "best_name": best_name,
+        "best_acc": best_acc,
+        "best_share": best_share,
+        "gap_text": words(-gap),
         "target": "meets" if close and small else "misses",
         "target_text": f"within {PEFT_TARGET_POINTS:g} point{'s' if PEFT_TARGET_POINTS != 1 else ''} of full "
-                       f"fine-tuning's accuracy while training at most {PEFT_TARGET_SHARE:g}% of its parameters",
-        "target_why": "" if close and small else " on " + " and on ".join(
-            ([] if close else ["accuracy"]) + ([] if small else ["the share of parameters it trains"])),
-        "sweep_min": min(sweep_acc), "sweep_max": max(sweep_acc), "sweep_small": min(sweep), "sweep_large": max(sweep),
+        f"fine-tuning's accuracy while training at most {PEFT_TARGET_SHARE:g}% of its parameters",
+        "target_why": ""
+        if close and small
+        else " on "
+        + " and on ".join(([] if close else ["accuracy"]) + ([] if small else ["the share of parameters it trains"])),
+        "sweep_min": min(sweep_acc),
+        "sweep_max": max(sweep_acc),
+        "sweep_small": min(sweep),
+        "sweep_large": max(sweep),
         "sweep_n": len(sweep),
         "sweep_ratio": sweep[max(sweep)].record["trainable_params"] / sweep[min(sweep)].record["trainable_params"],
-        "top_words": len(c["words"]), "words_median": float(in_source.median()),
-        "words_rare": 100 * float((in_source <= 2).mean()), "ag_train": len(setup.ag_news.train),
-        "emb_acc": emb_acc, "emb_gap_text": words(emb_acc - ft_acc),
+        "top_words": len(c["words"]),
+        "words_median": float(in_source.median()),
+        "words_rare": 100 * float((in_source <= 2).mean()),
+        "ag_train": len(setup.ag_news.train),
+        "emb_acc": emb_acc,
+        "emb_gap_text": words(emb_acc - ft_acc),
         "emb_share": 100 * with_embeddings["trainable_params"] / with_embeddings["total_params"],
-        "emb_gain_text": words(emb_acc - 100 * houlsby["test_accuracy"]), "emb_lr": f"{EMBEDDING_LR:g}",
+        "emb_gain_text": words(emb_acc - 100 * houlsby["test_accuracy"]),
+        "emb_lr": f"{EMBEDDING_LR:g}",
         "emb_verdict": "So the Transformer layers never needed full fine-tuning (small adapters adapt them "
-                       "as well), and the frozen vocabulary was the obstacle." if emb_acc >= ft_acc - PEFT_TARGET_POINTS else
-                       "The frozen vocabulary explains part of the gap, then, but not all of it: adapting the frozen "
-                       "layers with adapters still falls short of training them.",
+        "as well), and the frozen vocabulary was the obstacle."
+        if emb_acc >= ft_acc - PEFT_TARGET_POINTS
+        else "The frozen vocabulary explains part of the gap, then, but not all of it: adapting the frozen "
+        "layers with adapters still falls short of training them.",
         "verdict": f"the best adapters finish {words(-gap)} full fine-tuning"
-                   + ("" if gap <= PEFT_TARGET_POINTS else f" and {words(best_acc - 100 * probe['test_accuracy'])} the linear probe"),
-        "ag_acc": 100 * r["AG News adapters"]["test_accuracy"], "source_acc": 100 * r["AG News source task"]["test_accuracy"],
-        "task_kb": switches[1]["stored per task (kB)"], "full_mb": full_mb,
+        + (
+            ""
+            if gap <= PEFT_TARGET_POINTS
+            else f" and {words(best_acc - 100 * probe['test_accuracy'])} the linear probe"
+        ),
+        "ag_acc": 100 * r["AG News adapters"]["test_accuracy"],
+        "source_acc": 100 * r["AG News source task"]["test_accuracy"],
+        "task_kb": switches[1]["stored per task (kB)"],
+        "full_mb": full_mb,
         "switch_ms": max(row["switch time (ms)"] for row in switches),
         "task_ratio": 1024 * full_mb / switches[1]["stored per task (kB)"],
-        "ft_speed": ft["examples_per_s"], "houlsby_speed": houlsby["examples_per_s"],
-        "ft_time": ft["wall_time_s"], "houlsby_time": houlsby["wall_time_s"],
-        "ft_mem": ft["peak_memory_mb"], "houlsby_mem": houlsby["peak_memory_mb"],
+        "ft_speed": ft["examples_per_s"],
+        "houlsby_speed": houlsby["examples_per_s"],
+        "ft_time": ft["wall_time_s"],
+        "houlsby_time": houlsby["wall_time_s"],
+        "ft_mem": ft["peak_memory_mb"],
+        "houlsby_mem": houlsby["peak_memory_mb"],
     }

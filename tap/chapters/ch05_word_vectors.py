@@ -8,11 +8,12 @@ The word vectors stay frozen, so each review's average vector is computed once
 training reviews (23,000 to train, 2,000 to choose the checkpoint) and all 25,000 test reviews
 in the `book` profile, in seconds each.
 """
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Iterator
 
 import torch
 from torch import nn
@@ -32,8 +33,11 @@ from ..word_vectors import VectorSource, WordVectors, word_vectors
 RANKS = (1, 2, 4, 8)
 MAX_WORDS = 512  # per review: longer reviews are cut (few are)
 # IMDB sizes of these runs: the whole train split (less validation) and the whole test split.
-IMDB_SIZES = {"smoke": None, "book": dict(imdb_train=23_000, imdb_val=2_000, imdb_test=0),
-              "full": dict(imdb_train=23_000, imdb_val=2_000, imdb_test=0)}
+IMDB_SIZES = {
+    "smoke": None,
+    "book": dict(imdb_train=23_000, imdb_val=2_000, imdb_test=0),
+    "full": dict(imdb_train=23_000, imdb_val=2_000, imdb_test=0),
+}
 TRAIN = dict(epochs=3, lr=2e-3, batch_size=128, evals_per_epoch=2)
 FEW = 1_250  # the study's notebooks used 5% of the data: 5% of IMDB's 25,000 training reviews
 # Vectors a profile also runs the headline pair with, to compare: in `full`, whose own are
@@ -50,7 +54,7 @@ class MeanVectors:
     labels: torch.Tensor
 
     @classmethod
-    def from_split(cls, split, model: WordVectorClassifier, vectors: WordVectors) -> "MeanVectors":
+    def from_split(cls, split, model: WordVectorClassifier, vectors: WordVectors) -> MeanVectors:
         data = EncodedDataset.from_texts(split["text"], split["label"], vectors.vocab, MAX_WORDS)
         with torch.no_grad():
             means = [model.mean_vector(**inputs) for inputs, _ in data.batches(256, shuffle=False)]
@@ -59,24 +63,33 @@ class MeanVectors:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def first(self, n: int) -> "MeanVectors":
+    def first(self, n: int) -> MeanVectors:
         """A balanced subset of ``n`` reviews: the first ``n``/2 of each label in the split's order."""
-        keep = torch.cat([torch.nonzero(self.labels == y).flatten()[: n // 2] for y in self.labels.unique()]).sort().values
+        keep = (
+            torch.cat([torch.nonzero(self.labels == y).flatten()[: n // 2] for y in self.labels.unique()])
+            .sort()
+            .values
+        )
         return MeanVectors(self.vectors[keep], self.labels[keep])
 
-    def batches(self, batch_size: int, shuffle: bool, seed: int = 0,
-                by_length: bool = False) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+    def batches(
+        self, batch_size: int, shuffle: bool, seed: int = 0, by_length: bool = False
+    ) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
         """``({"mean_vectors"}, labels)`` batches, in a seeded random order when ``shuffle``."""
-        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed)) if shuffle \
+        order = (
+            torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+            if shuffle
             else torch.arange(len(self))
+        )
         for chunk in order.split(batch_size):
             yield {"mean_vectors": self.vectors[chunk]}, self.labels[chunk]
 
 
 def _task(splits: Splits, vectors: WordVectors) -> EncodedTask:
     averager = WordVectorClassifier(vectors.vectors, len(splits.label_names))
-    return EncodedTask(splits, *(MeanVectors.from_split(s, averager, vectors)
-                                 for s in (splits.train, splits.val, splits.test)))
+    return EncodedTask(
+        splits, *(MeanVectors.from_split(s, averager, vectors) for s in (splits.train, splits.val, splits.test))
+    )
 
 
 @dataclass
@@ -92,9 +105,14 @@ class VectorSetup:
     def key(self) -> dict:
         """What the runs depend on, for the cache key."""
         digest = hashlib.sha256(self.vectors.vectors.numpy().tobytes()).hexdigest()[:16]
-        return {"profile": self.profile.to_dict(), "vectors": digest, "max_words": MAX_WORDS,
-                "code": source_digest(vector_classifier, pooled, lora),
-                "imdb": {**self.imdb.splits.sizes(), "train": len(self.imdb.train)}, "ag_news": self.ag_news.splits.sizes()}
+        return {
+            "profile": self.profile.to_dict(),
+            "vectors": digest,
+            "max_words": MAX_WORDS,
+            "code": source_digest(vector_classifier, pooled, lora),
+            "imdb": {**self.imdb.splits.sizes(), "train": len(self.imdb.train)},
+            "ag_news": self.ag_news.splits.sizes(),
+        }
 
 
 def prepare(profile: Profile | None = None, source: VectorSource | None = None) -> VectorSetup:
@@ -122,8 +140,9 @@ def baseline(setup: VectorSetup) -> Run:
 
 def pretrain_on_ag_news(setup: VectorSetup) -> Run:
     """The source model: the classifier trained on AG News's four topics."""
-    return _run("ag-news", setup, lambda: WordVectorClassifier(setup.vectors.vectors, setup.ag_news.num_classes),
-                setup.ag_news)
+    return _run(
+        "ag-news", setup, lambda: WordVectorClassifier(setup.vectors.vectors, setup.ag_news.num_classes), setup.ag_news
+    )
 
 
 def from_source(setup: VectorSetup, source: Run) -> WordVectorClassifier:
@@ -136,10 +155,12 @@ def from_source(setup: VectorSetup, source: Run) -> WordVectorClassifier:
 
 def lora_fc1(setup: VectorSetup, source: Run, rank: int) -> Run:
     """LoRA on the pre-trained ``fc1`` (α = 2·rank) and a new head; everything else frozen."""
+
     def build() -> nn.Module:
         model = from_source(setup, source)
         apply_lora(model, ["fc1"], rank=rank, alpha=2 * rank)
         return model
+
     return _run(f"lora-r{rank}", setup, build, setup.imdb, source=source.record["config"], rank=rank)
 
 
@@ -150,10 +171,12 @@ def fc1_fine_tune(setup: VectorSetup, source: Run) -> Run:
 
 def head_only(setup: VectorSetup, source: Run) -> Run:
     """A probe: the pre-trained ``fc1`` frozen, only a new head fitted (to convergence)."""
+
     def build() -> nn.Module:
         model = from_source(setup, source)
         model.fc1.requires_grad_(False)
         return model
+
     return run_probe("word-vectors-head-only", {**setup.key(), "source": source.record["config"]}, build, setup.imdb)
 
 
@@ -171,12 +194,17 @@ def runs(setup: VectorSetup) -> dict[str, Run]:
     reviews, and (IMDB alone against rank-2 LoRA) on as few as the study used."""
     source = pretrain_on_ag_news(setup)
     few = with_few_reviews(setup)
-    out = {"trained on IMDB alone": baseline(setup), "AG News source task": source,
-           "AG News → new head only (probe)": head_only(setup, source)}
+    out = {
+        "trained on IMDB alone": baseline(setup),
+        "AG News source task": source,
+        "AG News → new head only (probe)": head_only(setup, source),
+    }
     out.update({f"AG News → LoRA on fc1, rank {r}": lora_fc1(setup, source, r) for r in RANKS})
     out["AG News → fc1 fully fine-tuned"] = fc1_fine_tune(setup, source)
     n = f"{len(few.imdb.train):,} reviews"
-    out.update({f"trained on IMDB alone, {n}": baseline(few), f"AG News → LoRA on fc1, rank 2, {n}": lora_fc1(few, source, 2)})
+    out.update(
+        {f"trained on IMDB alone, {n}": baseline(few), f"AG News → LoRA on fc1, rank 2, {n}": lora_fc1(few, source, 2)}
+    )
     return out
 
 
@@ -199,15 +227,20 @@ def study(profile: Profile | None = None) -> Outcome:
 
     figure = plots.parameter_sweep(
         {"AG News → LoRA on fc1, r = 1 … 8": [(*point(rec), f"r={r}") for r, rec in lora.items()]},
-        references={name: point(imdb[name]) for name in
-                    ("trained on IMDB alone", "AG News → fc1 fully fine-tuned", "AG News → new head only (probe)")},
-        title=f"The study's word-vector classifier on IMDB ({imdb['trained on IMDB alone']['test_size']:,} test reviews)")
+        references={
+            name: point(imdb[name])
+            for name in ("trained on IMDB alone", "AG News → fc1 fully fine-tuned", "AG News → new head only (probe)")
+        },
+        title=f"The study's word-vector classifier on IMDB ({imdb['trained on IMDB alone']['test_size']:,} test reviews)",
+    )
     records = {PREFIX + name: run.record for name, run in done.items()}
     context = {"setup": setup, "runs": done, "table": results_table(imdb)}
     if setup.profile.name in ALSO:
         other = prepare(setup.profile, ALSO[setup.profile.name])
-        pair = {"trained on IMDB alone": baseline(other),
-                "AG News → LoRA on fc1, rank 2": lora_fc1(other, pretrain_on_ag_news(other), 2)}
+        pair = {
+            "trained on IMDB alone": baseline(other),
+            "AG News → LoRA on fc1, rank 2": lora_fc1(other, pretrain_on_ag_news(other), 2),
+        }
         records.update({f"{PREFIX}{ALSO[setup.profile.name].kind} vectors: {n}": r.record for n, r in pair.items()})
         context["also"] = (other.vectors.record, pair)
     return Outcome(records, {"word_vectors": figure}, context)
@@ -216,20 +249,26 @@ def study(profile: Profile | None = None) -> Outcome:
 def _source_words(record: dict) -> str:
     """Where a set of word vectors came from, in words."""
     if "reviews" in record:
-        return f"learned by the book from {record['reviews']:,} of IMDB's unlabelled reviews ({record['tokens']:,} words)"
+        return (
+            f"learned by the book from {record['reviews']:,} of IMDB's unlabelled reviews ({record['tokens']:,} words)"
+        )
     return f"GloVe 6B 100d ({record['source']})"
 
 
 def _also_facts(study_outcome: Outcome, base: Run, lora2: Run) -> str:
     """The headline pair with the other vectors a profile compares (``ALSO``), in a sentence."""
     if "also" not in study_outcome.context:
-        return ("This build ran the experiment with these vectors only; the full profile, which reads GloVe's "
-                "from the Hub, also runs the pair above with the book's own vectors and compares the two here.")
+        return (
+            "This build ran the experiment with these vectors only; the full profile, which reads GloVe's "
+            "from the Hub, also runs the pair above with the book's own vectors and compares the two here."
+        )
     record, pair = study_outcome.context["also"]
     b, l = (100 * pair[n].record["test_accuracy"] for n in ("trained on IMDB alone", "AG News → LoRA on fc1, rank 2"))
-    return (f"With word vectors {_source_words(record)} instead, the same pair reaches {b:.1f}% (IMDB alone) and "
-            f"{l:.1f}% (rank-2 LoRA from AG News), against {100 * base.record['test_accuracy']:.1f}% and "
-            f"{100 * lora2.record['test_accuracy']:.1f}% above.")
+    return (
+        f"With word vectors {_source_words(record)} instead, the same pair reaches {b:.1f}% (IMDB alone) and "
+        f"{l:.1f}% (rank-2 LoRA from AG News), against {100 * base.record['test_accuracy']:.1f}% and "
+        f"{100 * lora2.record['test_accuracy']:.1f}% above."
+    )
 
 
 def facts(study_outcome: Outcome) -> dict:
@@ -241,12 +280,17 @@ def facts(study_outcome: Outcome) -> dict:
     gain = 100 * (lora2.record["test_accuracy"] - base.record["test_accuracy"])
     noise = 2 * standard_error(n_test, lora2.record["test_accuracy"], base.record["test_accuracy"])
     return {
-        "wv_source": _source_words(setup.vectors.record), "wv_compared": _also_facts(study_outcome, base, lora2),
-        "wv_words": len(setup.vectors.vocab) - 2, "wv_dim": setup.vectors.vectors.shape[1],
-        "wv_train": base.record["train_examples"], "wv_test": n_test,
+        "wv_source": _source_words(setup.vectors.record),
+        "wv_compared": _also_facts(study_outcome, base, lora2),
+        "wv_words": len(setup.vectors.vocab) - 2,
+        "wv_dim": setup.vectors.vectors.shape[1],
+        "wv_train": base.record["train_examples"],
+        "wv_test": n_test,
         "wv_ag_acc": 100 * done["AG News source task"].record["test_accuracy"],
-        "wv_base_acc": 100 * base.record["test_accuracy"], "wv_lora2_acc": 100 * lora2.record["test_accuracy"],
-        "wv_lora_weights": lora_weights, "wv_fc1_weights": lora2.model.fc1.linear.weight.numel(),
+        "wv_base_acc": 100 * base.record["test_accuracy"],
+        "wv_lora2_acc": 100 * lora2.record["test_accuracy"],
+        "wv_lora_weights": lora_weights,
+        "wv_fc1_weights": lora2.model.fc1.linear.weight.numel(),
         "wv_lora2_params": lora2.record["trainable_params"],
         "wv_ft_acc": 100 * done["AG News → fc1 fully fine-tuned"].record["test_accuracy"],
         "wv_ft_params": done["AG News → fc1 fully fine-tuned"].record["trainable_params"],
@@ -256,12 +300,16 @@ def facts(study_outcome: Outcome) -> dict:
         "wv_rank_high": max(100 * done[f"AG News → LoRA on fc1, rank {r}"].record["test_accuracy"] for r in RANKS),
         **_few_facts(done, base.record),
         "wv_study_remark": _against_study(100 * base.record["test_accuracy"], 100 * lora2.record["test_accuracy"]),
-        "wv_verdict": (f"more than twice the standard error of the difference ({noise:.1f} points): as in the study, "
-                       "adapting the AG News classifier beats training on IMDB alone" if gain > noise else
-                       f"within twice the standard error of the difference ({noise:.1f} points): unlike the study, "
-                       "adapting the AG News classifier does not beat training on IMDB alone here" if abs(gain) <= noise else
-                       f"more than twice the standard error of the difference ({noise:.1f} points) below: unlike the study, "
-                       "the classifier trained on IMDB alone is better"),
+        "wv_verdict": (
+            f"more than twice the standard error of the difference ({noise:.1f} points): as in the study, "
+            "adapting the AG News classifier beats training on IMDB alone"
+            if gain > noise
+            else f"within twice the standard error of the difference ({noise:.1f} points): unlike the study, "
+            "adapting the AG News classifier does not beat training on IMDB alone here"
+            if abs(gain) <= noise
+            else f"more than twice the standard error of the difference ({noise:.1f} points) below: unlike the study, "
+            "the classifier trained on IMDB alone is better"
+        ),
     }
 
 
@@ -269,27 +317,39 @@ def _against_study(base: float, lora2: float) -> str:
     """Our two headline accuracies against the study's reported ones, in a sentence."""
     ours, theirs = (base, lora2), tuple(STUDY_REPORTED.values())
     if min(ours) > max(theirs):
-        return (f"Both runs land well above the study's {theirs[0]:.1f}% and {theirs[1]:.1f}%: vectors learned from "
-                "film reviews know which words praise and which complain, where vectors learned from Wikipedia and "
-                "news mostly know what a word is about.")
-    return (f"The study reported {theirs[0]:.1f}% and {theirs[1]:.1f}% for the same two runs, with GloVe's vectors "
-            "and its own training budget.")
+        return (
+            f"Both runs land well above the study's {theirs[0]:.1f}% and {theirs[1]:.1f}%: vectors learned from "
+            "film reviews know which words praise and which complain, where vectors learned from Wikipedia and "
+            "news mostly know what a word is about."
+        )
+    return (
+        f"The study reported {theirs[0]:.1f}% and {theirs[1]:.1f}% for the same two runs, with GloVe's vectors "
+        "and its own training budget."
+    )
 
 
 def _few_facts(done: dict[str, Run], all_reviews: dict) -> dict:
     """The low-data pair: IMDB alone against rank-2 LoRA from AG News, on the study's 5%
     (``all_reviews``: the IMDB-only run on every training review)."""
-    base, lora2 = (next(run for name, run in done.items() if name.startswith(prefix) and name.endswith(" reviews"))
-                   for prefix in ("trained on IMDB alone, ", "AG News → LoRA on fc1, rank 2, "))
+    base, lora2 = (
+        next(run for name, run in done.items() if name.startswith(prefix) and name.endswith(" reviews"))
+        for prefix in ("trained on IMDB alone, ", "AG News → LoRA on fc1, rank 2, ")
+    )
     gain = 100 * (lora2.record["test_accuracy"] - base.record["test_accuracy"])
     noise = 2 * standard_error(base.record["test_size"], lora2.record["test_accuracy"], base.record["test_accuracy"])
-    return {"wv_few": base.record["train_examples"], "wv_few_epochs": base.record["train_config"]["epochs"],
-            "wv_few_base_acc": 100 * base.record["test_accuracy"],
-            "wv_few_lora_acc": 100 * lora2.record["test_accuracy"],
-            "wv_few_words": compare(gain, ahead="above", behind="below"),
-            "wv_few_verdict": "beyond the noise" if abs(gain) > noise else "within the noise",
-            "wv_few_remark": (f"Even so few reviews train the small network almost as well as all "
-                              f"{all_reviews['train_examples']:,} ({100 * all_reviews['test_accuracy']:.1f}%): the word "
-                              "vectors, learned from IMDB's own unlabelled reviews, already carry the sentiment, and "
-                              "little is left for a source task to add."
-                              if all_reviews["test_accuracy"] - base.record["test_accuracy"] < 0.02 else "")}
+    return {
+        "wv_few": base.record["train_examples"],
+        "wv_few_epochs": base.record["train_config"]["epochs"],
+        "wv_few_base_acc": 100 * base.record["test_accuracy"],
+        "wv_few_lora_acc": 100 * lora2.record["test_accuracy"],
+        "wv_few_words": compare(gain, ahead="above", behind="below"),
+        "wv_few_verdict": "beyond the noise" if abs(gain) > noise else "within the noise",
+        "wv_few_remark": (
+            f"Even so few reviews train the small network almost as well as all "
+            f"{all_reviews['train_examples']:,} ({100 * all_reviews['test_accuracy']:.1f}%): the word "
+            "vectors, learned from IMDB's own unlabelled reviews, already carry the sentiment, and "
+            "little is left for a source task to add."
+            if all_reviews["test_accuracy"] - base.record["test_accuracy"] < 0.02
+            else ""
+        ),
+    }

@@ -5,6 +5,7 @@ TF-IDF + logistic regression. Part 2: a causal LM instruction-tuned with ``trl``
 model and each task's majority answer, on held-out phrasings and texts. The ``full`` profile
 adds the original study's settings: Yelp reviews in part 1, ``facebook/opt-350m`` tuned with
 openassistant-guanaco conversations (Dettmers et al., 2023) in part 2."""
+
 from __future__ import annotations
 
 import sys
@@ -31,8 +32,8 @@ from ..report import compare, format_table, results_table
 from ..runs import Outcome
 from ..training import TrainConfig
 
-
 # --- part 1: multi-class fine-tuning -------------------------------------------------------
+
 
 @dataclass
 class MultiClassRun:
@@ -50,20 +51,29 @@ def fine_tune_bert(task: str, profile: Profile, seed: int = 0) -> MultiClassRun:
     size = multiclass.size_of(profile)
     splits = multiclass.task_splits(task, profile, seed)
     num_classes = len(splits.label_names)
-    cfg = TrainConfig(epochs=size.epochs, lr=size.lr, batch_size=size.batch_size,
-                      evals_per_epoch=size.evals_per_epoch, seed=seed)
+    cfg = TrainConfig(
+        epochs=size.epochs, lr=size.lr, batch_size=size.batch_size, evals_per_epoch=size.evals_per_epoch, seed=seed
+    )
     where = models.resolve(size.model)  # offline: records the stand-in in models.STAND_INS
 
     def compute() -> tuple[dict, None]:
         torch.manual_seed(seed)  # the new head's initial weights, whatever ran before in this process
         model, tokenizer = models.load_classifier(size.model, num_classes)
-        enc = {name: multiclass.encode(tokenizer, ds, size.max_len) for name, ds in
-               (("train", splits.train), ("val", splits.val), ("test", splits.test))}
+        enc = {
+            name: multiclass.encode(tokenizer, ds, size.max_len)
+            for name, ds in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+        }
         record, model = multiclass.fine_tune(model, enc["train"], enc["val"], cfg, num_classes)
         return {**record, **multiclass.score_test_split(model, enc["test"], num_classes), "model": where}, None
 
-    key = {"task": task, "size": size.to_dict(), "model": where.rsplit("/", 1)[-1], "train": cfg.to_dict(),
-           "sizes": splits.sizes(), "code": source_digest(data, text, hf_data, training, multiclass, sys.modules[__name__])}
+    key = {
+        "task": task,
+        "size": size.to_dict(),
+        "model": where.rsplit("/", 1)[-1],
+        "train": cfg.to_dict(),
+        "sizes": splits.sizes(),
+        "code": source_digest(data, text, hf_data, training, multiclass, sys.modules[__name__]),
+    }
     record, _ = cached_run(f"ch06-{task}", key, compute)
     baseline = multiclass.majority_baseline(list(splits.train["label"]), list(splits.test["label"]), num_classes)
     return MultiClassRun(task, splits, record, baseline)
@@ -76,15 +86,50 @@ GUANACO_ID = "timdettmers/openassistant-guanaco"
 HUMAN, ASSISTANT = "### Human:", "### Assistant:"  # openassistant-guanaco's turn markers
 
 INSTRUCT_SIZES: dict[str, InstructSize] = {
-    "smoke": InstructSize(BASE_ID, train_per_task=16, eval_per_task=4, text_tokens=24, max_length=64, epochs=1,
-                          batch_size=16, lr=2e-3, lora_lr=1e-2, lora_r=8, max_new_tokens=6, lora_also_train=("ln_f",)),
+    "smoke": InstructSize(
+        BASE_ID,
+        train_per_task=16,
+        eval_per_task=4,
+        text_tokens=24,
+        max_length=64,
+        epochs=1,
+        batch_size=16,
+        lr=2e-3,
+        lora_lr=1e-2,
+        lora_r=8,
+        max_new_tokens=6,
+        lora_also_train=("ln_f",),
+    ),
     # Chapter 03's small GPT-2 stands in offline. Its final LayerNorm is trained beside LoRA: LoRA cannot
     # change the scale of the output logits, and this barely pre-trained model's logits are too flat.
-    "book": InstructSize(BASE_ID, train_per_task=800, eval_per_task=120, text_tokens=32, max_length=128, epochs=2,
-                         batch_size=16, lr=2e-3, lora_lr=1e-2, lora_r=8, max_new_tokens=6, lora_also_train=("ln_f",)),
-    "full": InstructSize(BASE_ID, train_per_task=5_000, eval_per_task=500, text_tokens=256, max_length=512,
-                         epochs=2, batch_size=16, lr=2e-5, lora_lr=2e-4, lora_r=16, max_new_tokens=8,
-                         guanaco=10_000),
+    "book": InstructSize(
+        BASE_ID,
+        train_per_task=800,
+        eval_per_task=120,
+        text_tokens=32,
+        max_length=128,
+        epochs=2,
+        batch_size=16,
+        lr=2e-3,
+        lora_lr=1e-2,
+        lora_r=8,
+        max_new_tokens=6,
+        lora_also_train=("ln_f",),
+    ),
+    "full": InstructSize(
+        BASE_ID,
+        train_per_task=5_000,
+        eval_per_task=500,
+        text_tokens=256,
+        max_length=512,
+        epochs=2,
+        batch_size=16,
+        lr=2e-5,
+        lora_lr=2e-4,
+        lora_r=16,
+        max_new_tokens=8,
+        guanaco=10_000,
+    ),
 }
 
 
@@ -96,8 +141,17 @@ def guanaco_pairs(n: int, seed: int = 0) -> Dataset:
         human, _, rest = conversation.partition(ASSISTANT)
         answer = rest.split(HUMAN)[0].strip()
         if human.strip() and answer:
-            rows.append({"prompt": human.strip() + "\n" + ASSISTANT, "completion": " " + answer, "task": "guanaco",
-                         "template": "guanaco", "answer": answer, "source": "guanaco", "text": human.strip()})
+            rows.append(
+                {
+                    "prompt": human.strip() + "\n" + ASSISTANT,
+                    "completion": " " + answer,
+                    "task": "guanaco",
+                    "template": "guanaco",
+                    "answer": answer,
+                    "source": "guanaco",
+                    "text": human.strip(),
+                }
+            )
     return Dataset.from_list(rows)
 
 
@@ -113,14 +167,23 @@ class InstructSetup:
 
     def key(self) -> dict:
         """What the runs depend on, for the cache key."""
-        return {"size": self.size.to_dict(), "base": Path(self.where).name, "ag_news": self.profile.ag_train,
-                "code": source_digest(data, instruct, sys.modules[__name__])}
+        return {
+            "size": self.size.to_dict(),
+            "base": Path(self.where).name,
+            "ag_news": self.profile.ag_train,
+            "code": source_digest(data, instruct, sys.modules[__name__]),
+        }
 
 
 def base_location(profile: Profile) -> str:
     """``facebook/opt-350m`` from the Hub; offline, chapter 03's causal LM pre-trained on IMDB."""
-    return models.resolve(INSTRUCT_SIZES[profile.name].base, stand_in=(
-        "the small GPT-2-style causal LM pre-trained on IMDB reviews in chapter 03", lambda: lm.causal_lm(profile)))
+    return models.resolve(
+        INSTRUCT_SIZES[profile.name].base,
+        stand_in=(
+            "the small GPT-2-style causal LM pre-trained on IMDB reviews in chapter 03",
+            lambda: lm.causal_lm(profile),
+        ),
+    )
 
 
 def prepare(profile: Profile, seed: int = 0) -> InstructSetup:
@@ -140,38 +203,59 @@ def tune(setup: InstructSetup, lora: bool, seed: int = 0) -> dict:
     model, tokenizer = instruct.load_base(setup.where)
     torch.manual_seed(seed)  # LoRA's initial A matrices, whatever ran before in this process
     with tempfile.TemporaryDirectory() as out:
-        trainer = instruct.sft_trainer(model, tokenizer, setup.data.train, setup.size, lora, out,
-                                       eval_dataset=setup.data.eval, seed=seed)
+        trainer = instruct.sft_trainer(
+            model, tokenizer, setup.data.train, setup.size, lora, out, eval_dataset=setup.data.eval, seed=seed
+        )
         before = trainer.evaluate()["eval_loss"]  # held-out completion loss of the untuned model
         with track_peak_memory() as memory, timer() as clock:
             trainer.train()
     log, epochs, n_train = trainer.state.log_history, setup.size.epochs, len(setup.data.train)
     steps_per_epoch = trainer.state.max_steps / epochs
-    history = [{"step": h["step"], "epoch": h["step"] / steps_per_epoch, "train_loss": h["loss"]}
-               for h in log if "loss" in h]
+    history = [
+        {"step": h["step"], "epoch": h["step"] / steps_per_epoch, "train_loss": h["loss"]} for h in log if "loss" in h
+    ]
     held_out = [{"step": 0, "epoch": 0.0, "val_loss": before}] + [
         {"step": h["step"], "epoch": h["step"] / steps_per_epoch, "val_loss": h["eval_loss"]}
-        for h in log if "eval_loss" in h and h["step"] > 0]
+        for h in log
+        if "eval_loss" in h and h["step"] > 0
+    ]
     scores = instruct.score(trainer.model, tokenizer, setup.data, setup.size)
-    return {"history": history, "held_out_loss": held_out, "steps": trainer.state.max_steps,
-            "train_examples": n_train, "wall_time_s": clock["seconds"],
-            "examples_per_s": epochs * n_train / clock["seconds"], **memory,
-            **count_parameters(trainer.model), "hardware": hardware(), "seed": seed, **scores}
+    return {
+        "history": history,
+        "held_out_loss": held_out,
+        "steps": trainer.state.max_steps,
+        "train_examples": n_train,
+        "wall_time_s": clock["seconds"],
+        "examples_per_s": epochs * n_train / clock["seconds"],
+        **memory,
+        **count_parameters(trainer.model),
+        "hardware": hardware(),
+        "seed": seed,
+        **scores,
+    }
 
 
 def run_untuned(setup: InstructSetup) -> dict:
     """The base model scored on the held-out pairs before any tuning, or the cached scores."""
+
     def compute() -> tuple[dict, None]:
         model, tokenizer = instruct.load_base(setup.where)
-        return {"wall_time_s": 0.0, **count_parameters(model), "trainable_params": 0, "hardware": hardware(),
-                **instruct.score(model, tokenizer, setup.data, setup.size)}, None
+        return {
+            "wall_time_s": 0.0,
+            **count_parameters(model),
+            "trainable_params": 0,
+            "hardware": hardware(),
+            **instruct.score(model, tokenizer, setup.data, setup.size),
+        }, None
+
     return cached_run("ch06-untuned", setup.key(), compute)[0]
 
 
 def run_tuning(setup: InstructSetup, lora: bool) -> dict:
     """Full instruction tuning or LoRA, or the cached run with the same data, settings and code."""
-    return cached_run("ch06-sft-lora" if lora else "ch06-sft-full", {**setup.key(), "lora": lora},
-                      lambda: (tune(setup, lora), None))[0]
+    return cached_run(
+        "ch06-sft-lora" if lora else "ch06-sft-full", {**setup.key(), "lora": lora}, lambda: (tune(setup, lora), None)
+    )[0]
 
 
 def label_view(setup: InstructSetup, row: int = 0) -> pd.DataFrame:
@@ -183,9 +267,14 @@ def label_view(setup: InstructSetup, row: int = 0) -> pd.DataFrame:
     with tempfile.TemporaryDirectory() as out:
         trainer = instruct.sft_trainer(model, setup.tokenizer, setup.data.train.select([row]), setup.size, False, out)
     example = trainer.train_dataset[0]
-    return pd.DataFrame({"token": [setup.tokenizer.decode([i]) for i in example["input_ids"]],
-                         "id": example["input_ids"], "label": example["labels"],
-                         "in the loss": [lab != -100 for lab in example["labels"]]})
+    return pd.DataFrame(
+        {
+            "token": [setup.tokenizer.decode([i]) for i in example["input_ids"]],
+            "id": example["input_ids"],
+            "label": example["labels"],
+            "in the loss": [lab != -100 for lab in example["labels"]],
+        }
+    )
 
 
 def showcase(setup: InstructSetup, records: dict[str, dict], per_task: int = 1, width: int = 90) -> pd.DataFrame:
@@ -194,9 +283,14 @@ def showcase(setup: InstructSetup, records: dict[str, dict], per_task: int = 1, 
     rows = []
     for task in OPTIONS:
         for i in [i for i, t in enumerate(ev["task"]) if t == task][:per_task]:
-            instruction = ev["prompt"][i][:-len(ANSWER) - 1].replace("\n", " ⏎ ")
-            row = {"task": task, "held-out prompt": instruction if len(instruction) <= width
-                   else instruction[: width // 2] + " … " + instruction[-width // 2:], "expected": ev["answer"][i]}
+            instruction = ev["prompt"][i][: -len(ANSWER) - 1].replace("\n", " ⏎ ")
+            row = {
+                "task": task,
+                "held-out prompt": instruction
+                if len(instruction) <= width
+                else instruction[: width // 2] + " … " + instruction[-width // 2 :],
+                "expected": ev["answer"][i],
+            }
             row.update({name: repr(r["responses"][i].strip()[:40]) for name, r in records.items()})
             rows.append(row)
     return pd.DataFrame(rows)
@@ -204,8 +298,17 @@ def showcase(setup: InstructSetup, records: dict[str, dict], per_task: int = 1, 
 
 def template_table() -> pd.DataFrame:
     """Every template, its task, and whether it is held out for evaluation."""
-    return pd.DataFrame([{"task": t.task, "template": t.name, "phrasing": t.text.replace("\n", " ⏎ "),
-                          "held out": "yes" if t.held_out else ""} for t in TEMPLATES]).set_index("template")
+    return pd.DataFrame(
+        [
+            {
+                "task": t.task,
+                "template": t.name,
+                "phrasing": t.text.replace("\n", " ⏎ "),
+                "held out": "yes" if t.held_out else "",
+            }
+            for t in TEMPLATES
+        ]
+    ).set_index("template")
 
 
 def _mean(scores: dict[str, float]) -> float:
@@ -215,19 +318,29 @@ def _mean(scores: dict[str, float]) -> float:
 def comparison_table(records: dict[str, dict], majority: dict[str, float]) -> pd.DataFrame:
     """Exact match per task on the held-out templates (greedy decoding), their mean with constrained
     decoding, the mean on the same texts with the training templates, and what each run cost."""
-    rows = [{"model": "majority answer", **{f"{t} (%)": round(100 * a, 1) for t, a in majority.items()},
-             "mean (%)": round(100 * _mean(majority), 1)}]
+    rows = [
+        {
+            "model": "majority answer",
+            **{f"{t} (%)": round(100 * a, 1) for t, a in majority.items()},
+            "mean (%)": round(100 * _mean(majority), 1),
+        }
+    ]
     for name, r in records.items():
         em = r["exact_match"]
-        rows.append({"model": name, **{f"{t} (%)": round(100 * em[t], 1) for t in OPTIONS},
-                     "mean (%)": round(100 * _mean(em), 1),
-                     "constrained mean (%)": round(100 * _mean(r["constrained"]), 1),
-                     "training templates, mean (%)": round(100 * _mean(r["exact_match_seen"]), 1),
-                     "valid answers (%)": round(100 * _mean(r["valid"]), 1),
-                     "trainable params": r["trainable_params"],
-                     "trainable (%)": round(100 * r["trainable_params"] / r["total_params"], 2),
-                     "train time (s)": round(r["wall_time_s"], 1),
-                     "peak memory (MB)": round(r["peak_memory_mb"]) if r.get("peak_memory_mb") else None})
+        rows.append(
+            {
+                "model": name,
+                **{f"{t} (%)": round(100 * em[t], 1) for t in OPTIONS},
+                "mean (%)": round(100 * _mean(em), 1),
+                "constrained mean (%)": round(100 * _mean(r["constrained"]), 1),
+                "training templates, mean (%)": round(100 * _mean(r["exact_match_seen"]), 1),
+                "valid answers (%)": round(100 * _mean(r["valid"]), 1),
+                "trainable params": r["trainable_params"],
+                "trainable (%)": round(100 * r["trainable_params"] / r["total_params"], 2),
+                "train time (s)": round(r["wall_time_s"], 1),
+                "peak memory (MB)": round(r["peak_memory_mb"]) if r.get("peak_memory_mb") else None,
+            }
+        )
     return pd.DataFrame(rows).set_index("model")
 
 
@@ -251,25 +364,38 @@ def experiment(profile: Profile | None = None) -> Outcome:
     ag = bert["ag_news"].splits
     records[TFIDF] = tfidf_logreg(ag.train["text"], ag.train["label"], ag.test["text"], ag.test["label"])
     setup = prepare(p)
-    sft = {"untuned": run_untuned(setup), "full tuning": run_tuning(setup, lora=False),
-           "LoRA": run_tuning(setup, lora=True)}
+    sft = {
+        "untuned": run_untuned(setup),
+        "full tuning": run_tuning(setup, lora=False),
+        "LoRA": run_tuning(setup, lora=True),
+    }
     for name, r in sft.items():
         records[INSTRUCTIONS + name] = {k: v for k, v in r.items() if k not in ("responses", "responses_seen")}
 
-    figures = {"training_curves": plots.training_curves({f"BERT on {task}": r.record for task, r in bert.items()},
-                                                        title="Fine-tuning curves (validation several times per epoch)")}
+    figures = {
+        "training_curves": plots.training_curves(
+            {f"BERT on {task}": r.record for task, r in bert.items()},
+            title="Fine-tuning curves (validation several times per epoch)",
+        )
+    }
     for task, r in bert.items():
         name, texts = TASK_TEXTS[task]
         figures[f"{task}_confusion"] = plots.confusion_matrix(
-            r.record["confusion"], r.splits.label_names, title=f"{name}: confusion matrix on {r.record['test_size']:,} test {texts}")
+            r.record["confusion"],
+            r.splits.label_names,
+            title=f"{name}: confusion matrix on {r.record['test_size']:,} test {texts}",
+        )
     figures["instruction_loss"] = plots.loss_curves(
         {name: sft[name] for name in ("full tuning", "LoRA")},
-        title="Instruction tuning: completion loss (held out: unseen templates and texts)")
+        title="Instruction tuning: completion loss (held out: unseen templates and texts)",
+    )
     majority = setup.data.majority_accuracy()
     figures["instruction_exact_match"] = plots.grouped_bars(
         {task: {name: 100 * r["exact_match"][task] for name, r in sft.items()} for task in OPTIONS},
-        ylabel="exact match on held-out prompts (%)", reference=("majority answer", {t: 100 * a for t, a in majority.items()}),
-        title=f"Held-out templates and texts ({setup.size.eval_per_task} per task), greedy decoding")
+        ylabel="exact match on held-out prompts (%)",
+        reference=("majority answer", {t: 100 * a for t, a in majority.items()}),
+        title=f"Held-out templates and texts ({setup.size.eval_per_task} per task), greedy decoding",
+    )
     return Outcome(records, figures, {"bert": bert, "setup": setup, "sft": sft})
 
 
@@ -277,8 +403,9 @@ def classification_table(outcome: Outcome) -> pd.DataFrame:
     """Part 1's results: test accuracy and macro-F1 of each classifier and baseline, and its cost."""
     records = {name: r for name, r in outcome.records.items() if not name.startswith(INSTRUCTIONS)}
     table = results_table(records)
-    table.insert(1, "test macro-F1 (%)", [100 * r["test_macro_f1"] if "test_macro_f1" in r else None
-                                          for r in records.values()])
+    table.insert(
+        1, "test macro-F1 (%)", [100 * r["test_macro_f1"] if "test_macro_f1" in r else None for r in records.values()]
+    )
     return table
 
 
@@ -295,19 +422,35 @@ def facts(outcome: Outcome) -> dict:
     (mis_true, mis_pred), mis_n = Counter(zip(worst["true"], worst["predicted"])).most_common(1)[0]
     return {
         "bert": "all-MiniLM-L6-v2, a 6-layer BERT distilled from a larger one "
-                f"(at CPU scale it stands in for {size.model})" if size.model in models.STAND_INS else size.model,
-        "epochs": size.epochs, "epochs_unit": "epoch" if size.epochs == 1 else "epochs", "max_len": size.max_len,
-        "train_n": n_train, "val_n": len(ag.splits.val), "test_n": len(ag.splits.test),
-        "acc": 100 * rec["test_accuracy"], "f1": 100 * rec["test_macro_f1"],
-        "majority_acc": 100 * ag.baseline["test_accuracy"], "majority_f1": 100 * ag.baseline["test_macro_f1"],
-        "tfidf_acc": 100 * tfidf["test_accuracy"], "tfidf_compare": compare(gap, ahead="above", behind="below"),
+        f"(at CPU scale it stands in for {size.model})"
+        if size.model in models.STAND_INS
+        else size.model,
+        "epochs": size.epochs,
+        "epochs_unit": "epoch" if size.epochs == 1 else "epochs",
+        "max_len": size.max_len,
+        "train_n": n_train,
+        "val_n": len(ag.splits.val),
+        "test_n": len(ag.splits.test),
+        "acc": 100 * rec["test_accuracy"],
+        "f1": 100 * rec["test_macro_f1"],
+        "majority_acc": 100 * ag.baseline["test_accuracy"],
+        "majority_f1": 100 * ag.baseline["test_macro_f1"],
+        "tfidf_acc": 100 * tfidf["test_accuracy"],
+        "tfidf_compare": compare(gap, ahead="above", behind="below"),
         "tfidf_why": "BERT's advantage is that it already knows these words' meanings from pre-training, so each "
-                     f"of the {n_train:,} labelled articles goes further." if round(gap, 1) > 0 else
-                     f"With {n_train:,} labelled articles, the bag of words makes "
-                     f"{'as much of them as' if round(gap, 1) == 0 else 'more of them than'} BERT does.",
-        "bert_time": rec["wall_time_s"], "bert_eps": rec["examples_per_s"], "bert_params": rec["trainable_params"],
-        "confused_true": ag.splits.label_names[i], "confused_pred": ag.splits.label_names[j], "confused_n": int(off[i, j]),
-        "mis_true": mis_true, "mis_pred": mis_pred, "mis_pair_n": mis_n,
+        f"of the {n_train:,} labelled articles goes further."
+        if round(gap, 1) > 0
+        else f"With {n_train:,} labelled articles, the bag of words makes "
+        f"{'as much of them as' if round(gap, 1) == 0 else 'more of them than'} BERT does.",
+        "bert_time": rec["wall_time_s"],
+        "bert_eps": rec["examples_per_s"],
+        "bert_params": rec["trainable_params"],
+        "confused_true": ag.splits.label_names[i],
+        "confused_pred": ag.splits.label_names[j],
+        "confused_n": int(off[i, j]),
+        "mis_true": mis_true,
+        "mis_pred": mis_pred,
+        "mis_pair_n": mis_n,
         **_instruction_facts(setup, outcome.context["sft"]),
     }
 
@@ -333,62 +476,108 @@ def _instruction_facts(setup: InstructSetup, sft: dict[str, dict]) -> dict:
     def at_least(share: float) -> str:
         return "all" if share == 1 else f"at least {100 * share:.0f}%"
 
-    top_share = {task: max(Counter(instruct.normalise(a) for a, t in zip(full["responses"], eval_tasks) if t == task)
-                           .values()) / n_eval[task] for task in OPTIONS}
+    top_share = {
+        task: max(Counter(instruct.normalise(a) for a, t in zip(full["responses"], eval_tasks) if t == task).values())
+        / n_eval[task]
+        for task in OPTIONS
+    }
     learned = [t for t in OPTIONS if beyond_noise(full["exact_match"][t], t)]
     missed = [t for t in OPTIONS if t not in learned]
     if not learned:
-        verdict = (f"On no task does full tuning beat the majority answer by more than the luck of {n_min} "
-                   f"questions, and on every task {at_least(min(top_share.values()))} of its answers are one "
-                   "and the same option: the model learned which answers each kind of question takes, and how often, "
-                   "but not how to read the text.")
+        verdict = (
+            f"On no task does full tuning beat the majority answer by more than the luck of {n_min} "
+            f"questions, and on every task {at_least(min(top_share.values()))} of its answers are one "
+            "and the same option: the model learned which answers each kind of question takes, and how often, "
+            "but not how to read the text."
+        )
     elif missed:
-        verdict = (f"It reads the text for {_task_list(learned)}, beating the majority answer by more than the luck of "
-                   f"{n_min} questions; on {_task_list(missed)} it does not, and "
-                   f"{at_least(min(top_share[t] for t in missed))} of its answers there are one and the same option: "
-                   "for those it learned which answers the question takes, and how often, but not how to read the text.")
+        verdict = (
+            f"It reads the text for {_task_list(learned)}, beating the majority answer by more than the luck of "
+            f"{n_min} questions; on {_task_list(missed)} it does not, and "
+            f"{at_least(min(top_share[t] for t in missed))} of its answers there are one and the same option: "
+            "for those it learned which answers the question takes, and how often, but not how to read the text."
+        )
         if learned == ["genre"]:
-            verdict += (" Telling a film review from a news story needs only the kind of words a text uses, which even "
-                        "a model pre-trained on reviews alone can tell apart; sentiment and topic need a closer reading.")
+            verdict += (
+                " Telling a film review from a news story needs only the kind of words a text uses, which even "
+                "a model pre-trained on reviews alone can tell apart; sentiment and topic need a closer reading."
+            )
     else:
-        verdict = ("It beats the majority answer on every task by more than the luck of "
-                   f"{n_min} questions: it learned to read the texts, too.")
+        verdict = (
+            "It beats the majority answer on every task by more than the luck of "
+            f"{n_min} questions: it learned to read the texts, too."
+        )
     gap_seen = 100 * (_mean(full["exact_match_seen"]) - _mean(full["exact_match"]))
     saved = 100 * (1 - lora["wall_time_s"] / full["wall_time_s"])
     stand_in = setup.size.base in models.STAND_INS
     base_params = untuned["total_params"]
     values = {
         "lora_extra": "The base model's final LayerNorm is trained too (peft's modules_to_save): a LoRA "
-                      "update can turn the last hidden state but not lengthen it, so it cannot make the output "
-                      "distribution more peaked than the frozen LayerNorm gain allows, and this small, briefly "
-                      "pre-trained model's next-token distributions are flat." if setup.size.lora_also_train else "",
+        "update can turn the last hidden state but not lengthen it, so it cannot make the output "
+        "distribution more peaked than the frozen LayerNorm gain allows, and this small, briefly "
+        "pre-trained model's next-token distributions are flat."
+        if setup.size.lora_also_train
+        else "",
         "base": "the small GPT-2-style model pre-trained on IMDB's unlabelled reviews in chapter 03 "
-                f"(at CPU scale it stands in for {setup.size.base})" if stand_in else setup.size.base,
+        f"(at CPU scale it stands in for {setup.size.base})"
+        if stand_in
+        else setup.size.base,
         "base_desc": f"a GPT-2 of {base_params:,} parameters that has read "
-                     f"{lm.CLM_SIZES[setup.profile.name].train_tokens:,} tokens of movie reviews" if stand_in else
-                     f"{setup.size.base}, with {base_params:,} parameters",
-        "new_tokens": setup.size.max_new_tokens, "sft_epochs": setup.size.epochs, "sft_steps": full["steps"],
-        "full_params": full["trainable_params"], "lora_params": lora["trainable_params"],
-        "lora_share": format_table(comparison_table(sft, majority)).loc["LoRA", "trainable (%)"],  # as the table shows it
-        "full_time": full["wall_time_s"], "lora_time": lora["wall_time_s"],
-        "majority_mean": 100 * _mean(majority), "eval_n": n_min, "vocab": len(setup.tokenizer),
+        f"{lm.CLM_SIZES[setup.profile.name].train_tokens:,} tokens of movie reviews"
+        if stand_in
+        else f"{setup.size.base}, with {base_params:,} parameters",
+        "new_tokens": setup.size.max_new_tokens,
+        "sft_epochs": setup.size.epochs,
+        "sft_steps": full["steps"],
+        "full_params": full["trainable_params"],
+        "lora_params": lora["trainable_params"],
+        "lora_share": format_table(comparison_table(sft, majority)).loc[
+            "LoRA", "trainable (%)"
+        ],  # as the table shows it
+        "full_time": full["wall_time_s"],
+        "lora_time": lora["wall_time_s"],
+        "majority_mean": 100 * _mean(majority),
+        "eval_n": n_min,
+        "vocab": len(setup.tokenizer),
         "full_compare": compare(100 * (_mean(full["exact_match"]) - _mean(majority)), ahead="above", behind="below"),
         "verdict": verdict,
-        "phrasing": "The new phrasings are not what holds it back" if gap_seen < 5 else
-                    "The new phrasings cost it something",
-        "lora_time_verdict": "It took no less time here" if saved < 1 else
-                             f"It saved {saved:.0f}% of the training time here, far less than its share of trained "
-                             "weights would suggest" if saved >= 20 else "It saved little time here",
+        "phrasing": "The new phrasings are not what holds it back"
+        if gap_seen < 5
+        else "The new phrasings cost it something",
+        "lora_time_verdict": "It took no less time here"
+        if saved < 1
+        else f"It saved {saved:.0f}% of the training time here, far less than its share of trained "
+        "weights would suggest"
+        if saved >= 20
+        else "It saved little time here",
         **{f"majority_{task}": 100 * a for task, a in majority.items()},
     }
     for name, r in {"untuned": untuned, "full": full, "lora": lora}.items():
         for task in OPTIONS:
-            values.update({f"{name}_{task}": 100 * r["exact_match"][task], f"{name}_{task}_c": 100 * r["constrained"][task],
-                           f"{name}_{task}_seen": 100 * r["exact_match_seen"][task]})
-        values.update({f"{name}_mean": 100 * _mean(r["exact_match"]), f"{name}_seen_mean": 100 * _mean(r["exact_match_seen"]),
-                       f"{name}_c_mean": 100 * _mean(r["constrained"]), f"{name}_valid": 100 * _mean(r["valid"])})
+            values.update(
+                {
+                    f"{name}_{task}": 100 * r["exact_match"][task],
+                    f"{name}_{task}_c": 100 * r["constrained"][task],
+                    f"{name}_{task}_seen": 100 * r["exact_match_seen"][task],
+                }
+            )
+        values.update(
+            {
+                f"{name}_mean": 100 * _mean(r["exact_match"]),
+                f"{name}_seen_mean": 100 * _mean(r["exact_match_seen"]),
+                f"{name}_c_mean": 100 * _mean(r["constrained"]),
+                f"{name}_valid": 100 * _mean(r["valid"]),
+            }
+        )
         if name != "untuned":  # the tasks where the tuned model beats both the untuned one and the majority answer
-            beats = [t for t in OPTIONS if beyond_noise(r["exact_match"][t], t) and r["exact_match"][t] > untuned["exact_match"][t]]
-            values[f"{name}_beats"] = (f"all {len(OPTIONS)} tasks" if len(beats) == len(OPTIONS)
-                                       else (_task_list(beats) if beats else "none of the tasks"))
+            beats = [
+                t
+                for t in OPTIONS
+                if beyond_noise(r["exact_match"][t], t) and r["exact_match"][t] > untuned["exact_match"][t]
+            ]
+            values[f"{name}_beats"] = (
+                f"all {len(OPTIONS)} tasks"
+                if len(beats) == len(OPTIONS)
+                else (_task_list(beats) if beats else "none of the tasks")
+            )
     return values

@@ -4,9 +4,10 @@ TF-IDF + logistic regression; accuracy with 95% intervals, trainable parameters,
 task, time and memory; data efficiency; and the book's own encoder (chapters 01, 04, 05) beside
 them. Here too: the tables, the headline numbers and the words the page (and the introduction,
 which shows this chapter's comparison) states, all derived from the records."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ from . import ch01_transfer, ch04_adapters, ch05_lora, ch07_study
 
 # --------------------------------------------------------------------------- tables
 
+
 def _setting(value) -> str:
     """A method setting as the method table shows it: lists as "query, value"."""
     return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
@@ -30,10 +32,16 @@ def _setting(value) -> str:
 
 def method_table(book: Playbook) -> pd.DataFrame:
     """What each method trains, who implements it, and its learning rate in ``book``'s profile."""
-    rows = [{"method": m.label, "what trains": m.trains, "implemented by": m.library,
-             "learning rate": np.format_float_positional(book.train_config(m).lr, trim="-"),
-             "settings": "; ".join(f"{k} {_setting(v)}" for k, v in m.settings.items()) or "—"}
-            for m in METHODS]
+    rows = [
+        {
+            "method": m.label,
+            "what trains": m.trains,
+            "implemented by": m.library,
+            "learning rate": np.format_float_positional(book.train_config(m).lr, trim="-"),
+            "settings": "; ".join(f"{k} {_setting(v)}" for k, v in m.settings.items()) or "—",
+        }
+        for m in METHODS
+    ]
     return pd.DataFrame(rows).set_index("method")
 
 
@@ -45,14 +53,20 @@ def comparison_table(records: dict[str, dict]) -> pd.DataFrame:
     resident memory subtracted from it). Unrounded: show it through
     ``comparison_tables`` and ``tap.report.format_table``."""
     table = results_table(records)
-    table["trainable (%)"] = [100 * r["trainable_params"] / r["total_params"] if "base_params" in r else None
-                              for r in records.values()]
+    table["trainable (%)"] = [
+        100 * r["trainable_params"] / r["total_params"] if "base_params" in r else None for r in records.values()
+    ]
     table.insert(1, "95% interval (%)", ["{:.1f}–{:.1f}".format(*accuracy_interval(r)) for r in records.values()])
     table.insert(3, "train reviews", [r["train_examples"] for r in records.values()])
-    table["stored per task (KB)"] = [r["trainable_bytes"] / 1024 if "trainable_bytes" in r else None
-                                     for r in records.values()]
-    table["training memory (MB)"] = [r.get("peak_gpu_memory_mb", r["peak_memory_mb"] - r["baseline_memory_mb"])
-                                     if "baseline_memory_mb" in r else None for r in records.values()]
+    table["stored per task (KB)"] = [
+        r["trainable_bytes"] / 1024 if "trainable_bytes" in r else None for r in records.values()
+    ]
+    table["training memory (MB)"] = [
+        r.get("peak_gpu_memory_mb", r["peak_memory_mb"] - r["baseline_memory_mb"])
+        if "baseline_memory_mb" in r
+        else None
+        for r in records.values()
+    ]
     return table
 
 
@@ -70,11 +84,14 @@ def comparison_tables(records: dict[str, dict]) -> tuple[pd.DataFrame, pd.DataFr
 
 # --------------------------------------------------------------------------- key numbers and words
 
+
 def target_phrase() -> str:
     """The book's target for a parameter-efficient method, in words (``tap.report``'s constants)."""
     unit = "point" if PEFT_TARGET_POINTS == 1 else "points"
-    return (f"within {PEFT_TARGET_POINTS:g} percentage {unit} of full fine-tuning's accuracy while training "
-            f"at most {PEFT_TARGET_SHARE:g}% of the parameters")
+    return (
+        f"within {PEFT_TARGET_POINTS:g} percentage {unit} of full fine-tuning's accuracy while training "
+        f"at most {PEFT_TARGET_SHARE:g}% of the parameters"
+    )
 
 
 def key_numbers(records: dict[str, dict], budget_pct: float = PEFT_TARGET_SHARE) -> dict:
@@ -84,8 +101,11 @@ def key_numbers(records: dict[str, dict], budget_pct: float = PEFT_TARGET_SHARE)
     paired 95% interval, and the classical anchor."""
     full = records[METHOD["full"].label]
     neural = {k: r for k, r in records.items() if "base_params" in r}
-    efficient = {k: r for k, r in neural.items() if k != METHOD["full"].label
-                 and 100 * r["trainable_params"] / r["total_params"] <= budget_pct}
+    efficient = {
+        k: r
+        for k, r in neural.items()
+        if k != METHOD["full"].label and 100 * r["trainable_params"] / r["total_params"] <= budget_pct
+    }
     best_label = max(efficient, key=lambda k: efficient[k]["test_accuracy"])
     best = efficient[best_label]
     diff, diff_lo, diff_hi = paired_difference(best["test_correct"], full["test_correct"])
@@ -93,16 +113,27 @@ def key_numbers(records: dict[str, dict], budget_pct: float = PEFT_TARGET_SHARE)
     same, every = records.get(TFIDF_SAME), records.get(TFIDF_ALL)
     lo, hi = accuracy_interval(full)
     return {
-        "train_n": full["train_examples"], "test_n": full["test_size"], "ci_half": (hi - lo) / 2,
-        "base_params": full["base_params"], "full_acc": 100 * full["test_accuracy"], "full_time": full["wall_time_s"],
+        "train_n": full["train_examples"],
+        "test_n": full["test_size"],
+        "ci_half": (hi - lo) / 2,
+        "base_params": full["base_params"],
+        "full_acc": 100 * full["test_accuracy"],
+        "full_time": full["wall_time_s"],
         "full_bytes": full["trainable_bytes"],
-        "best_label": best_label, "best_acc": 100 * best["test_accuracy"],
-        "best_params": best["trainable_params"], "best_pct": 100 * best["trainable_params"] / best["total_params"],
-        "best_bytes": best["trainable_bytes"], "best_time": best["wall_time_s"],
+        "best_label": best_label,
+        "best_acc": 100 * best["test_accuracy"],
+        "best_params": best["trainable_params"],
+        "best_pct": 100 * best["trainable_params"] / best["total_params"],
+        "best_bytes": best["trainable_bytes"],
+        "best_time": best["wall_time_s"],
         "storage_ratio": full["trainable_bytes"] / best["trainable_bytes"],
-        "diff": 100 * diff, "diff_lo": 100 * diff_lo, "diff_hi": 100 * diff_hi,
-        "target_met": -100 * diff <= PEFT_TARGET_POINTS, "budget_pct": budget_pct,
-        "best_neural_label": best_neural, "best_neural_acc": 100 * neural[best_neural]["test_accuracy"],
+        "diff": 100 * diff,
+        "diff_lo": 100 * diff_lo,
+        "diff_hi": 100 * diff_hi,
+        "target_met": -100 * diff <= PEFT_TARGET_POINTS,
+        "budget_pct": budget_pct,
+        "best_neural_label": best_neural,
+        "best_neural_acc": 100 * neural[best_neural]["test_accuracy"],
         "tfidf_acc": 100 * same["test_accuracy"] if same else float("nan"),
         "tfidf_time": same["wall_time_s"] if same else float("nan"),
         "tfidf_all_acc": 100 * every["test_accuracy"] if every else float("nan"),
@@ -122,7 +153,7 @@ def _ranked(records: dict[str, dict], key: Callable[[dict], float], reverse: boo
 
 
 def decision_table(records: dict[str, dict]) -> pd.DataFrame:
-    """"Which method when": each recommendation is *chosen by the code* from the measured
+    """ "Which method when": each recommendation is *chosen by the code* from the measured
     records (the most accurate, the smallest within the noise, the fastest...), and the
     evidence column quotes the numbers it was chosen on."""
     k = key_numbers(records)
@@ -132,39 +163,63 @@ def decision_table(records: dict[str, dict]) -> pd.DataFrame:
     rows = []
     # 1. Small labelled set, CPU: is the anchor good enough?
     anchor_wins = k["tfidf_acc"] >= k["best_neural_acc"] - k["ci_half"]
-    rows.append((f"{k['train_n']:,} labelled reviews, a CPU, an answer in seconds",
-                 TFIDF_SAME if anchor_wins else f"{k['best_neural_label']} (start from {TFIDF_SAME} as the baseline)",
-                 f"anchor {k['tfidf_acc']:.1f}% in {k['tfidf_time']:.1f} s vs {k['best_neural_label']} "
-                 f"{k['best_neural_acc']:.1f}% in {neural[k['best_neural_label']]['wall_time_s']:.0f} s "
-                 f"(±{k['ci_half']:.1f} points of noise)"))
+    rows.append(
+        (
+            f"{k['train_n']:,} labelled reviews, a CPU, an answer in seconds",
+            TFIDF_SAME if anchor_wins else f"{k['best_neural_label']} (start from {TFIDF_SAME} as the baseline)",
+            f"anchor {k['tfidf_acc']:.1f}% in {k['tfidf_time']:.1f} s vs {k['best_neural_label']} "
+            f"{k['best_neural_acc']:.1f}% in {neural[k['best_neural_label']]['wall_time_s']:.0f} s "
+            f"(±{k['ci_half']:.1f} points of noise)",
+        )
+    )
     # 2. One task, the best accuracy the pre-trained model gives.
-    rows.append(("one task, best accuracy from the pre-trained model, storage no concern",
-                 k["best_neural_label"],
-                 f"{k['best_neural_acc']:.1f}% (full fine-tuning {k['full_acc']:.1f}%)"))
+    rows.append(
+        (
+            "one task, best accuracy from the pre-trained model, storage no concern",
+            k["best_neural_label"],
+            f"{k['best_neural_acc']:.1f}% (full fine-tuning {k['full_acc']:.1f}%)",
+        )
+    )
     # 3. Many tasks on one base model: the best method within the parameter budget.
-    rows.append((f"many tasks sharing one base model (≤ {k['budget_pct']:g}% trainable)",
-                 k["best_label"],
-                 f"{k['best_acc']:.1f}%, {compare(k['diff'])} full fine-tuning ({k['full_acc']:.1f}%); paired "
-                 f"95% interval of the difference {k['diff_lo']:+.1f} to {k['diff_hi']:+.1f} points; stores "
-                 f"{_kilobytes(k['best_bytes'])} per task instead of {k['full_bytes'] / 2**20:,.0f} MB"))
+    rows.append(
+        (
+            f"many tasks sharing one base model (≤ {k['budget_pct']:g}% trainable)",
+            k["best_label"],
+            f"{k['best_acc']:.1f}%, {compare(k['diff'])} full fine-tuning ({k['full_acc']:.1f}%); paired "
+            f"95% interval of the difference {k['diff_lo']:+.1f} to {k['diff_hi']:+.1f} points; stores "
+            f"{_kilobytes(k['best_bytes'])} per task instead of {k['full_bytes'] / 2**20:,.0f} MB",
+        )
+    )
     # 4. The smallest footprint whose accuracy is within the noise of the best efficient method.
     close = {n: r for n, r in neural.items() if n != full_label and acc[n] >= k["best_acc"] - k["ci_half"]}
     smallest = _ranked(close, lambda r: r["trainable_params"], reverse=False)[0]
-    rows.append(("the smallest per-task footprint without losing accuracy",
-                 smallest,
-                 f"{neural[smallest]['trainable_params']:,} trainable parameters, {acc[smallest]:.1f}% "
-                 f"(within ±{k['ci_half']:.1f} of {k['best_label']})"))
+    rows.append(
+        (
+            "the smallest per-task footprint without losing accuracy",
+            smallest,
+            f"{neural[smallest]['trainable_params']:,} trainable parameters, {acc[smallest]:.1f}% "
+            f"(within ±{k['ci_half']:.1f} of {k['best_label']})",
+        )
+    )
     # 5. Fastest neural training.
     fastest = _ranked(neural, lambda r: r["examples_per_s"])[0]
-    rows.append(("fastest training of a neural model",
-                 fastest,
-                 f"{neural[fastest]['examples_per_s']:.1f} reviews/s vs {neural[full_label]['examples_per_s']:.1f} "
-                 f"for full fine-tuning; {acc[fastest]:.1f}%"))
+    rows.append(
+        (
+            "fastest training of a neural model",
+            fastest,
+            f"{neural[fastest]['examples_per_s']:.1f} reviews/s vs {neural[full_label]['examples_per_s']:.1f} "
+            f"for full fine-tuning; {acc[fastest]:.1f}%",
+        )
+    )
     # 6. All the data.
-    rows.append((f"all {k['tfidf_all_n']:,} labelled reviews, or a GPU",
-                 "a larger pre-trained Transformer, fine-tuned on everything",
-                 f"anchor on all reviews {k['tfidf_all_acc']:.1f}% in {k['tfidf_all_time']:.0f} s here; "
-                 "published full-data results below"))
+    rows.append(
+        (
+            f"all {k['tfidf_all_n']:,} labelled reviews, or a GPU",
+            "a larger pre-trained Transformer, fine-tuned on everything",
+            f"anchor on all reviews {k['tfidf_all_acc']:.1f}% in {k['tfidf_all_time']:.0f} s here; "
+            "published full-data results below",
+        )
+    )
     return pd.DataFrame(rows, columns=["situation", "choose", "because (measured here)"]).set_index("situation")
 
 
@@ -181,8 +236,13 @@ def phrases(k: dict) -> dict[str, str]:
     """The sentence fragments the chapter and the introduction glue as text, from the key
     numbers: how the best parameter-efficient method compares with full fine-tuning, whether
     it meets the book's target, and how the neural methods compare with the anchor."""
-    return {"diff_words": compare(k["diff"]), "target_word": "meets" if k["target_met"] else "misses",
-            "target": target_phrase(), "anchor_words": anchor_phrase(k), "target_evidence": target_evidence(k)}
+    return {
+        "diff_words": compare(k["diff"]),
+        "target_word": "meets" if k["target_met"] else "misses",
+        "target": target_phrase(),
+        "anchor_words": anchor_phrase(k),
+        "target_evidence": target_evidence(k),
+    }
 
 
 def target_evidence(k: dict) -> str:
@@ -190,14 +250,20 @@ def target_evidence(k: dict) -> str:
     the whole interval lies above the allowed loss."""
     limit, lo, hi = -PEFT_TARGET_POINTS, k["diff_lo"], k["diff_hi"]
     if lo >= limit:
-        return (f"The whole paired interval lies above {limit:+g} points: at this test-set size the data "
-                f"show that it loses at most {PEFT_TARGET_POINTS:g} point (non-inferiority).")
+        return (
+            f"The whole paired interval lies above {limit:+g} points: at this test-set size the data "
+            f"show that it loses at most {PEFT_TARGET_POINTS:g} point (non-inferiority)."
+        )
     if k["target_met"]:
-        return (f"But the paired interval reaches {lo:+.1f} points, below {limit:+g}: these test reviews "
-                "cannot rule out a larger loss, so non-inferiority is not shown.")
+        return (
+            f"But the paired interval reaches {lo:+.1f} points, below {limit:+g}: these test reviews "
+            "cannot rule out a larger loss, so non-inferiority is not shown."
+        )
     if hi >= limit:
-        return (f"The top of the paired interval, {hi:+.1f} points, lies within the {PEFT_TARGET_POINTS:g}-point "
-                "margin, so the shortfall itself is not certain.")
+        return (
+            f"The top of the paired interval, {hi:+.1f} points, lies within the {PEFT_TARGET_POINTS:g}-point "
+            "margin, so the shortfall itself is not certain."
+        )
     return f"Even the top of the paired interval, {hi:+.1f} points, is below {limit:+g}: it falls short."
 
 
@@ -206,13 +272,21 @@ def precision_facts(runs: dict[str, dict]) -> dict:
     with its paired interval, and the training and scoring times of each."""
     (low, fast), single = [(n, r) for n, r in runs.items() if n != "float32"][0], runs["float32"]
     diff, lo, hi = (100 * v for v in paired_difference(fast["test_correct"], single["test_correct"]))
-    return {"prec_name": low, "prec_acc": 100 * fast["test_accuracy"], "prec_fp32_acc": 100 * single["test_accuracy"],
-            "prec_diff_words": compare(diff), "prec_diff_lo": lo, "prec_diff_hi": hi,
-            "prec_time": fast["wall_time_s"], "prec_fp32_time": single["wall_time_s"],
-            "prec_train_ratio": single["wall_time_s"] / fast["wall_time_s"],
-            "prec_test_time": fast["test_time_s"], "prec_fp32_test_time": single["test_time_s"],
-            "prec_test_ratio": single["test_time_s"] / fast["test_time_s"],
-            "prec_native": "computes bf16 in hardware" if native_bf16() else "has no bf16 instructions (emulated)"}
+    return {
+        "prec_name": low,
+        "prec_acc": 100 * fast["test_accuracy"],
+        "prec_fp32_acc": 100 * single["test_accuracy"],
+        "prec_diff_words": compare(diff),
+        "prec_diff_lo": lo,
+        "prec_diff_hi": hi,
+        "prec_time": fast["wall_time_s"],
+        "prec_fp32_time": single["wall_time_s"],
+        "prec_train_ratio": single["wall_time_s"] / fast["wall_time_s"],
+        "prec_test_time": fast["test_time_s"],
+        "prec_fp32_test_time": single["test_time_s"],
+        "prec_test_ratio": single["test_time_s"] / fast["test_time_s"],
+        "prec_native": "computes bf16 in hardware" if native_bf16() else "has no bf16 instructions (emulated)",
+    }
 
 
 def bitfit_phrase(records: dict[str, dict]) -> str:
@@ -221,24 +295,33 @@ def bitfit_phrase(records: dict[str, dict]) -> str:
     bitfit, probe = records[METHOD["bitfit"].label], records[METHOD["probe"].label]
     diff, lo, hi = (100 * v for v in paired_difference(bitfit["test_correct"], probe["test_correct"]))
     words = compare(diff, ahead="above", behind="below")
-    noise = (f"The paired 95% interval of the difference, {lo:+.1f} to {hi:+.1f} points, "
-             + ("includes zero: another sample of test reviews could reverse the order."
-                if lo <= 0 <= hi else "excludes zero, though each method was trained with a single seed."))
+    noise = f"The paired 95% interval of the difference, {lo:+.1f} to {hi:+.1f} points, " + (
+        "includes zero: another sample of test reviews could reverse the order."
+        if lo <= 0 <= hi
+        else "excludes zero, though each method was trained with a single seed."
+    )
     if words == "level with":
         return "BitFit and the linear probe end level: here the biases add nothing the head alone could not."
     if words.endswith("below"):
-        rates = ("at the same learning rate" if bitfit["lr"] == probe["lr"] else
-                 f"at a learning rate of {bitfit['lr']:g} against the probe's {probe['lr']:g}")
-        return (f"BitFit ends {words} the linear probe, although it trains the same head and every bias "
-                f"besides. Both had the same {bitfit['steps']:,} optimisation steps, and BitFit took them {rates}: "
-                "with so short a budget, shifting the biases moves the features the head is still learning to "
-                "read, while the probe spends every step fitting its head to features that stay fixed. "
-                + noise)
-    return (f"BitFit ends {words} the linear probe: training the biases inside the network, not only "
-            "the head, adapts the features themselves to sentiment. " + noise)
+        rates = (
+            "at the same learning rate"
+            if bitfit["lr"] == probe["lr"]
+            else f"at a learning rate of {bitfit['lr']:g} against the probe's {probe['lr']:g}"
+        )
+        return (
+            f"BitFit ends {words} the linear probe, although it trains the same head and every bias "
+            f"besides. Both had the same {bitfit['steps']:,} optimisation steps, and BitFit took them {rates}: "
+            "with so short a budget, shifting the biases moves the features the head is still learning to "
+            "read, while the probe spends every step fitting its head to features that stay fixed. " + noise
+        )
+    return (
+        f"BitFit ends {words} the linear probe: training the biases inside the network, not only "
+        "the head, adapts the features themselves to sentiment. " + noise
+    )
 
 
 # --------------------------------------------------------------------------- the experiment
+
 
 def from_scratch_runs(profile: Profile) -> dict[str, dict]:
     """The book's own small encoder on IMDB, as chapters 01, 04 and 05 trained it: from scratch
@@ -249,17 +332,20 @@ def from_scratch_runs(profile: Profile) -> dict[str, dict]:
     setup = ch01_transfer.prepare(profile)
     source = ch01_transfer.pretrain_on_ag_news(setup)
     by_target = {t: ch05_lora.train_lora(setup, source, ch05_lora.LoRASettings(targets=t)) for t in ch05_lora.TARGETS}
-    runs = {"from scratch": ch01_transfer.from_scratch(setup),
-            "AG News + full fine-tuning": ch01_transfer.fine_tune(setup, source),
-            "AG News + top layer fine-tuned": ch01_transfer.top_layers_fine_tune(setup, source),
-            "AG News + linear probe": ch01_transfer.linear_probe(setup, source),
-            "AG News + adapters (ch. 04)": ch04_adapters.train_adapters(setup, source, "houlsby", None),
-            "AG News + LoRA (ch. 05)": by_target[max(by_target, key=lambda t: by_target[t].record["best_val_accuracy"])]}
+    runs = {
+        "from scratch": ch01_transfer.from_scratch(setup),
+        "AG News + full fine-tuning": ch01_transfer.fine_tune(setup, source),
+        "AG News + top layer fine-tuned": ch01_transfer.top_layers_fine_tune(setup, source),
+        "AG News + linear probe": ch01_transfer.linear_probe(setup, source),
+        "AG News + adapters (ch. 04)": ch04_adapters.train_adapters(setup, source, "houlsby", None),
+        "AG News + LoRA (ch. 05)": by_target[max(by_target, key=lambda t: by_target[t].record["best_val_accuracy"])],
+    }
     return {k: r.record for k, r in runs.items()}
 
 
-def frontier_series(records: dict[str, dict], scratch: dict[str, dict] | None = None,
-                    name: str = "pre-trained model, this chapter") -> tuple[dict, dict]:
+def frontier_series(
+    records: dict[str, dict], scratch: dict[str, dict] | None = None, name: str = "pre-trained model, this chapter"
+) -> tuple[dict, dict]:
     """``(series, references)`` for ``plots.parameter_sweep``: the pre-trained model's methods
     (the two LoRA rows, which train the same parameters, as one point), the book's own encoder
     (``scratch``: trained from scratch, or pre-trained on AG News, as two series), and the TF-IDF
@@ -269,19 +355,29 @@ def frontier_series(records: dict[str, dict], scratch: dict[str, dict] | None = 
         neural["LoRA (tap and peft)"] = neural.pop(METHOD["lora"].label)
         neural.pop(METHOD["lora-peft"].label)
     series = {name: [(r["trainable_params"], 100 * r["test_accuracy"], k) for k, r in neural.items()]}
-    for series_name, pretrained in (("the book's encoder, from scratch (ch. 01)", False),
-                                     ("the book's encoder pre-trained on AG News (ch. 01, 04, 05)", True)):
-        points = [(r["trainable_params"], 100 * r["test_accuracy"], k.removeprefix("AG News + "))
-                  for k, r in (scratch or {}).items() if k.startswith("AG News") == pretrained]
+    for series_name, pretrained in (
+        ("the book's encoder, from scratch (ch. 01)", False),
+        ("the book's encoder pre-trained on AG News (ch. 01, 04, 05)", True),
+    ):
+        points = [
+            (r["trainable_params"], 100 * r["test_accuracy"], k.removeprefix("AG News + "))
+            for k, r in (scratch or {}).items()
+            if k.startswith("AG News") == pretrained
+        ]
         if points:
             series[series_name] = points
-    refs = {f"TF-IDF + logistic regression, {r['train_examples']:,} reviews": (r["trainable_params"], 100 * r["test_accuracy"])
-            for r in records.values() if r.get("method_key") == "tfidf"}
+    refs = {
+        f"TF-IDF + logistic regression, {r['train_examples']:,} reviews": (
+            r["trainable_params"],
+            100 * r["test_accuracy"],
+        )
+        for r in records.values()
+        if r.get("method_key") == "tfidf"
+    }
     return series, refs
 
 
-def experiment(profile: Profile | None = None, book: Playbook | None = None,
-               comparison_only: bool = False) -> Outcome:
+def experiment(profile: Profile | None = None, book: Playbook | None = None, comparison_only: bool = False) -> Outcome:
     """Everything chapter 07 runs (from the run cache when it is there) and its figures.
     ``book`` saves loading the data and tokenizer twice when the page has them.
     ``comparison_only`` (the introduction's headline) runs only the comparison of the methods
@@ -298,10 +394,14 @@ def experiment(profile: Profile | None = None, book: Playbook | None = None,
     study_figures = ch07_study.study_figures(study, scratch["from scratch"]["test_size"])
     if comparison_only:
         series, refs = frontier_series(comparison)
-        figure = plots.parameter_sweep(series, references=refs, joined=False,
-                                       title="IMDB test accuracy against trainable parameters (chapter 07)")
-        return Outcome(dict(comparison), {"accuracy_vs_parameters": figure, **study_figures},
-                       {"book": book, "comparison": comparison, "scratch": scratch, "study": study})
+        figure = plots.parameter_sweep(
+            series, references=refs, joined=False, title="IMDB test accuracy against trainable parameters (chapter 07)"
+        )
+        return Outcome(
+            dict(comparison),
+            {"accuracy_vs_parameters": figure, **study_figures},
+            {"book": book, "comparison": comparison, "scratch": scratch, "study": study},
+        )
     curves, precision = book.data_efficiency(), book.precision_check()
     records = {**comparison, f"{METHOD['full'].label}, float32": precision["float32"]}
     for label, runs in curves.items():
@@ -314,22 +414,39 @@ def experiment(profile: Profile | None = None, book: Playbook | None = None,
     figures = {
         "accuracy": plots.interval_bars(
             {n: (100 * r["test_accuracy"], *accuracy_interval(r)) for n, r in comparison.items()},
-            ylabel="test accuracy (%)", reference=("chance (50%)", 50.0),
-            title=f"IMDB test accuracy, {k['test_n']:,} test reviews (bars: 95% intervals)"),
+            ylabel="test accuracy (%)",
+            reference=("chance (50%)", 50.0),
+            title=f"IMDB test accuracy, {k['test_n']:,} test reviews (bars: 95% intervals)",
+        ),
         "trainable_parameters": plots.comparison_bars(
             {n: r["trainable_params"] for n, r in comparison.items() if "base_params" in r},
-            ylabel="trainable parameters (log scale)", fmt="{:,.0f}", log=True,
-            title=f"What each method trains (the model has {k['base_params']:,} parameters)"),
-        "accuracy_vs_parameters": plots.parameter_sweep(series, references=refs, joined=False,
-                                                        title="IMDB test accuracy against trainable parameters"),
+            ylabel="trainable parameters (log scale)",
+            fmt="{:,.0f}",
+            log=True,
+            title=f"What each method trains (the model has {k['base_params']:,} parameters)",
+        ),
+        "accuracy_vs_parameters": plots.parameter_sweep(
+            series, references=refs, joined=False, title="IMDB test accuracy against trainable parameters"
+        ),
         "data_efficiency": plots.learning_curves(
             {m: [(r["train_examples"], 100 * r["test_accuracy"]) for r in runs] for m, runs in curves.items()},
-            xlabel="training reviews (log scale)", ylabel="test accuracy (%)",
-            title="Accuracy against the amount of labelled data"),
+            xlabel="training reviews (log scale)",
+            ylabel="test accuracy (%)",
+            title="Accuracy against the amount of labelled data",
+        ),
     }
-    return Outcome(records, {**figures, **study_figures},
-                   {"book": book, "comparison": comparison, "curves": curves, "scratch": scratch, "study": study,
-                    "precision": precision})
+    return Outcome(
+        records,
+        {**figures, **study_figures},
+        {
+            "book": book,
+            "comparison": comparison,
+            "curves": curves,
+            "scratch": scratch,
+            "study": study,
+            "precision": precision,
+        },
+    )
 
 
 def facts(outcome: Outcome) -> dict:
@@ -339,30 +456,49 @@ def facts(outcome: Outcome) -> dict:
     k = key_numbers(comparison)
     by_key = {r["method_key"]: r for r in comparison.values() if "base_params" in r}
     full = by_key["full"]
-    values = {**k, **phrases(k), "model": full["model_loaded"], "batch": size.batch_size, "max_len": size.max_len,
-              "val_n": size.val, "full_mb": k["full_bytes"] / 2**20,
-              "times": {1: "once", 2: "twice"}.get(size.epochs, f"{size.epochs} times"),
-              "passes": "one pass" if size.epochs == 1 else f"{size.epochs} passes",
-              "bitfit_vs_probe": bitfit_phrase(comparison),
-              "lora_diff": abs(100 * (by_key["lora"]["test_accuracy"] - by_key["lora-peft"]["test_accuracy"])),
-              "tfidf_vs_full": compare(k["tfidf_acc"] - k["full_acc"], ahead="above", behind="below"),
-              "speed_ratio": k["tfidf_time"] and full["wall_time_s"] / k["tfidf_time"],
-              "best_vs_full_words": compare(k["diff"], ahead="above", behind="below"),
-              "study_agreement": ch07_study.agreement(outcome.context["study"])}
+    values = {
+        **k,
+        **phrases(k),
+        "model": full["model_loaded"],
+        "batch": size.batch_size,
+        "max_len": size.max_len,
+        "val_n": size.val,
+        "full_mb": k["full_bytes"] / 2**20,
+        "times": {1: "once", 2: "twice"}.get(size.epochs, f"{size.epochs} times"),
+        "passes": "one pass" if size.epochs == 1 else f"{size.epochs} passes",
+        "bitfit_vs_probe": bitfit_phrase(comparison),
+        "lora_diff": abs(100 * (by_key["lora"]["test_accuracy"] - by_key["lora-peft"]["test_accuracy"])),
+        "tfidf_vs_full": compare(k["tfidf_acc"] - k["full_acc"], ahead="above", behind="below"),
+        "speed_ratio": k["tfidf_time"] and full["wall_time_s"] / k["tfidf_time"],
+        "best_vs_full_words": compare(k["diff"], ahead="above", behind="below"),
+        "study_agreement": ch07_study.agreement(outcome.context["study"]),
+    }
     for key, r in by_key.items():
         slug = key.replace("-", "_")
-        values.update({f"acc_{slug}": 100 * r["test_accuracy"], f"params_{slug}": r["trainable_params"],
-                       f"speed_{slug}": r["examples_per_s"]})
+        values.update(
+            {
+                f"acc_{slug}": 100 * r["test_accuracy"],
+                f"params_{slug}": r["trainable_params"],
+                f"speed_{slug}": r["examples_per_s"],
+            }
+        )
     if "curves" in outcome.context:
-        ag_news = {n.removeprefix("AG News + "): 100 * r["test_accuracy"]
-                   for n, r in outcome.context["scratch"].items() if n.startswith("AG News")}
+        ag_news = {
+            n.removeprefix("AG News + "): 100 * r["test_accuracy"]
+            for n, r in outcome.context["scratch"].items()
+            if n.startswith("AG News")
+        }
         ag_full = ag_news.pop("full fine-tuning")
         ag_frozen = max(ag_news, key=ag_news.get)  # the best method that keeps the encoder frozen
         smallest = {m: runs[0] for m, runs in outcome.context["curves"].items()}
-        values.update({"ag_frozen": ag_frozen,
-                       "ag_frozen_words": compare(ag_news[ag_frozen] - ag_full, ahead="above", behind="below"),
-                       "small_n": smallest[METHOD["full"].label]["train_examples"],
-                       "small_full": 100 * smallest[METHOD["full"].label]["test_accuracy"],
-                       "small_tfidf": 100 * smallest[TFIDF_SAME]["test_accuracy"],
-                       **precision_facts(outcome.context["precision"])})
+        values.update(
+            {
+                "ag_frozen": ag_frozen,
+                "ag_frozen_words": compare(ag_news[ag_frozen] - ag_full, ahead="above", behind="below"),
+                "small_n": smallest[METHOD["full"].label]["train_examples"],
+                "small_full": 100 * smallest[METHOD["full"].label]["test_accuracy"],
+                "small_tfidf": 100 * smallest[TFIDF_SAME]["test_accuracy"],
+                **precision_facts(outcome.context["precision"]),
+            }
+        )
     return values

@@ -2,6 +2,7 @@
 encoder (chapters 01, 04 and 05), with the study's reported values beside them as a separate,
 labelled series: a performance chart (its five strategies) and a parameter-efficiency chart
 (trainable parameters, log scale)."""
+
 from __future__ import annotations
 
 import torch
@@ -20,9 +21,13 @@ STUDY_ACCURACY = {"from scratch": 83.0, "full fine-tuning": 86.0, "linear probe"
 STUDY_FC1 = {"fc1 of the word-vector model": 12_800, "rank-2 LoRA on that fc1": 456}
 STUDY_LABEL = "original study, as reported (not run here)"
 # The study's strategy -> the name of this build's run of the book's encoder (ch07.from_scratch_runs).
-OURS = {"from scratch": "from scratch", "full fine-tuning": "AG News + full fine-tuning",
-        "linear probe": "AG News + linear probe", "adapters": "AG News + adapters (ch. 04)",
-        "LoRA": "AG News + LoRA (ch. 05)"}
+OURS = {
+    "from scratch": "from scratch",
+    "full fine-tuning": "AG News + full fine-tuning",
+    "linear probe": "AG News + linear probe",
+    "adapters": "AG News + adapters (ch. 04)",
+    "LoRA": "AG News + LoRA (ch. 05)",
+}
 
 
 def fc1_counts(profile: Profile) -> dict[str, int]:
@@ -37,19 +42,31 @@ def fc1_counts(profile: Profile) -> dict[str, int]:
 
 def study_values(scratch: dict[str, dict], profile: Profile) -> dict[str, dict[str, float]]:
     """What the two figures show for this build: test accuracy (%) and trainable parameters."""
-    return {"accuracy": {k: 100 * scratch[name]["test_accuracy"] for k, name in OURS.items()},
-            "parameters": {**{k: scratch[name]["trainable_params"] for k, name in OURS.items()}, **fc1_counts(profile)}}
+    return {
+        "accuracy": {k: 100 * scratch[name]["test_accuracy"] for k, name in OURS.items()},
+        "parameters": {**{k: scratch[name]["trainable_params"] for k, name in OURS.items()}, **fc1_counts(profile)},
+    }
 
 
 def study_figures(values: dict[str, dict[str, float]], test_size: int) -> dict[str, Figure]:
     """The study's performance and parameter-efficiency charts, this build beside the study."""
     return {
         "study_accuracy": plots.beside_reference(
-            values["accuracy"], STUDY_ACCURACY, ylabel="IMDB test accuracy (%)", reference_label=STUDY_LABEL,
-            title=f"The study's five strategies on the book's encoder ({test_size:,} test reviews)"),
+            values["accuracy"],
+            STUDY_ACCURACY,
+            ylabel="IMDB test accuracy (%)",
+            reference_label=STUDY_LABEL,
+            title=f"The study's five strategies on the book's encoder ({test_size:,} test reviews)",
+        ),
         "study_parameters": plots.beside_reference(
-            values["parameters"], STUDY_FC1, ylabel="trainable parameters (log scale)", reference_label=STUDY_LABEL,
-            fmt="{:,.0f}", log=True, title="What each strategy trains"),
+            values["parameters"],
+            STUDY_FC1,
+            ylabel="trainable parameters (log scale)",
+            reference_label=STUDY_LABEL,
+            fmt="{:,.0f}",
+            log=True,
+            title="What each strategy trains",
+        ),
     }
 
 
@@ -64,6 +81,8 @@ def agreement(values: dict[str, dict[str, float]]) -> str:
     ours = values["accuracy"]
     mine = max(ours, key=ours.get), min(ours, key=ours.get)
     theirs = max(STUDY_ACCURACY, key=STUDY_ACCURACY.get), min(STUDY_ACCURACY, key=STUDY_ACCURACY.get)
-    said = f"The study's best strategy was {theirs[0]} and its worst the {theirs[1]}; in this build the best is " \
-           f"{mine[0]} ({ours[mine[0]]:.1f}%) and the worst {mine[1]} ({ours[mine[1]]:.1f}%)"
+    said = (
+        f"The study's best strategy was {theirs[0]} and its worst the {theirs[1]}; in this build the best is "
+        f"{mine[0]} ({ours[mine[0]]:.1f}%) and the worst {mine[1]} ({ours[mine[1]]:.1f}%)"
+    )
     return said + (": the same two ends." if mine == theirs else ".")
