@@ -60,17 +60,55 @@ def accelerating(mixed_precision: str = "no") -> Iterator[Accelerator]:
         AcceleratorState._reset_state(reset_partial_state=False)
 
 
-def native_bf16() -> bool:
-    """Whether this machine computes bfloat16 in hardware: a GPU that supports it, or a CPU with
-    AVX-512 BF16 or AMX. Elsewhere bf16 still gives the same numbers, emulated and slower."""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
+BF16_UNITS = {"avx512_bf16": "AVX-512 BF16", "amx_bf16": "AMX"}  # CPU flags of bfloat16 arithmetic
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux reports them (none where /proc/cpuinfo is missing)."""
     try:
         with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "").split()
+            return set(next((line for line in f if line.startswith("flags")), "").split())
     except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+        return set()
+
+
+def _bf16_here() -> tuple[bool, str]:
+    """Whether this machine computes bfloat16 in hardware, and why, in words. On a CPU it takes
+    both the instructions and a PyTorch that uses them: ``get_cpu_capability()`` names the
+    instruction set PyTorch's kernels run with (lowered by ``ATEN_CPU_CAPABILITY``)."""
+    if torch.cuda.is_available():
+        gpu = torch.cuda.get_device_name()
+        if torch.cuda.is_bf16_supported(including_emulation=False):
+            return True, f"this GPU ({gpu}) computes bfloat16 in hardware"
+        return False, f"this GPU ({gpu}) has no bfloat16 arithmetic"
+    capability = torch.backends.cpu.get_cpu_capability()
+    units = " and ".join(name for flag, name in BF16_UNITS.items() if flag in cpu_flags())
+    if not units:
+        return False, f"this CPU has no bfloat16 instructions (instruction set: {capability})"
+    if not capability.startswith("AVX512"):
+        return False, f"PyTorch runs on this CPU with {capability} instructions, without its bfloat16 ones ({units})"
+    return True, f"this CPU computes bfloat16 in hardware ({units})"
+
+
+def native_bf16() -> bool:
+    """Whether this machine computes bfloat16 in hardware: a GPU that supports it, or a CPU with
+    AVX-512 BF16 or AMX that PyTorch runs with AVX-512 kernels. Elsewhere bf16 is emulated:
+    far slower than float32, and numerically different."""
+    return _bf16_here()[0]
+
+
+def fitting_precision() -> str:
+    """bf16 where the hardware computes it, else "no" (float32): emulated, bf16 costs many times float32's time."""
+    return "bf16" if native_bf16() else "no"
+
+
+def precision_reason() -> str:
+    """Which precision ``fitting_precision`` chooses here and why, as one sentence for a page."""
+    native, why = _bf16_here()
+    if native:
+        return f"bf16: {why}."
+    measured = "" if torch.cuda.is_available() else " (17 times for a training step measured on AVX2)"
+    return f"float32: {why}, and emulated bf16 would be far slower than float32{measured} and give other numbers."
 
 
 def gather_rows(rows: torch.Tensor, acc: Accelerator) -> torch.Tensor:

@@ -24,7 +24,7 @@ import numpy as np
 import psutil
 import torch
 
-from . import adapters, baselines, data, efficient, hf_data, lora, methods, models, pooled, text, training
+from . import adapters, baselines, data, devices, efficient, hf_data, lora, methods, models, pooled, text, training
 from .cache import cached_run, source_digest
 from .data import Splits, imdb_splits, load
 from .efficient import count_parameters
@@ -66,7 +66,9 @@ class PlaybookSize:
     tfidf_curve: tuple[int, ...]  # ... and of the TF-IDF anchor (plus ``tfidf_all``)
     tfidf_all: int  # the anchor on "all" the training reviews; 0 means the whole train split
     lr: dict = field(default_factory=dict)  # per-method learning-rate overrides
-    mixed_precision: str = "bf16"  # of every neural run; one run of full fine-tuning repeats in float32
+    # of every neural run; None: what this machine computes natively (``devices.fitting_precision``).
+    # When that is bf16, one run of full fine-tuning repeats in float32.
+    mixed_precision: str | None = None
 
 
 SIZES: dict[str, PlaybookSize] = {
@@ -85,7 +87,8 @@ SIZES: dict[str, PlaybookSize] = {
     # fine-tuning takes ~0.7 s a step of 8 reviews and scores ~125 test reviews/s (float32: ~1.0 s
     # and ~45/s). Seven methods on 500 reviews (63 steps), each scored on 2,000 test reviews (a
     # paired interval of about ±2 points), the data-efficiency runs and the float32 repeat took
-    # ~10 minutes, inside the chapter's 12-minute budget.
+    # ~10 minutes, inside the chapter's 12-minute budget. A CPU without bf16 instructions runs them
+    # all in float32, at the float32 speeds (and without the repeat).
     "book": PlaybookSize(
         train=500,
         val=200,
@@ -213,14 +216,15 @@ class Playbook:
 
     def train_config(self, method: Method, mixed_precision: str | None = None) -> TrainConfig:
         """The one training budget, at ``method``'s learning rate (the profile may override it),
-        in the profile's precision unless ``mixed_precision`` is given."""
+        in ``mixed_precision``, else the profile's, else the one this machine computes natively
+        (resolved here, so the precision a run used is in its cache key)."""
         return TrainConfig(
             epochs=self.size.epochs,
             lr=self.size.lr.get(method.key, method.lr),
             batch_size=self.size.batch_size,
             evals_per_epoch=1,
             seed=self.seed,
-            mixed_precision=mixed_precision or self.size.mixed_precision,
+            mixed_precision=mixed_precision or self.size.mixed_precision or devices.fitting_precision(),
         )
 
     def data_key(self, n_train: int) -> dict:
@@ -296,7 +300,7 @@ class Playbook:
 
     def run(self, method: Method | str, n_train: int | None = None, mixed_precision: str | None = None) -> dict:
         """The record of ``method`` trained on ``n_train`` reviews (default: the comparison's), in
-        ``mixed_precision`` (default: the profile's): from the run cache, or trained now."""
+        ``mixed_precision`` (default: ``train_config``'s): from the run cache, or trained now."""
         method = METHOD[method] if isinstance(method, str) else method
         n = n_train or self.size.train
         cfg = self.train_config(method, mixed_precision)
@@ -344,9 +348,12 @@ class Playbook:
         return found
 
     def precision_check(self) -> dict[str, dict]:
-        """Full fine-tuning in the profile's mixed precision and in float32, on the same reviews:
-        what 16-bit forward passes cost in accuracy, and what they save in time."""
-        return {self.size.mixed_precision: self.run("full"), "float32": self.run("full", mixed_precision="no")}
+        """Full fine-tuning in the runs' precision and in float32, on the same reviews: what 16-bit
+        forward passes cost in accuracy, and what they save in time. When the runs are in float32
+        there is nothing to compare, and only ``"float32"`` (the comparison's own run) is returned."""
+        chosen = self.train_config(METHOD["full"]).mixed_precision
+        single = {"float32": self.run("full", mixed_precision="no")}
+        return single if chosen == "no" else {chosen: self.run("full"), **single}
 
     def data_efficiency(self) -> dict[str, list[dict]]:
         """Accuracy against training-set size for full fine-tuning, LoRA and the anchor; the

@@ -14,7 +14,8 @@ from fake_mirror import use_mirror, write_dataset
 from tap import intervals
 from tap.chapters import ch07_playbook as ch07
 from tap.chapters import chapter
-from tap.methods import METHODS
+from tap.devices import fitting_precision
+from tap.methods import METHOD, METHODS
 from tap.playbook import TFIDF_ALL, TFIDF_SAME, Playbook
 from tap.profiles import get_profile
 from tap.report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, format_table
@@ -90,6 +91,16 @@ def test_precision_facts_compare_bf16_with_float32_on_the_same_reviews():
     assert facts["prec_name"] == "bf16" and facts["prec_diff_words"] == "1.0 point behind"
     assert facts["prec_diff_lo"] < -1.0 < facts["prec_diff_hi"]
     assert facts["prec_train_ratio"] == pytest.approx(1.6) and facts["prec_test_ratio"] == pytest.approx(2.5)
+    assert "85.0% in bf16 against 86.0% in float32 (bf16 is 1.0 point behind float32" in facts["prec_comparison"]
+    assert "training took 50 s against 80 s (1.6 times as fast)" in facts["prec_comparison"]
+    assert "scoring the 1,000 test reviews 10 s against 25 s (2.5 times as fast)" in facts["prec_comparison"]
+
+
+def test_precision_facts_in_float32_say_there_is_nothing_to_compare():
+    single = _record("full", "full", 0.86, 10, seed=1)
+    facts = ch07.precision_facts({"float32": single})
+    assert facts["prec_name"] == "float32" and facts["prec_comparison"].startswith("bf16 was therefore not used")
+    assert set(facts) == {"prec_name", "prec_reason", "prec_comparison"}  # the names the page glues
 
 
 def test_key_numbers_and_decision_table_follow_the_records():
@@ -285,6 +296,9 @@ def test_the_experiment_runs_every_method_and_the_introduction_shows_its_numbers
     assert facts["train_n"] == 32 and facts["test_n"] == 32 and facts["tfidf_all_n"] == 400
     assert facts["small_n"] == 16 and facts["acc_full"] == 100 * by_key["full"]["test_accuracy"]
     assert facts["ag_frozen"] in {"top layer fine-tuned", "linear probe", "adapters (ch. 04)", "LoRA (ch. 05)"}
+    native = fitting_precision()  # float32 runs have no bf16 run to compare with, and no float32 repeat
+    assert facts["prec_name"] == ("float32" if native == "no" else native)
+    assert (f"{METHOD['full'].label}, float32" in outcome.records) == (native != "no")
     # The introduction: the same comparison, now from the run cache, and the same numbers.
     headline = chapter("ch07").experiment(profile, comparison_only=True)
     assert all(r["from_cache"] for r in headline.records.values())
