@@ -45,18 +45,21 @@ class Template:
     held_out: bool = False
 
 
+# Every template names its task's answers, held-out ones included. A prompt that names none leaves
+# the model to guess which task it is asked: "File this article under which category?" was
+# answered "news" (the genre task's answer for news texts) by a model tuned on the other phrasings.
 TEMPLATES: list[Template] = [
     # IMDB sentiment
     Template("sentiment", "s1", "{text}\nIs this review positive or negative?"),
-    Template("sentiment", "s2", "Review: {text}\nDid the reviewer like the film?"),
-    Template("sentiment", "s3", "Sentiment of this review?\n{text}"),
+    Template("sentiment", "s2", "Review: {text}\nDid the reviewer like the film? Say positive or negative."),
+    Template("sentiment", "s3", "Sentiment of this review, positive or negative?\n{text}"),
     Template("sentiment", "s4", "{text}\nHow does the author feel? OPTIONS: negative, positive"),
     Template("sentiment", "s5", "Tell me if this review is positive or negative.\n{text}", held_out=True),
-    Template("sentiment", "s6", "{text}\nDid the writer enjoy the movie?", held_out=True),
+    Template("sentiment", "s6", "{text}\nDid the writer enjoy the movie, positive or negative?", held_out=True),
     # genre: an IMDB review or an AG News story
     Template("genre", "g1", "{text}\nIs this a film review or a news story?"),
     Template("genre", "g2", "Text: {text}\nReview or news?"),
-    Template("genre", "g3", "What kind of text is this?\n{text}"),
+    Template("genre", "g3", "What kind of text is this, a review or news?\n{text}"),
     Template("genre", "g4", "{text}\nGenre? OPTIONS: review, news"),
     Template(
         "genre", "g5", "Was this written by a film critic or a journalist? Say review or news.\n{text}", held_out=True
@@ -66,11 +69,16 @@ TEMPLATES: list[Template] = [
     ),
     # AG News topic
     Template("topic", "t1", "{text}\nIs this news about world, sports, business or science?"),
-    Template("topic", "t2", "Article: {text}\nWhich newspaper section is this?"),
-    Template("topic", "t3", "Topic of this news story?\n{text}"),
+    Template("topic", "t2", "Article: {text}\nWhich newspaper section is this: world, sports, business or science?"),
+    Template("topic", "t3", "Topic of this news story (world, sports, business or science)?\n{text}"),
     Template("topic", "t4", "{text}\nTopic? OPTIONS: world, sports, business, science"),
-    Template("topic", "t5", "Which topic does this news story cover?\n{text}", held_out=True),
-    Template("topic", "t6", "{text}\nFile this article under which category?", held_out=True),
+    Template(
+        "topic",
+        "t5",
+        "Which topic does this news story cover: world, sports, business or science?\n{text}",
+        held_out=True,
+    ),
+    Template("topic", "t6", "{text}\nFile this article under world, sports, business or science?", held_out=True),
 ]
 
 

@@ -163,3 +163,15 @@ def test_normalise_compares_answers_leniently_but_exactly():
     assert ins.normalise(" Positive.\nand more") == "positive"
     assert ins.normalise("positively") != "positive"
     assert ins.normalise("") == ""
+
+
+@pytest.mark.parametrize("template", ins.TEMPLATES, ids=lambda t: t.name)
+def test_every_template_names_its_tasks_answers(template):
+    # A held-out topic prompt that named no topic was answered "news", the genre task's answer,
+    # 0 times in 120 with a valid topic: a question without its options is not one task but several.
+    import re
+
+    named = {o for o in ins.OPTIONS[template.task] if re.search(rf"\b{o}\b", template.text, re.IGNORECASE)}
+    assert named == set(ins.OPTIONS[template.task]), (
+        f"{template.name} does not name {set(ins.OPTIONS[template.task]) - named}"
+    )
