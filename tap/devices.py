@@ -107,8 +107,7 @@ def precision_reason() -> str:
     native, why = _bf16_here()
     if native:
         return f"bf16: {why}."
-    measured = "" if torch.cuda.is_available() else " (17 times for a training step measured on AVX2)"
-    return f"float32: {why}, and emulated bf16 would be far slower than float32{measured} and give other numbers."
+    return f"float32: {why}, and emulated bf16 would be many times slower than float32 and give other numbers."
 
 
 def gather_rows(rows: torch.Tensor, acc: Accelerator) -> torch.Tensor:

@@ -143,14 +143,23 @@ def _code() -> str:
 
 class Playbook:
     """The chapter's runs for one profile. Data and tokenizer load lazily, so that runs found
-    in the run cache cost no data loading at all."""
+    in the run cache cost no data loading at all. ``tap.task_playbook`` runs the same on a
+    reader's own task."""
+
+    cache_prefix = "ch07"  # the run cache's name for these runs
+    num_classes = 2
 
     def __init__(self, profile: Profile | None = None, hub_id: str = BASE_MODEL, seed: int = 0) -> None:
         self.profile = profile or get_profile()
         self.size = SIZES[self.profile.name]
         self.hub_id = hub_id
         self.seed = seed
+        self.keep_state: set[str] = set()  # method keys whose trained tensors the run cache keeps
         self._splits: dict[int, Splits] = {}
+
+    def model_path(self) -> str:
+        """The folder the pre-trained weights load from (the Hub model, or the profile's stand-in)."""
+        return models.resolve(self.hub_id)
 
     # ---- model and data
     def model_key(self) -> dict:
@@ -161,7 +170,7 @@ class Playbook:
                 "loaded": "a tiny randomly initialised BERT (smoke profile)",
                 "shape": SMOKE_BERT,
             }
-        models.resolve(self.hub_id)  # records the stand-in, if the profile uses one
+        self.model_path()  # records the stand-in, if the profile uses one
         return {"hub_id": self.hub_id, "loaded": models.STAND_INS.get(self.hub_id, self.hub_id)}
 
     def load_model(self) -> MeanPooledClassifier:
@@ -175,9 +184,9 @@ class Playbook:
                 BertConfig(vocab_size=self.tokenizer.vocab_size, **SMOKE_BERT), add_pooling_layer=False
             )
         else:
-            encoder = AutoModel.from_pretrained(models.resolve(self.hub_id), add_pooling_layer=False)
+            encoder = AutoModel.from_pretrained(self.model_path(), add_pooling_layer=False)
         torch.manual_seed(self.seed)
-        return MeanPooledClassifier(encoder, 2)
+        return MeanPooledClassifier(encoder, self.num_classes)
 
     def splits(self, n_train: int | None = None) -> Splits:
         """Balanced IMDB subsets. Training subsets of different sizes are nested (the same
@@ -198,7 +207,7 @@ class Playbook:
         """The pre-trained model's own tokenizer (also the smoke profile's)."""
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(models.resolve(self.hub_id))
+        return AutoTokenizer.from_pretrained(self.model_path())
 
     def tokenized(self, ds: Dataset) -> TokenizedDataset:
         """A split tokenised with the model's tokenizer, cut at ``size.max_len`` tokens."""
@@ -214,24 +223,28 @@ class Playbook:
         """The test reviews every run is scored on once, tokenised."""
         return self.tokenized(self.main.test)
 
-    def train_config(self, method: Method, mixed_precision: str | None = None) -> TrainConfig:
-        """The one training budget, at ``method``'s learning rate (the profile may override it),
+    def train_config(self, method: Method, mixed_precision: str | None = None, lr: float | None = None) -> TrainConfig:
+        """The one training budget, at ``lr``, else ``method``'s learning rate (the profile may override it),
         in ``mixed_precision``, else the profile's, else the one this machine computes natively
         (resolved here, so the precision a run used is in its cache key)."""
         return TrainConfig(
             epochs=self.size.epochs,
-            lr=self.size.lr.get(method.key, method.lr),
+            lr=lr or self.size.lr.get(method.key, method.lr),
             batch_size=self.size.batch_size,
             evals_per_epoch=1,
             seed=self.seed,
             mixed_precision=mixed_precision or self.size.mixed_precision or devices.fitting_precision(),
         )
 
+    def dataset_key(self) -> dict:
+        """Which data set the runs read, for their cache keys."""
+        return {"dataset": "imdb"}
+
     def data_key(self, n_train: int) -> dict:
         """The data a run reads, for its cache key."""
         s = self.size
         return {
-            "dataset": "imdb",
+            **self.dataset_key(),
             "train": n_train,
             "val": s.val,
             "test": s.test,
@@ -255,9 +268,10 @@ class Playbook:
             key["peft"] = version("peft")
         return key
 
-    def _train_and_test(self, method: Method, n_train: int, cfg: TrainConfig) -> tuple[dict, None]:
+    def _train_and_test(self, method: Method, n_train: int, cfg: TrainConfig) -> tuple[dict, dict | None]:
         """Load the pre-trained model, adapt it with ``method``, train on ``n_train`` reviews,
-        score every test review, and record what the run cost and what it stores."""
+        score every test review, and record what the run cost and what it stores (and, for the
+        methods in ``keep_state``, return the trained tensors for the run cache)."""
         model = self.load_model()
         config = model.config
         base_params = count_parameters(model)["total_params"]
@@ -291,23 +305,57 @@ class Playbook:
                 "test_accuracy": sum(correct) / len(correct),
                 "test_size": len(correct),
                 "test_correct": correct,
+                "test_predicted": predicted.tolist(),
                 "test_time_s": clock["seconds"],
             }
         )
+        state = None
+        if method.key in self.keep_state:
+            state = {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
         del model
         _release_memory()
-        return record, None
+        return record, state
 
-    def run(self, method: Method | str, n_train: int | None = None, mixed_precision: str | None = None) -> dict:
-        """The record of ``method`` trained on ``n_train`` reviews (default: the comparison's), in
-        ``mixed_precision`` (default: ``train_config``'s): from the run cache, or trained now."""
+    def _cached(
+        self, method: Method | str, n_train: int | None, mixed_precision: str | None, lr: float | None
+    ) -> tuple[dict, dict | None]:
         method = METHOD[method] if isinstance(method, str) else method
         n = n_train or self.size.train
-        cfg = self.train_config(method, mixed_precision)
-        record, _ = cached_run(
-            f"ch07-{method.key}", self.config(method, n, cfg), lambda: self._train_and_test(method, n, cfg)
+        cfg = self.train_config(method, mixed_precision, lr)
+        return cached_run(
+            f"{self.cache_prefix}-{method.key}",
+            self.config(method, n, cfg),
+            lambda: self._train_and_test(method, n, cfg),
         )
-        return record
+
+    def run(
+        self,
+        method: Method | str,
+        n_train: int | None = None,
+        mixed_precision: str | None = None,
+        lr: float | None = None,
+    ) -> dict:
+        """The record of ``method`` trained on ``n_train`` reviews (default: the comparison's), in
+        ``mixed_precision`` (default: ``train_config``'s), at ``lr`` (default: the method's): from
+        the run cache, or trained now."""
+        return self._cached(method, n_train, mixed_precision, lr)[0]
+
+    def trained(self, method: Method | str, n_train: int | None = None, lr: float | None = None) -> torch.nn.Module:
+        """The model ``run`` trained, rebuilt from the tensors the run cache kept (``keep_state``)."""
+        method = METHOD[method] if isinstance(method, str) else method
+        record, state = self._cached(method, n_train, None, lr)
+        if state is None:
+            raise ValueError(f"The run cache keeps no weights for {method.label}; add {method.key!r} to keep_state.")
+        model = build(method, self.load_model())
+        missing = set(state) - {n for n, _ in model.named_parameters()}
+        if missing:
+            raise ValueError(f"The stored weights of {method.label} do not fit the model: {sorted(missing)[:3]}")
+        model.load_state_dict(state, strict=False)
+        return model.eval()
+
+    def all_train(self) -> Dataset:
+        """Every training example there is: the anchor's largest run."""
+        return load("imdb")["train"]
 
     # ---- the classical anchor
     def tfidf(self, n_train: int) -> dict:
@@ -315,7 +363,7 @@ class Playbook:
         train split, all 25,000), scored on the same test reviews as every neural method."""
 
         def compute() -> tuple[dict, None]:
-            train_split = self.splits(n_train).train if n_train else load("imdb")["train"]
+            train_split = self.splits(n_train).train if n_train else self.all_train()
             test = self.main.test
             record = baselines.tfidf_logreg(
                 list(train_split["text"]), list(train_split["label"]), list(test["text"]), np.asarray(test["label"])
@@ -335,7 +383,7 @@ class Playbook:
             "method": {"key": "tfidf"},
             "code": source_digest(data, baselines, text),
         }
-        record, _ = cached_run("ch07-tfidf", key, compute)
+        record, _ = cached_run(f"{self.cache_prefix}-tfidf", key, compute)
         return record
 
     # ---- the chapter's experiments

@@ -11,7 +11,7 @@ import pytest
 import torch
 from fake_mirror import use_mirror, write_dataset
 
-from tap import intervals
+from tap import intervals, verdict
 from tap.chapters import ch07_playbook as ch07
 from tap.chapters import chapter
 from tap.devices import fitting_precision
@@ -79,9 +79,9 @@ def _record(label, key, acc, params, n=1000, bytes_=None, speed=10.0, seed=0):
 )
 def test_the_target_is_claimed_only_where_the_paired_interval_supports_it(diff, lo, hi, claim):
     k = {"diff": diff, "diff_lo": lo, "diff_hi": hi, "target_met": -diff <= PEFT_TARGET_POINTS}
-    assert claim in ch07.target_evidence(k)
+    assert claim in verdict.target_evidence(k)
     if claim != "non-inferiority":
-        assert "(non-inferiority)" not in ch07.target_evidence(k)
+        assert "(non-inferiority)" not in verdict.target_evidence(k)
 
 
 def test_precision_facts_compare_bf16_with_float32_on_the_same_reviews():
@@ -128,7 +128,7 @@ def test_key_numbers_and_decision_table_follow_the_records():
             "train_examples": 25000,
         },
     }
-    k = ch07.key_numbers(records)
+    k = verdict.key_numbers(records)
     assert k["best_label"] == "LoRA (peft)"  # adapters are more accurate but train 2% > 1%
     assert k["diff"] == pytest.approx(
         100 * (records["LoRA (peft)"]["test_accuracy"] - records["full fine-tuning"]["test_accuracy"])
@@ -136,7 +136,7 @@ def test_key_numbers_and_decision_table_follow_the_records():
     assert k["diff_lo"] < k["diff"] < k["diff_hi"]
     assert k["target_met"] == (-k["diff"] <= PEFT_TARGET_POINTS) and k["budget_pct"] == PEFT_TARGET_SHARE
     assert k["best_neural_label"] == "adapters (tap)"
-    words = ch07.phrases(k)
+    words = verdict.phrases(k)
     assert words["diff_words"] == "1.0 point behind" and words["target_word"] == "meets"
     assert words["anchor_words"] == "the best neural method here, adapters (tap), is 1.0 point above it"
     table = ch07.decision_table(records)
@@ -159,14 +159,15 @@ def test_key_numbers_and_decision_table_follow_the_records():
 
 def test_anchor_phrase_says_how_far_every_neural_method_is_below():
     k = {"best_neural_acc": 71.25, "tfidf_acc": 74.0, "best_neural_label": "LoRA (peft)"}
-    assert ch07.anchor_phrase(k) == "every neural method here is at least 2.8 points below it"
+    assert verdict.anchor_phrase(k) == "every neural method here is at least 2.8 points below it"
     assert (
-        ch07.anchor_phrase({**k, "tfidf_acc": 71.25}) == "the best neural method here, LoRA (peft), is level with it"
+        verdict.anchor_phrase({**k, "tfidf_acc": 71.25})
+        == "the best neural method here, LoRA (peft), is level with it"
     )
 
 
 def test_target_phrase_states_the_book_target():
-    assert ch07.target_phrase() == (
+    assert verdict.target_phrase() == (
         f"within {PEFT_TARGET_POINTS:g} percentage point"
         f"{'' if PEFT_TARGET_POINTS == 1 else 's'} of full fine-tuning's accuracy "
         f"while training at most {PEFT_TARGET_SHARE:g}% of the parameters"

@@ -16,10 +16,11 @@ from .. import plots
 from ..devices import precision_reason
 from ..intervals import accuracy_interval, paired_difference
 from ..methods import METHOD, METHODS
-from ..playbook import TFIDF_ALL, TFIDF_SAME, Playbook
+from ..playbook import TFIDF_SAME, Playbook
 from ..profiles import Profile
-from ..report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, compare, results_table
+from ..report import compare, results_table
 from ..runs import Outcome
+from ..verdict import key_numbers, phrases
 from . import ch01_transfer, ch04_adapters, ch05_lora, ch07_study
 
 # --------------------------------------------------------------------------- tables
@@ -83,63 +84,6 @@ def comparison_tables(records: dict[str, dict]) -> tuple[pd.DataFrame, pd.DataFr
 
 
 # --------------------------------------------------------------------------- key numbers and words
-
-
-def target_phrase() -> str:
-    """The book's target for a parameter-efficient method, in words (``tap.report``'s constants)."""
-    unit = "point" if PEFT_TARGET_POINTS == 1 else "points"
-    return (
-        f"within {PEFT_TARGET_POINTS:g} percentage {unit} of full fine-tuning's accuracy while training "
-        f"at most {PEFT_TARGET_SHARE:g}% of the parameters"
-    )
-
-
-def key_numbers(records: dict[str, dict], budget_pct: float = PEFT_TARGET_SHARE) -> dict:
-    """The chapter's (and the introduction's) headline numbers, all derived from the records:
-    the best parameter-efficient method within ``budget_pct``% trainable parameters, its
-    accuracy minus full fine-tuning's (``diff``, in points; negative when it is behind) with a
-    paired 95% interval, and the classical anchor."""
-    full = records[METHOD["full"].label]
-    neural = {k: r for k, r in records.items() if "base_params" in r}
-    efficient = {
-        k: r
-        for k, r in neural.items()
-        if k != METHOD["full"].label and 100 * r["trainable_params"] / r["total_params"] <= budget_pct
-    }
-    best_label = max(efficient, key=lambda k: efficient[k]["test_accuracy"])
-    best = efficient[best_label]
-    diff, diff_lo, diff_hi = paired_difference(best["test_correct"], full["test_correct"])
-    best_neural = max(neural, key=lambda k: neural[k]["test_accuracy"])
-    same, every = records.get(TFIDF_SAME), records.get(TFIDF_ALL)
-    lo, hi = accuracy_interval(full)
-    return {
-        "train_n": full["train_examples"],
-        "test_n": full["test_size"],
-        "ci_half": (hi - lo) / 2,
-        "base_params": full["base_params"],
-        "full_acc": 100 * full["test_accuracy"],
-        "full_time": full["wall_time_s"],
-        "full_bytes": full["trainable_bytes"],
-        "best_label": best_label,
-        "best_acc": 100 * best["test_accuracy"],
-        "best_params": best["trainable_params"],
-        "best_pct": 100 * best["trainable_params"] / best["total_params"],
-        "best_bytes": best["trainable_bytes"],
-        "best_time": best["wall_time_s"],
-        "storage_ratio": full["trainable_bytes"] / best["trainable_bytes"],
-        "diff": 100 * diff,
-        "diff_lo": 100 * diff_lo,
-        "diff_hi": 100 * diff_hi,
-        "target_met": -100 * diff <= PEFT_TARGET_POINTS,
-        "budget_pct": budget_pct,
-        "best_neural_label": best_neural,
-        "best_neural_acc": 100 * neural[best_neural]["test_accuracy"],
-        "tfidf_acc": 100 * same["test_accuracy"] if same else float("nan"),
-        "tfidf_time": same["wall_time_s"] if same else float("nan"),
-        "tfidf_all_acc": 100 * every["test_accuracy"] if every else float("nan"),
-        "tfidf_all_n": every["train_examples"] if every else 0,
-        "tfidf_all_time": every["wall_time_s"] if every else float("nan"),
-    }
 
 
 def _kilobytes(n_bytes: int) -> str:
@@ -221,50 +165,6 @@ def decision_table(records: dict[str, dict]) -> pd.DataFrame:
         )
     )
     return pd.DataFrame(rows, columns=["situation", "choose", "because (measured here)"]).set_index("situation")
-
-
-def anchor_phrase(k: dict) -> str:
-    """Where the neural methods stand against TF-IDF + logistic regression on the same reviews,
-    in words: "every neural method here is at least 2.4 points below it" when they all are."""
-    words = compare(k["best_neural_acc"] - k["tfidf_acc"], ahead="above", behind="below")
-    if words.endswith("below"):
-        return f"every neural method here is at least {words} it"
-    return f"the best neural method here, {k['best_neural_label']}, is {words} it"
-
-
-def phrases(k: dict) -> dict[str, str]:
-    """The sentence fragments the chapter and the introduction glue as text, from the key
-    numbers: how the best parameter-efficient method compares with full fine-tuning, whether
-    it meets the book's target, and how the neural methods compare with the anchor."""
-    return {
-        "diff_words": compare(k["diff"]),
-        "target_word": "meets" if k["target_met"] else "misses",
-        "target": target_phrase(),
-        "anchor_words": anchor_phrase(k),
-        "target_evidence": target_evidence(k),
-    }
-
-
-def target_evidence(k: dict) -> str:
-    """What the paired interval lets the page claim about the target: non-inferiority only when
-    the whole interval lies above the allowed loss."""
-    limit, lo, hi = -PEFT_TARGET_POINTS, k["diff_lo"], k["diff_hi"]
-    if lo >= limit:
-        return (
-            f"The whole paired interval lies above {limit:+g} points: at this test-set size the data "
-            f"show that it loses at most {PEFT_TARGET_POINTS:g} point (non-inferiority)."
-        )
-    if k["target_met"]:
-        return (
-            f"But the paired interval reaches {lo:+.1f} points, below {limit:+g}: these test reviews "
-            "cannot rule out a larger loss, so non-inferiority is not shown."
-        )
-    if hi >= limit:
-        return (
-            f"The top of the paired interval, {hi:+.1f} points, lies within the {PEFT_TARGET_POINTS:g}-point "
-            "margin, so the shortfall itself is not certain."
-        )
-    return f"Even the top of the paired interval, {hi:+.1f} points, is below {limit:+g}: it falls short."
 
 
 def precision_facts(runs: dict[str, dict]) -> dict:
