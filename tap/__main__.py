@@ -3,6 +3,7 @@
     python -m tap list
     python -m tap plan --profile full          # what each chapter costs, estimated on this machine
     python -m tap run ch01 --profile full --out results/
+    python -m tap playbook reviews.csv --text review --label stars --budget 10m   # your own data
 
 A problem the project can explain (an unknown name, data or a model that cannot be had, an
 output folder that cannot be written) is printed as one line on stderr, without a traceback
@@ -55,7 +56,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    add_playbook_parser(sub)
     return parser
+
+
+def add_playbook_parser(sub) -> None:
+    """``playbook``: chapter 07's comparison on the reader's own labelled texts."""
+    from .task_playbook import METHOD_KEYS
+
+    pb = sub.add_parser(
+        "playbook",
+        help="compare every adaptation method on your own labelled texts",
+        description="Every adaptation method, each at the learning rate validation chooses, on your labelled "
+        "texts within a time budget; writes report.md, report.html, results.json, figures and the best adapter.",
+    )
+    pb.add_argument("data", help="a CSV/TSV, JSON Lines or Parquet file, a folder of them, or a Hub dataset id")
+    pb.add_argument("--text", default="text", help="the column holding the texts (default: text)")
+    pb.add_argument("--label", default="label", help="the column holding the labels (default: label)")
+    pb.add_argument("--test", help="a test file, or a split of the Hub dataset (default: 20%% carved by content)")
+    pb.add_argument("--config", help="the Hub dataset's configuration")
+    pb.add_argument("--split", default="train", help="the Hub dataset's split to train on (default: train)")
+    pb.add_argument("--model", help="a Hub model id or a local folder (default: the profile's)")
+    pb.add_argument("--budget", default="10m", help="wall-clock time for the whole comparison (default: 10m)")
+    pb.add_argument("--methods", default=",".join(METHOD_KEYS), help=f"default: {','.join(METHOD_KEYS)}")
+    pb.add_argument("--out", type=Path, help="output folder (default: playbook-<data name>)")
+    pb.add_argument("--seed", type=int, default=0)
+    pb.add_argument("--drop-empty", action="store_true", help="leave out rows with an empty text or label")
+    pb.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    pb.add_argument(
+        "--profile",
+        default=os.environ.get(PROFILE_ENV, "book"),
+        help=f"run profile: {', '.join(PROFILES)} (default: $TAP_PROFILE or book)",
+    )
+    pb.add_argument("--debug", action="store_true", help="show the full traceback of an error")
 
 
 def output_folder(out: Path, *parts: str) -> Path:
@@ -115,6 +148,43 @@ def plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def playbook(args: argparse.Namespace) -> int:
+    """``playbook``: check the input (exit status 2, nothing written), plan, compare, report."""
+    from . import task_report
+    from .task_playbook import compare
+
+    try:
+        profile = get_profile(args.profile)
+        if args.out:
+            task_report.output_folder(args.out, "")  # a file there: refused before any work
+        os.environ[PROFILE_ENV] = profile.name
+        result = compare(
+            args.data,
+            args.text,
+            args.label,
+            args.test,
+            args.model,
+            args.budget,
+            args.methods,
+            args.seed,
+            args.dry_run,
+            profile,
+            args.config,
+            args.split,
+            args.drop_empty,
+        )
+    except ValueError as err:  # bad input: found before any training
+        return _report(err, USAGE_ERROR, args.debug)
+    except KeyboardInterrupt:
+        print("stopped: finished runs are in the run cache; the same command resumes from them.", file=sys.stderr)
+        return 130
+    if args.dry_run:
+        return 0
+    folder = task_report.write(result, args.out)
+    print(f"report: {folder / 'report.html'}")
+    return 0
+
+
 def _report(err: Exception, status: int, debug: bool) -> int:
     """Print ``err`` as one line on stderr and return ``status``; re-raise it under ``--debug``."""
     if debug:
@@ -134,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "plan":
         return plan(args)
+    if args.command == "playbook":
+        return playbook(args)
     return run(args)
 
 

@@ -49,7 +49,7 @@ def _root_cause(err: BaseException) -> BaseException:
     return err
 
 
-def _arrow_cache(folder: Path) -> Path:
+def arrow_cache(folder: Path) -> Path:
     """Where ``datasets`` keeps its Arrow copy of a local folder: keyed by the folder's path and
     its files' sizes and modification times. (Its default cache can mistake two folders with the
     same layout for each other and return the other one's rows.)"""
@@ -73,7 +73,7 @@ def _from_mirror(name: str) -> DatasetDict | None:
             f"`huggingface-cli download --repo-type dataset {HUB_IDS[name]} --local-dir ...` writes them)."
         )
     try:
-        return load_dataset(str(folder), cache_dir=str(_arrow_cache(folder)))
+        return load_dataset(str(folder), cache_dir=str(arrow_cache(folder)))
     except Exception as err:  # noqa: BLE001 - any read failure gets one clear message
         cause = _root_cause(err)
         raise DataUnavailableError(

@@ -19,8 +19,8 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from functools import cache, lru_cache
 
-from . import instruct, lm, methods, multiclass, playbook, subwords
-from .chapters import EXPERIMENTS, ch02_inference, ch03_language_model, ch04_adapters, ch05_lora
+from . import budget, instruct, lm, methods, multiclass, playbook, subwords, task_playbook
+from .chapters import EXPERIMENTS, ch02_inference, ch03_language_model, ch04_adapters, ch05_lora, ch08_your_task
 from .chapters.ch06_instruction_tuning import INSTRUCT_SIZES
 from .devices import device
 from .hub import revision
@@ -547,6 +547,27 @@ def _ch07(p: Profile) -> tuple[list[Job], list[str]]:
     ]
 
 
+def _ch08(p: Profile) -> tuple[list[Job], list[str]]:
+    jobs, notes = _ch07(p)
+    model, shape = jobs[0].model, jobs[0].shape
+    n = ch08_your_task.SIZES[p.name]
+    runs = len(task_playbook.METHOD_KEYS) - 1  # the neural methods; TF-IDF takes seconds
+    rates = len(budget.RATE_FACTORS)
+    return [
+        Job(
+            f"{runs} methods x {rates} learning rates, the same budget",
+            model,
+            shape,
+            f"AG News {n['train']:,} train, {n['val']:,} val, {n['test']:,} test",
+            n["train"] * runs * rates,
+            task_playbook.SIZES[p.name].epochs,
+            length("ag_news", "test", task_playbook.SIZES[p.name].max_len),
+            task_playbook.SIZES[p.name].batch_size,
+            (n["val"] + n["test"]) * runs * rates,
+        )
+    ], notes[-2:]
+
+
 CHAPTERS = {
     "ch01": lambda p: (_ch01(p), ["TF-IDF baseline not estimated (seconds)"]),
     "ch02": _ch02,
@@ -555,6 +576,7 @@ CHAPTERS = {
     "ch05": _ch05,
     "ch06": _ch06,
     "ch07": _ch07,
+    "ch08": _ch08,
 }
 
 

@@ -510,3 +510,40 @@ def beside_reference(
     ax.legend(fontsize=8, loc="upper right" if log else "upper left", ncol=1 if log else 2)
     fig.tight_layout()
     return fig
+
+
+def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
+    """The names no other point beats on both axes: fewer (or equal) costs ``x`` and a higher
+    (or equal) accuracy ``y``, one strictly. Sorted by cost."""
+    front = [
+        n
+        for n, (x, y) in points.items()
+        if not any((x2 <= x and y2 >= y) and (x2, y2) != (x, y) for x2, y2 in points.values())
+    ]
+    return sorted(front, key=lambda n: points[n][0])
+
+
+def tradeoff(
+    points: dict[str, tuple[float, float, float, float]],
+    xlabel: str,
+    title: str = "",
+    ylabel: str = "test accuracy (%)",
+) -> Figure:
+    """Accuracy (with its 95% interval) against a cost on a log axis, one labelled point per
+    method, the Pareto front (no method both cheaper and more accurate) joined and marked."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    front = pareto_front({n: (x, y) for n, (x, y, _, _) in points.items()})
+    for name, (x, y, lo, hi) in points.items():
+        on_front = name in front
+        ax.errorbar(
+            [x], [y], yerr=[[y - lo], [hi - y]], fmt="o", color="C3" if on_front else "C0", capsize=3, alpha=0.9
+        )
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.plot([points[n][0] for n in front], [points[n][1] for n in front], "--", color="C3", label="Pareto front")
+    ax.set_xscale("log")
+    ax.margins(x=0.15)  # room for the labels of the first and last points
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from importlib.metadata import PackageNotFoundError, version
 
+import torch
 from IPython.display import HTML
 
 from .data import data_source
@@ -25,6 +26,15 @@ def library_versions() -> dict[str, str]:
     return found
 
 
+def _arithmetic(records: list[dict]) -> str:
+    """The precision the runs computed in, and the instruction set PyTorch used: the same profile
+    gives the same numbers where both are the same."""
+    names = {"no": "float32", "bf16": "bf16 mixed precision", "fp16": "fp16 mixed precision"}
+    used = sorted({names.get(r.get("mixed_precision", "no"), "float32") for r in records}) or ["float32"]
+    where = f"GPU ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "CPU"
+    return f"{' and '.join(used)} on the {where}; PyTorch's CPU instruction set: {torch.backends.cpu.get_cpu_capability()}"
+
+
 def provenance(profile: Profile, records: list[dict], stand_ins: dict[str, str] | None = None) -> HTML:
     """A compact note: profile, hardware, library versions, data source, what the
     chapter's runs cost, and which stand-in models replaced Hub models."""
@@ -33,6 +43,7 @@ def provenance(profile: Profile, records: list[dict], stand_ins: dict[str, str] 
     rows = {
         "profile": f"<code>{profile.name}</code> (set <code>TAP_PROFILE</code> to change)",
         "hardware": hardware(),
+        "arithmetic": _arithmetic(records),
         "libraries": ", ".join(f"{k} {v}" for k, v in library_versions().items()),
         "data": data_source(),
         "runs": f"{len(records)} runs, {train_s:,.0f} s of training and testing"

@@ -149,6 +149,16 @@ def task_words(records: dict[str, dict], search: dict[str, list[dict]], name: st
             else "Validation chose every method's usual rate."
         )
     )
+    edge = [
+        label
+        for label, runs in search.items()
+        if records[label]["lr"] in (min(r["lr"] for r in runs), max(r["lr"] for r in runs))
+    ]
+    if edge:
+        search_words += (
+            f" For {_listed(edge)} the chosen rate is at the edge of the three searched, so a wider search might "
+            "find a better one."
+        )
     return {"decision": decision, "search": search_words, **words}
 
 

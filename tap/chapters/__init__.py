@@ -40,6 +40,10 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
         "ch07_playbook",
         "The playbook: every adaptation method on one pre-trained BERT (offline: MiniLM) vs TF-IDF; data efficiency",
     ),
+    "ch08": (
+        "ch08_your_task",
+        "Your own task: python -m tap playbook on AG News's four topics, learning rates chosen on validation",
+    ),
 }
 
 

@@ -1,0 +1,92 @@
+"""Chapter 08's experiment: ``python -m tap playbook`` (``tap.task_playbook.compare``) on a second
+task, AG News's four topics, the way a reader runs it on their own data. The page pins the sizes
+that a five-minute budget buys on a 2-core CPU, so that its numbers do not depend on the speed of
+the machine that builds it; the command itself sizes them from the budget and the speed it measures."""
+
+from __future__ import annotations
+
+from ..profiles import Profile, get_profile
+from ..runs import Outcome
+from ..task_playbook import Comparison, compare
+from ..task_report import figures
+from ..verdict import key_numbers, phrases, task_words
+
+DATASET = "fancyzhx/ag_news"
+BUDGET = {"smoke": "1m", "book": "5m", "full": "30m"}
+# The sizes the budget bought on a 2-core CPU (book), or a GPU (full): train, val, test.
+SIZES = {
+    "smoke": {"train": 64, "val": 32, "test": 48},
+    "book": {"train": 480, "val": 300, "test": 1_000},
+    "full": {"train": 20_000, "val": 2_000, "test": 7_600},
+}
+
+
+def command(profile: Profile) -> str:
+    """The command line that runs what the page runs."""
+    where = "--split test" if not profile.ag_from_train else "--test test"
+    return f"python -m tap playbook {DATASET} {where} --budget {BUDGET[profile.name]} --profile {profile.name}"
+
+
+def experiment(profile: Profile | None = None) -> Outcome:
+    """The playbook on AG News: offline only its 7,600-row test split exists, so the CPU-scale
+    profiles carve training, validation and test rows from it by content; ``full`` trains on
+    the train split and tests on the official test split."""
+    p = profile or get_profile()
+    split, test = ("train", "test") if p.ag_from_train else ("test", None)
+    result = compare(DATASET, split=split, test=test, budget=BUDGET[p.name], profile=p, sizes=SIZES[p.name])
+    return Outcome(dict(result.records), figures(result), {"result": result})
+
+
+def verdict_holds(ag_news: Comparison, imdb: dict[str, dict]) -> dict:
+    """Chapter 07's verdict beside this chapter's: the same questions asked of both tasks."""
+    k_ag, k_imdb = key_numbers(ag_news.records), key_numbers(imdb)
+    same_anchor = (k_ag["tfidf_acc"] > k_ag["best_neural_acc"]) == (k_imdb["tfidf_acc"] > k_imdb["best_neural_acc"])
+    return {
+        "ag": k_ag,
+        "imdb": k_imdb,
+        "same_target": k_ag["target_met"] == k_imdb["target_met"],
+        "same_anchor": same_anchor,
+    }
+
+
+def _agree(same: bool) -> str:
+    return "as on IMDB" if same else "unlike on IMDB"
+
+
+def facts(outcome: Outcome, imdb: dict[str, dict]) -> dict:
+    """The numbers and sentences the page states, from this build's records and chapter 07's."""
+    result = outcome.context["result"]
+    words = task_words(result.records, result.search, "AG News")
+    holds = verdict_holds(result, imdb)
+    k, ki = holds["ag"], holds["imdb"]
+    plan = result.plan
+    target = (
+        f"On IMDB (chapter 07) the best method within {ki['budget_pct']:g}% of the parameters, {ki['best_label']}, "
+        f"{phrases(ki)['target_word']} the target ({ki['diff']:+.1f} points against full fine-tuning); on AG News, "
+        f"{k['best_label']} {phrases(k)['target_word']} it ({k['diff']:+.1f} points). "
+        + (
+            "On this count chapter 07's verdict holds on a second task."
+            if holds["same_target"]
+            else "On this count chapter 07's verdict does not carry over to a second task."
+        )
+    )
+    anchor = (
+        f"TF-IDF + logistic regression is {'ahead of' if k['tfidf_acc'] > k['best_neural_acc'] else 'behind'} the "
+        f"best neural method on AG News ({k['tfidf_acc']:.1f}% against {k['best_neural_acc']:.1f}%), "
+        f"{_agree(holds['same_anchor'])} ({ki['tfidf_acc']:.1f}% against {ki['best_neural_acc']:.1f}%)."
+    )
+    return {
+        "train_n": plan.train,
+        "val_n": plan.val,
+        "test_n": plan.test,
+        "steps": plan.steps,
+        "runs": plan.runs,
+        "planned_s": plan.estimate_s,
+        "actual_s": result.actual_s,
+        "decision": words["decision"],
+        "search": words["search"],
+        "target_holds": target,
+        "anchor_holds": anchor,
+        "classes": len(result.task.splits.label_names),
+        "command": command(result.playbook.profile),
+    }

@@ -1,0 +1,182 @@
+"""``python -m tap playbook`` on small CSV files (smoke profile: a tiny random BERT): end to
+end with two and four classes, every bad input refused in one line before anything is written,
+a rerun that recomputes nothing, and an adapter that PEFT loads with the logits the run had."""
+
+import json
+import random
+
+import pandas as pd
+import pytest
+import torch
+
+from tap import __main__ as cli
+from tap import budget
+from tap.task_data import InputError, load_task
+
+WORDS = {
+    "pos": "great wonderful moving superb",
+    "neg": "awful boring dull dreadful",
+    "world": "election minister war treaty",
+    "sports": "match goal season coach",
+    "business": "shares profit market bank",
+    "science": "software space research chip",
+}
+METHODS = "probe,lora,full"
+
+
+def rows(classes: list[str], per_class: int, seed: int = 0) -> pd.DataFrame:
+    """Texts whose words give their class away, so even a short run has something to learn."""
+    rng = random.Random(seed)
+    return pd.DataFrame(
+        [
+            {"text": f"item {i}: " + " ".join(rng.choices(WORDS[c].split(), k=6)), "label": c}
+            for c in classes
+            for i in range(per_class)
+        ]
+    )
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TAP_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def run(*args: str) -> int:
+    return cli.main(["playbook", "--profile", "smoke", "--methods", METHODS, "--budget", "5m", *args])
+
+
+@pytest.mark.parametrize("classes", [["pos", "neg"], ["world", "sports", "business", "science"]])
+def test_end_to_end_on_a_csv_writes_the_report(classes, tmp_path, cache):
+    rows(classes, 60).to_csv(tmp_path / "data.csv", index=False)
+    out = tmp_path / "out"
+    assert run(str(tmp_path / "data.csv"), "--out", str(out)) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["data"]["classes"] == sorted(classes)
+    assert set(results["records"]) == {
+        "linear probe",
+        "LoRA (tap)",
+        "full fine-tuning",
+        "TF-IDF + logistic regression",
+    }
+    for label, runs in results["search"].items():  # the chosen rate is the one validation preferred
+        assert len(runs) == 3 and len({r["lr"] for r in runs}) == 3
+        best = max(r["best_val_accuracy"] for r in runs)
+        assert results["records"][label]["best_val_accuracy"] == best
+    assert results["plan"]["estimate_s"] > 0 and results["actual_s"] > 0
+    report = (out / "report.md").read_text()
+    assert "## Decision" in report and "full fine-tuning" in report and "| LoRA (tap)" in report
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 2 and "<table>" in html
+    assert (out / "accuracy_vs_parameters.png").stat().st_size > 0 and (out / "accuracy_vs_time.png").exists()
+    assert (out / "adapter" / "adapter_config.json").exists() and (out / "adapter" / "README.md").exists()
+
+
+def test_a_rerun_recomputes_nothing_and_the_adapter_loads_in_peft(tmp_path, cache):
+    from peft import PeftModel
+
+    from tap.task_playbook import compare
+
+    rows(["pos", "neg"], 60).to_csv(tmp_path / "data.csv", index=False)
+    first = compare(str(tmp_path / "data.csv"), methods=METHODS, budget="5m", profile="smoke", echo=lambda _: None)
+    again = compare(str(tmp_path / "data.csv"), methods=METHODS, budget="5m", profile="smoke", echo=lambda _: None)
+    assert again.plan.train == first.plan.train
+    assert all(r["from_cache"] for runs in again.search.values() for r in runs)
+
+    from tap import task_report
+
+    folder = task_report.write(again, tmp_path / "out")
+    label = task_report.best_adapter(again)
+    record = again.records[label]
+    trained = again.playbook.trained(record["method_key"], again.plan.train, lr=record["lr"])
+    loaded = PeftModel.from_pretrained(again.playbook.load_model(), str(folder / "adapter")).eval()
+    batch, _ = next(again.playbook.test.batches(8, shuffle=False))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(**batch), trained(**batch), atol=1e-5, rtol=1e-4)
+
+
+def test_row_order_does_not_change_the_splits(tmp_path):
+    data = rows(["pos", "neg"], 40)
+    data.to_csv(tmp_path / "a.csv", index=False)
+    data.sample(frac=1, random_state=1).to_csv(tmp_path / "b.csv", index=False)
+    a, b = load_task(str(tmp_path / "a.csv")), load_task(str(tmp_path / "b.csv"))
+    assert a.digest == b.digest and a.splits.test["text"] == b.splits.test["text"]
+    assert not set(a.splits.train["text"]) & set(a.splits.test["text"])
+
+
+def test_test_texts_seen_in_training_are_counted_and_left_out(tmp_path):
+    train, test = rows(["pos", "neg"], 40), rows(["pos", "neg"], 10, seed=5)
+    pd.concat([train, test.head(3)]).to_csv(tmp_path / "train.csv", index=False)
+    test.to_csv(tmp_path / "test.csv", index=False)
+    task = load_task(str(tmp_path / "train.csv"), test=str(tmp_path / "test.csv"))
+    assert len(task.splits.test) == 17 and "3 test texts also appear in the training data" in task.warnings[0]
+
+
+def bad_inputs(tmp_path):
+    """(arguments, the start of the one-line error) for each bad input."""
+    good = rows(["pos", "neg"], 40)
+    good.to_csv(tmp_path / "good.csv", index=False)
+    rows(["pos"], 40).to_csv(tmp_path / "one.csv", index=False)
+    pd.concat([good, rows(["world"], 2)]).to_csv(tmp_path / "rare.csv", index=False)
+    empty = good.copy()
+    empty.loc[:4, "text"] = ""
+    empty.to_csv(tmp_path / "empty.csv", index=False)
+    (tmp_path / "latin1.csv").write_bytes("text,label\ncaf\xe9 ok,pos\n".encode("latin-1") * 3)
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really parquet")
+    (tmp_path / "a_file").write_text("")
+    d = str(tmp_path)
+    return [
+        ([f"{d}/good.csv", "--text", "review"], "has no column 'review'; its columns are: text, label"),
+        ([f"{d}/one.csv"], "has a single class (pos)"),
+        ([f"{d}/rare.csv"], "class 'world' has"),
+        ([f"{d}/empty.csv"], "5 of 80 rows have an empty or missing 'text'"),
+        ([f"{d}/latin1.csv"], "is not UTF-8 text"),
+        ([f"{d}/broken.parquet"], "could not be read"),
+        ([f"{d}/missing.csv"], "no such file or folder"),
+        ([f"{d}/good.csv", "--budget", "soon"], "--budget 'soon'"),
+        ([f"{d}/good.csv", "--out", f"{d}/a_file"], "is a file"),
+    ]
+
+
+def test_every_bad_input_is_one_line_with_status_2_and_nothing_written(tmp_path, cache, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for args, message in bad_inputs(tmp_path):
+        before = set(tmp_path.iterdir())
+        assert run(*args) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and message in err, (args, err)
+        assert set(tmp_path.iterdir()) == before, args  # nothing written: no report folder, no cache
+
+
+def test_unknown_methods_and_a_comparison_without_full_fine_tuning_are_refused(tmp_path, capsys):
+    rows(["pos", "neg"], 40).to_csv(tmp_path / "good.csv", index=False)
+    for methods, message in (("lora,fast", "unknown fast"), ("lora", "must include full")):
+        assert cli.main(["playbook", str(tmp_path / "good.csv"), "--methods", methods, "--profile", "smoke"]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_drop_empty_leaves_the_empty_rows_out(tmp_path):
+    data = rows(["pos", "neg"], 40)
+    data.loc[:4, "text"] = "  "
+    data.to_csv(tmp_path / "empty.csv", index=False)
+    with pytest.raises(InputError):
+        load_task(str(tmp_path / "empty.csv"))
+    task = load_task(str(tmp_path / "empty.csv"), drop_empty=True)
+    assert sum(task.splits.sizes().values()) == 75 and "5 rows" in task.warnings[0]
+
+
+def test_a_larger_budget_buys_more_training_examples_and_a_tiny_one_says_how_much_is_needed():
+    speed = budget.Speed(step_s=0.5, scored_per_s=50.0, load_s=1.0)
+    available = {"train": 10_000, "val": 500, "test": 2_000}
+    caps = {"train": 10_000, "val": 300, "test": 1_000}
+    args = dict(methods={"full": 1e-4, "lora": 2e-3}, batch_size=8, epochs=1, caps=caps, num_classes=2)
+    small, large = (budget.make_plan(s, speed, available, **args) for s in (600, 1800))
+    assert 0 < small.train < large.train and small.estimate_s <= 600 and large.estimate_s <= 1800
+    assert small.runs == 6 and small.rates["full"] == pytest.approx([1e-4 / 3, 1e-4, 3e-4])
+    with pytest.raises(ValueError, match=r"Pass --budget \d+m or more"):
+        budget.make_plan(10, speed, available, **args)
+
+
+@pytest.mark.parametrize("text, seconds", [("10m", 600), ("90s", 90), ("1h30m", 5400), ("45", 45)])
+def test_budgets_read_as_durations(text, seconds):
+    assert budget.parse_budget(text) == seconds
