@@ -28,6 +28,8 @@ from .runs import Outcome
 # Errors whose message already says what is wrong and how to fix it (DataFormatError is a ValueError).
 PROJECT_ERRORS = (ValueError, DataUnavailableError, ModelUnavailableError)
 USAGE_ERROR, RUN_FAILED = 2, 1
+# Ctrl-C during a long run: one line instead of a traceback (exit status 130, as a shell reports SIGINT).
+INTERRUPTED = "interrupted: finished runs are in the run cache; the same command resumes from them."
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
         write_outcome(experiment(profile), folder)
     except PROJECT_ERRORS as err:
         return _report(err, RUN_FAILED, args.debug)
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
     return 0
 
 
@@ -176,7 +181,7 @@ def playbook(args: argparse.Namespace) -> int:
     except ValueError as err:  # bad input: found before any training
         return _report(err, USAGE_ERROR, args.debug)
     except KeyboardInterrupt:
-        print("stopped: finished runs are in the run cache; the same command resumes from them.", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
     if args.dry_run:
         return 0

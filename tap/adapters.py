@@ -10,6 +10,7 @@ adapters and the classification head.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import torch
@@ -39,11 +40,21 @@ def sites(placement: str) -> tuple[str, ...]:
 def bottleneck_size(hidden: int, bottleneck: int | None = None, reduction_factor: int = 16) -> int:
     """The adapter's inner width: ``bottleneck`` if given, else ``hidden // reduction_factor``
     (AdapterHub's convention; Houlsby et al. write it as m)."""
+    if bottleneck is not None and (isinstance(bottleneck, bool) or not isinstance(bottleneck, int)):
+        raise ValueError(
+            f"Adapter bottleneck must be a whole number (the adapter's inner width), got {bottleneck!r}. "
+            f"Pass an integer of at least 1, or bottleneck=None for hidden // reduction_factor."
+        )
+    if isinstance(reduction_factor, bool) or not isinstance(reduction_factor, int) or reduction_factor < 1:
+        raise ValueError(
+            f"Adapter reduction_factor must be a positive integer (the bottleneck is hidden // reduction_factor), "
+            f"got {reduction_factor!r}. AdapterHub's default is 16; or pass bottleneck=m directly."
+        )
     m = bottleneck if bottleneck is not None else hidden // reduction_factor
     if m < 1:
         raise ValueError(
-            f"Bottleneck size must be at least 1 (got {m} from hidden={hidden}, "
-            f"bottleneck={bottleneck}, reduction_factor={reduction_factor})."
+            f"Bottleneck size must be at least 1 (got {m} from hidden={hidden}, bottleneck={bottleneck}, "
+            f"reduction_factor={reduction_factor}). Pass a larger bottleneck or a smaller reduction_factor."
         )
     return m
 
@@ -92,6 +103,59 @@ def placement_pattern(placement: str) -> str:
     return "|".join(f"(?:{p})" for site in sites(placement) for p in SITES[site])
 
 
+def _adapter_targets(
+    model: nn.Module,
+    placement: str,
+    bottleneck: int | None,
+    reduction_factor: int,
+    targets: str | Iterable[str] | None,
+    freeze: bool,
+    seed: int,
+) -> list[str]:
+    """Every argument of ``add_adapters`` checked before anything changes, so that a failed call
+    leaves the model as it was: the names of the layers to wrap."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"add_adapters needs a torch nn.Module to change, got {type(model).__name__}.")
+    if any(isinstance(m, Adapter) for m in model.modules()):
+        raise ValueError("This model already has adapters; insert them into a fresh copy of the base model.")
+    pattern = placement_pattern(placement)  # an unknown placement fails here, targets given or not
+    if not isinstance(freeze, bool):
+        raise ValueError(f"Adapters' freeze must be True or False, got {freeze!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"Adapters' seed must be an integer, got {seed!r}.")
+    if targets is None:
+        targets = pattern
+    elif not isinstance(targets, str):
+        listed = list(targets) if isinstance(targets, Iterable) else None
+        if listed is None or not all(isinstance(t, str) for t in listed):
+            raise ValueError(
+                f"Adapter targets must be module names, name suffixes (a list of strings), one regular expression "
+                f"or None (the placement's sites), got {targets!r}."
+            )
+        targets = listed
+    try:
+        names = match_modules(model, targets)
+    except re.error as err:
+        raise ValueError(
+            f"Adapter target {targets!r} is not a valid regular expression ({err}). Correct the pattern "
+            f"(re.escape quotes a literal name) or pass a list of names or name suffixes."
+        ) from None
+    except ValueError as err:
+        raise ValueError(
+            f"Adapters ({placement!r} placement): {err} Name the output projections "
+            f"with add_adapters(..., targets=[...])."
+        ) from None
+    if "" in names:  # the model's own name: replacing it in place cannot work
+        raise ValueError(
+            f"Adapter target {targets!r} matches the model itself (a bare {type(model).__name__}), which cannot be "
+            f"replaced in place. Build LinearWithAdapter(model, Adapter(...)) instead, or wrap the model "
+            f"(nn.Sequential(model)) and target '0'."
+        )
+    for name in names:
+        bottleneck_size(model.get_submodule(name).out_features, bottleneck, reduction_factor)
+    return names
+
+
 def add_adapters(
     model: nn.Module,
     placement: str = "houlsby",
@@ -103,19 +167,9 @@ def add_adapters(
 ) -> list[str]:
     """Insert an :class:`Adapter` after every Linear layer the ``placement`` names (or the
     ``targets`` given: names, suffixes or a regex, as in ``efficient.match_modules``). With
-    ``freeze``, the base model is frozen first, so only adapters and head train.
-    Returns the names of the wrapped layers."""
-    if any(isinstance(m, Adapter) for m in model.modules()):
-        raise ValueError("This model already has adapters; insert them into a fresh copy of the base model.")
-    try:
-        names = match_modules(model, targets if targets is not None else placement_pattern(placement))
-    except ValueError as err:
-        raise ValueError(
-            f"Adapters ({placement!r} placement): {err} Name the output projections "
-            f"with add_adapters(..., targets=[...])."
-        ) from None
-    for name in names:  # every check before anything changes: a failed call leaves the model as it was
-        bottleneck_size(model.get_submodule(name).out_features, bottleneck, reduction_factor)
+    ``freeze``, the base model is frozen first, so only adapters and head train. Returns the
+    names of the wrapped layers; fails loudly, leaving the model as it was, when an argument is wrong."""
+    names = _adapter_targets(model, placement, bottleneck, reduction_factor, targets, freeze, seed)
     if freeze:
         freeze_base(model)
     with torch.random.fork_rng(devices=[]):  # seeded adapters, without touching the global random state

@@ -15,6 +15,7 @@ implementation (``peft/tuners/lora/layer.py``), choice for choice (chapter 05's 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 
 import torch
@@ -24,13 +25,19 @@ from torch import nn
 from .efficient import HEAD_NAMES, _collapse, freeze_base, match_modules, replace_module
 
 
-def _check_rank_alpha(rank: int, alpha: float) -> None:
+def _check_settings(rank: int, alpha: float, dropout: float = 0.0) -> None:
+    """LoRA's three numbers, checked where a layer is built and before ``apply_lora`` changes a model."""
     if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
         raise ValueError(f"LoRA rank must be a positive integer, got {rank!r}. Typical values: 1, 2, 4, 8, 16.")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha <= 0:
         raise ValueError(
             f"LoRA alpha must be a positive finite number, got {alpha!r}. "
             f"A common choice is alpha = 2 * rank (update scaling 2)."
+        )
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(
+            f"LoRA dropout must be a probability in [0, 1) (the share of the adapter's input zeroed in training), "
+            f"got {dropout!r}. Typical values: 0.0 (none) to 0.1."
         )
 
 
@@ -52,9 +59,7 @@ class LoRALayer(nn.Module):
         zero: str = "B",
     ) -> None:
         super().__init__()
-        _check_rank_alpha(rank, alpha)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"LoRA dropout must be in [0, 1), got {dropout!r}.")
+        _check_settings(rank, alpha, dropout)
         self.rank, self.alpha, self.rslora = rank, alpha, rslora
         self.A = nn.Parameter(torch.zeros(rank, in_features))
         self.B = nn.Parameter(torch.zeros(out_features, rank))
@@ -181,6 +186,15 @@ class EmbeddingWithLoRA(_Mergeable):
         return out + F.linear(picked, self.lora.B) * self.lora.scaling
 
 
+def _candidates(model: nn.Module) -> str:
+    """The layers LoRA can wrap in ``model``, by kind, for error messages."""
+    linear, tables = (
+        ", ".join(sorted({_collapse(n) for n, m in model.named_modules() if isinstance(m, k)})) or "none"
+        for k in (nn.Linear, nn.Embedding)
+    )
+    return f"Linear layers in this model: {linear}. Embedding tables: {tables}."
+
+
 def _match(model: nn.Module, targets: str | list[str]) -> list[str]:
     """Linear layers and embedding tables named by ``targets``, in model order; when nothing
     matches, the error lists the candidates of both kinds."""
@@ -191,16 +205,90 @@ def _match(model: nn.Module, targets: str | list[str]) -> list[str]:
         except ValueError:
             pass
     if not found:
-        linear, tables = (
-            [", ".join(sorted({_collapse(n) for n, m in model.named_modules() if isinstance(m, k)})) or "none"]
-            for k in (nn.Linear, nn.Embedding)
-        )
         raise ValueError(
-            f"LoRA target {targets!r} matched no module. Linear layers in this model: {linear[0]}. "
-            f"Embedding tables: {tables[0]}. Pass full names, name suffixes (like PEFT's "
-            f"target_modules) or one regular expression."
+            f"LoRA target {targets!r} matched no module. {_candidates(model)} Pass full names, name suffixes "
+            f"(like PEFT's target_modules) or one regular expression."
         )
     return [n for n, _ in model.named_modules() if n in found]
+
+
+def _strings(value: object) -> list[str] | None:
+    """``value`` as a list when it is an iterable of strings (but not one string), else None."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        return None
+    value = list(value)
+    return value if all(isinstance(v, str) for v in value) else None
+
+
+def _lora_targets(
+    model: nn.Module,
+    targets: str | Iterable[str],
+    rank: int,
+    alpha: float,
+    dropout: float,
+    rslora: bool,
+    freeze: bool,
+    keep: Iterable[str],
+    seed: int,
+) -> tuple[list[str], list[str]]:
+    """Every argument of ``apply_lora`` checked before anything changes, so that a failed call
+    leaves the model as it was: the names of the layers to wrap, and ``keep`` as a list."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"apply_lora needs a torch nn.Module to change, got {type(model).__name__}.")
+    _check_settings(rank, alpha, dropout)
+    for name, flag in (("rslora", rslora), ("freeze", freeze)):
+        if not isinstance(flag, bool):
+            raise ValueError(f"LoRA's {name} must be True or False, got {flag!r}.")
+    if (kept := _strings(keep)) is None:
+        raise ValueError(
+            f"LoRA's keep must be a list of name parts to leave trainable, got {keep!r}. "
+            f"For a classification head: keep=('head', 'classifier')."
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"LoRA's seed must be an integer, got {seed!r}.")
+    if isinstance(targets, str):
+        try:
+            re.compile(targets)
+        except re.error as err:
+            raise ValueError(
+                f"LoRA target {targets!r} is not a valid regular expression ({err}). Correct the pattern "
+                f"(re.escape quotes a literal name) or pass a list of names or name suffixes. {_candidates(model)}"
+            ) from None
+    elif (listed := _strings(targets)) is None:
+        raise ValueError(
+            f"LoRA targets must be module names, name suffixes (a list of strings) or one regular expression, "
+            f"got {targets!r}. For example: apply_lora(model, ['query', 'value']). {_candidates(model)}"
+        )
+    else:
+        targets = listed
+    existing = lora_layers(model)
+    twice = ValueError(
+        f"LoRA is already on {', '.join(sorted(existing))}: {targets!r} names layers that are wrapped "
+        f"already. Apply LoRA to a fresh copy of the base model, or target other layers."
+    )
+    try:
+        names = _match(model, targets)
+    except ValueError:
+        if existing:  # the targets' layers now sit inside LoRA wrappers, under other names
+            raise twice from None
+        raise
+    if "" in names:  # the model's own name: replacing it in place cannot work
+        wrapper = "EmbeddingWithLoRA" if isinstance(model, nn.Embedding) else "LinearWithLoRA"
+        raise ValueError(
+            f"LoRA target {targets!r} matches the model itself (a bare {type(model).__name__}), which cannot be "
+            f"replaced in place. Build {wrapper}(model, rank, alpha) instead, or wrap the model "
+            f"(nn.Sequential(model)) and target '0'."
+        )
+    if any(n == e or n.startswith(e + ".") for n in names for e in existing):
+        raise twice
+    for name in names:
+        width = min(model.get_submodule(name).weight.shape)
+        if rank > width:
+            raise ValueError(
+                f"LoRA rank {rank} is larger than {name}'s smaller dimension ({width}): the update "
+                f"B·A could not have that rank. Use rank <= {width}, or leave {name} out of the targets."
+            )
+    return names, kept
 
 
 def apply_lora(
@@ -217,28 +305,9 @@ def apply_lora(
     """Wrap the linear layers (and embedding tables) named by ``targets`` (names, name
     suffixes or one regular expression, as PEFT's ``target_modules``) with LoRA, in place.
     With ``freeze`` every other parameter is frozen except the head (``keep``), like PEFT's
-    ``modules_to_save``. Returns the wrapped names; fails loudly when nothing matches."""
-    _check_rank_alpha(rank, alpha)
-    existing = lora_layers(model)
-    twice = ValueError(
-        f"LoRA is already on {', '.join(sorted(existing))}: {targets!r} names layers that are wrapped "
-        f"already. Apply LoRA to a fresh copy of the base model, or target other layers."
-    )
-    try:
-        names = _match(model, targets if isinstance(targets, str) else list(targets))
-    except ValueError:
-        if existing:  # the targets' layers now sit inside LoRA wrappers, under other names
-            raise twice from None
-        raise
-    if any(n == e or n.startswith(e + ".") for n in names for e in existing):
-        raise twice
-    for name in names:  # every check before anything changes: a failed call leaves the model as it was
-        width = min(model.get_submodule(name).weight.shape)
-        if rank > width:
-            raise ValueError(
-                f"LoRA rank {rank} is larger than {name}'s smaller dimension ({width}): the update "
-                f"B·A could not have that rank. Use rank <= {width}, or leave {name} out of the targets."
-            )
+    ``modules_to_save``. Returns the wrapped names; fails loudly, leaving the model as it was,
+    when an argument is wrong or nothing matches."""
+    names, keep = _lora_targets(model, targets, rank, alpha, dropout, rslora, freeze, keep, seed)
     if freeze:
         freeze_base(model, keep)
     generator = torch.Generator().manual_seed(seed)  # reproducible factors without touching the global RNG

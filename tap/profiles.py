@@ -91,8 +91,14 @@ def get_profile(name: str | None = None) -> Profile:
     name = name or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
     try:
         return PROFILES[name]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: not a name at all (a list, say)
         raise ValueError(
             f"Unknown run profile {name!r}. Valid profiles: {', '.join(PROFILES)}. "
             f"Set it with `export {PROFILE_ENV}=book` (or pass profile=...)."
         ) from None
+
+
+def as_profile(profile: Profile | str | None = None) -> Profile:
+    """``profile`` itself, or the profile it names (``None``: ``$TAP_PROFILE``, else ``book``), so
+    that every experiment takes a ``Profile`` or its name and an unknown name fails at once."""
+    return profile if isinstance(profile, Profile) else get_profile(profile)

@@ -294,7 +294,7 @@ def test_read_only_cache_warns_before_computing_a_miss_and_returns_the_result(re
 # --------------------------------------------------------------------------- command line
 
 
-def fake_experiment(monkeypatch, error: Exception | None = None) -> list[str]:
+def fake_experiment(monkeypatch, error: BaseException | None = None) -> list[str]:
     """Replace every experiment by one that records its call and raises ``error``."""
     calls: list[str] = []
 
@@ -342,6 +342,14 @@ def test_project_errors_are_one_line_with_exit_status_1(error, monkeypatch, tmp_
         cli.main(["run", "ch01", "--profile", "smoke", "--out", str(tmp_path), "--debug"])
 
 
+def test_ctrl_c_during_a_run_is_one_line_with_exit_status_130(monkeypatch, tmp_path, capsys):
+    fake_experiment(monkeypatch, KeyboardInterrupt())
+    assert cli.main(["run", "ch01", "--profile", "smoke", "--out", str(tmp_path)]) == 130
+    assert capsys.readouterr().err == (
+        "interrupted: finished runs are in the run cache; the same command resumes from them.\n"
+    )
+
+
 def test_an_unexpected_error_keeps_its_traceback(monkeypatch, tmp_path):
     fake_experiment(monkeypatch, KeyError("a bug"))
     with pytest.raises(KeyError):
@@ -387,6 +395,13 @@ def _unchanged(model, before) -> bool:
     )
 
 
+DROPOUT = (
+    "LoRA dropout must be a probability in [0, 1) (the share of the adapter's input zeroed in training), "
+    "got {}. Typical values: 0.0 (none) to 0.1."
+)
+TARGETS = "LoRA targets must be module names, name suffixes (a list of strings) or one regular expression, got "
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
@@ -395,14 +410,51 @@ def _unchanged(model, before) -> bool:
         (lambda m: lora.apply_lora(m, "query", rank=0), "positive integer"),
         (lambda m: adapters.add_adapters(m, bottleneck=0), "at least 1"),
         (lambda m: adapters.add_adapters(m, targets="nothing_like_this"), "Adapters"),
+        # each argument is checked before the base is frozen or a layer replaced (the embedding comes first)
+        (lambda m: lora.apply_lora(m, ["query"], dropout=1.0), DROPOUT.format(1.0)),
+        (lambda m: lora.apply_lora(m, ["embedding", "query"], dropout=-0.1), DROPOUT.format(-0.1)),
+        (lambda m: lora.apply_lora(m, ["query"], keep="head"), "keep must be a list of name parts"),
+        (lambda m: lora.apply_lora(m, ["query"], seed="0"), "seed must be an integer"),
+        (lambda m: lora.apply_lora(m, None), TARGETS),
+        (lambda m: lora.apply_lora(m, ["query", 3]), TARGETS),
+        (lambda m: lora.apply_lora(m, "query[("), "LoRA target 'query[(' is not a valid regular expression"),
+        (
+            lambda m: adapters.add_adapters(m, bottleneck=2.5),
+            "Adapter bottleneck must be a whole number (the adapter's inner width), got 2.5. "
+            "Pass an integer of at least 1, or bottleneck=None for hidden // reduction_factor.",
+        ),
+        (
+            lambda m: adapters.add_adapters(m, reduction_factor=0),
+            "Adapter reduction_factor must be a positive integer (the bottleneck is hidden // reduction_factor), "
+            "got 0. AdapterHub's default is 16; or pass bottleneck=m directly.",
+        ),
+        (lambda m: adapters.add_adapters(m, targets="a[("), "Adapter target 'a[(' is not a valid regular expression"),
+        (lambda m: adapters.add_adapters(m, seed=None), "seed must be an integer"),
     ],
 )
 def test_a_failed_method_call_leaves_the_model_untouched(call, message):
     model = _tiny_encoder()
     before = _snapshot(model)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError) as err:
         call(model)
+    assert message in str(err.value) and "\n" not in str(err.value)
     assert _unchanged(model, before)
+
+
+@pytest.mark.parametrize("method", ["lora", "adapters"])
+def test_a_target_naming_the_model_itself_is_refused(method):
+    layer = torch.nn.Linear(8, 8)
+    before = _snapshot(layer)
+    wrapper = "LinearWithLoRA(model, rank, alpha)" if method == "lora" else "LinearWithAdapter(model, Adapter(...))"
+    with pytest.raises(ValueError) as err:
+        lora.apply_lora(layer, ".*") if method == "lora" else adapters.add_adapters(layer, targets=".*")
+    assert str(err.value) == (
+        f"{'LoRA' if method == 'lora' else 'Adapter'} target '.*' matches the model itself (a bare Linear), which "
+        f"cannot be replaced in place. Build {wrapper} instead, or wrap the model (nn.Sequential(model)) and target '0'."
+    )
+    assert _unchanged(layer, before)
+    wrapped = torch.nn.Sequential(layer)  # the fix the message names
+    assert lora.apply_lora(wrapped, "0", rank=2) == ["0"] and len(wrapped.state_dict()) == 4
 
 
 def test_lora_applied_twice_is_a_clear_error():

@@ -17,7 +17,7 @@ from ..data import ag_news_splits, imdb_splits
 from ..efficient import freeze_base
 from ..encoder import TransformerClassifier
 from ..probing import PROBE_L2, PROBE_MAX_ITER
-from ..profiles import Profile, get_profile
+from ..profiles import Profile, as_profile, get_profile
 from ..report import compare, standard_error
 from ..runs import EncodedTask, Outcome, Run, run_classifier, run_probe
 from ..text import Vocabulary
@@ -156,7 +156,7 @@ STRATEGIES = {
 def experiment(profile: Profile | None = None, setup: TransferSetup | None = None) -> Outcome:
     """Everything chapter 01 trains (from the run cache when it is there), the TF-IDF baseline,
     and the chapter's two figures. ``setup`` saves preparing the data twice when the page has it."""
-    setup = setup or prepare(profile)
+    setup = setup or prepare(as_profile(profile))
     source = pretrain_on_ag_news(setup)
     runs = {
         "scratch": from_scratch(setup),

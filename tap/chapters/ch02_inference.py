@@ -28,7 +28,7 @@ from ..devices import device
 from ..efficient import count_parameters
 from ..hub_models import SENTIMENT_HUB_ID, Resolved, language_model, model_note
 from ..measure import hardware, timer, track_peak_memory
-from ..profiles import Profile, get_profile
+from ..profiles import Profile, as_profile
 from ..report import compare, standard_error
 from ..runs import Outcome
 from ..text import clean
@@ -204,7 +204,7 @@ def experiment(profile: Profile | None = None) -> Outcome:
     """Every measurement of chapter 02 (the offline head and language models from the cache
     when they are there): records for the classifier in float32 and int8 and for TF-IDF, the
     figures, and in ``context`` the models, the data and each measurement's table."""
-    p = profile or get_profile()
+    p = as_profile(profile)
     s, imdb = sizes(p), imdb_subsets(p)
     sentiment, causal = sentiment_model(p), language_model(p, "causal")
     tokenizer = AutoTokenizer.from_pretrained(sentiment.where)

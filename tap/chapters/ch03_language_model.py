@@ -22,7 +22,7 @@ from ..cache import source_digest
 from ..devices import device
 from ..hf_data import TokenizedDataset
 from ..lm_finetune import bert_classifier, quiet_transformers
-from ..profiles import Profile, get_profile
+from ..profiles import Profile, as_profile, get_profile
 from ..report import compare, standard_error
 from ..runs import EncodedTask, Outcome, Run, run_classifier
 from ..text import Vocabulary, words
@@ -285,7 +285,7 @@ def experiment(profile: Profile | None = None, setup: ch01.TransferSetup | None 
     LM's guesses and the causal LM's samples, the two BERTs fine-tuned on IMDB beside chapter
     01's encoders and TF-IDF, and the figures. ``setup`` (chapter 01's) saves preparing the data
     twice when the page has it."""
-    setup = setup or ch01.prepare(profile)
+    setup = setup or ch01.prepare(as_profile(profile))
     p = setup.profile
     texts, heldout_texts = subwords.unlabelled_texts(p)
     wordpiece, bpe = lm.wordpiece_tokenizer(p), lm.bpe_tokenizer(p)

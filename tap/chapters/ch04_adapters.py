@@ -17,7 +17,7 @@ from torch import nn
 from .. import adapters, efficient, plots
 from ..cache import source_digest
 from ..measure import timer
-from ..profiles import Profile
+from ..profiles import Profile, as_profile
 from ..report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, compare
 from ..runs import Outcome, Run, run_classifier
 from ..training import TrainConfig, evaluate
@@ -158,7 +158,7 @@ def experiment(profile: Profile | None = None, setup: TransferSetup | None = Non
     sentiment words' counts in the source text, and the chapter's two figures. ``setup`` saves
     preparing the data twice when the page has it. ``context["comparison"]`` and
     ``context["diagnosis"]`` name the records of the page's two results tables."""
-    setup = setup or ch01.prepare(profile)
+    setup = setup or ch01.prepare(as_profile(profile))
     source = ch01.pretrain_on_ag_news(setup)
     m = adapters.bottleneck_size(setup.profile.encoder.d_model)  # d / 16
     finetuned, probe = ch01.fine_tune(setup, source), ch01.linear_probe(setup, source)

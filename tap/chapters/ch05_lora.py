@@ -23,7 +23,7 @@ from ..devices import device
 from ..efficient import count_parameters, freeze_base
 from ..lora import apply_lora, merge, unmerge
 from ..methods import peft_lora
-from ..profiles import Profile
+from ..profiles import Profile, as_profile
 from ..report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, compare, format_table, results_table
 from ..runs import Outcome, Run, run_classifier
 from ..text import EncodedDataset
@@ -327,7 +327,7 @@ def experiment(profile: Profile | None = None, setup: TransferSetup | None = Non
     """Everything chapter 05 trains (from the run cache when it is there): LoRA on four sets of targets
     at rank 8, the rank sweep on the best of them by validation accuracy, merging's effect on latency, the
     CNN; chapter 01's runs as references. ``setup`` saves preparing the data twice when the page has it."""
-    setup = setup or ch01.prepare(profile)
+    setup = setup or ch01.prepare(as_profile(profile))
     source = ch01.pretrain_on_ag_news(setup)
     finetuned, probe = ch01.fine_tune(setup, source), ch01.linear_probe(setup, source)
     base = LoRASettings()

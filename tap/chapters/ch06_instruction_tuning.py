@@ -27,7 +27,7 @@ from ..efficient import count_parameters
 from ..hub import revision
 from ..instruct import ANSWER, OPTIONS, TEMPLATES, InstructionData, InstructSize
 from ..measure import hardware, timer, track_peak_memory
-from ..profiles import Profile, get_profile
+from ..profiles import Profile, as_profile
 from ..report import compare, format_table, results_table
 from ..runs import Outcome
 from ..training import TrainConfig
@@ -355,7 +355,7 @@ def experiment(profile: Profile | None = None) -> Outcome:
     """Everything chapter 06 trains (from the run cache when it is there), the baselines, and the
     chapter's figures. The records leave out each test example's probabilities and answers; the
     runs with them, and the instruction data, are in ``context``."""
-    p = profile or get_profile()
+    p = as_profile(profile)
     bert = {task: fine_tune_bert(task, p) for task in multiclass.size_of(p).tasks}
     records = {}
     for task, run in bert.items():

@@ -17,7 +17,7 @@ from ..devices import precision_reason
 from ..intervals import accuracy_interval, paired_difference
 from ..methods import METHOD, METHODS
 from ..playbook import TFIDF_SAME, Playbook
-from ..profiles import Profile
+from ..profiles import Profile, as_profile
 from ..report import compare, results_table
 from ..runs import Outcome
 from ..verdict import key_numbers, phrases
@@ -313,7 +313,7 @@ def experiment(profile: Profile | None = None, book: Playbook | None = None, com
     does not hold already (``"<method>, <n> reviews"``) and the book's encoder's runs
     (``"book's encoder: <how>"``). ``context``: ``book`` (the ``Playbook``), ``comparison``,
     ``curves`` (method -> records by training size) and ``scratch`` (the book's encoder)."""
-    book = book or Playbook(profile)
+    book = book or Playbook(as_profile(profile))
     comparison = book.comparison()
     scratch = from_scratch_runs(book.profile)
     study = ch07_study.study_values(scratch, book.profile)

@@ -5,7 +5,7 @@ the machine that builds it; the command itself sizes them from the budget and th
 
 from __future__ import annotations
 
-from ..profiles import Profile, get_profile
+from ..profiles import Profile, as_profile
 from ..runs import Outcome
 from ..task_playbook import Comparison, compare
 from ..task_report import figures
@@ -31,7 +31,7 @@ def experiment(profile: Profile | None = None) -> Outcome:
     """The playbook on AG News: offline only its 7,600-row test split exists, so the CPU-scale
     profiles carve training, validation and test rows from it by content; ``full`` trains on
     the train split and tests on the official test split."""
-    p = profile or get_profile()
+    p = as_profile(profile)
     split, test = ("train", "test") if p.ag_from_train else ("test", None)
     result = compare(DATASET, split=split, test=test, budget=BUDGET[p.name], profile=p, sizes=SIZES[p.name])
     return Outcome(dict(result.records), figures(result), {"result": result})
