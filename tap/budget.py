@@ -96,7 +96,7 @@ def make_plan(
     budget_s: float,
     speed: Speed,
     available: dict[str, int],
-    methods: dict[str, float],
+    rates: dict[str, list[float]],
     batch_size: int,
     epochs: int,
     caps: dict[str, int],
@@ -105,12 +105,11 @@ def make_plan(
     sizes: dict[str, int] | None = None,
 ) -> Plan:
     """The largest training set that fits ``budget_s`` once validation and test sets are set
-    (at most ``caps``, at least enough to tell classes apart), for ``methods`` (key -> usual
-    rate), each searched over ``RATE_FACTORS``. ``fixed_s``: time already spent or committed
+    (at most ``caps``, at least enough to tell classes apart), for ``rates`` (method key -> the
+    rates its search tries, one run each). ``fixed_s``: time already spent or committed
     (loading the data, measuring the speed, the TF-IDF anchor). ``sizes`` pins the train, val
     and test sizes instead (a book page, whose numbers must not depend on the machine's speed);
     the plan then only estimates their time."""
-    rates = {key: [lr * f for f in RATE_FACTORS] for key, lr in methods.items()}
     runs = sum(len(r) for r in rates.values())
     smallest = max(2 * batch_size, 8 * num_classes)
     if sizes:
@@ -130,7 +129,7 @@ def make_plan(
     else:
         needed = fixed_s + cost_s(speed, runs, smallest, val, test, batch_size, epochs)
         raise ValueError(
-            f"A budget of {budget_s:.0f} s is too small for {runs} runs ({len(methods)} methods × "
+            f"A budget of {budget_s:.0f} s is too small for {runs} runs ({len(rates)} methods × "
             f"{len(RATE_FACTORS)} learning rates) on this machine: even {smallest} training examples need about "
             f"{needed:.0f} s. Pass --budget {math.ceil(needed / 60)}m or more, or fewer --methods."
         )

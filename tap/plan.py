@@ -502,6 +502,17 @@ def _ch07(p: Profile) -> tuple[list[Job], list[str]]:
             per_run * len(methods.METHODS),
         ),
         Job(
+            f"learning-rate pilots: {len(methods.METHODS) - 1} methods x {len(budget.RATE_FACTORS)} rates",
+            model,
+            shape,
+            _imdb(p, s.pilot, s.val, 0),
+            s.pilot * (len(methods.METHODS) - 1) * len(budget.RATE_FACTORS),
+            s.epochs,
+            length("imdb", "train", s.max_len),
+            s.batch_size,
+            s.val * s.epochs * (len(methods.METHODS) - 1) * len(budget.RATE_FACTORS),
+        ),
+        Job(
             "data efficiency: full fine-tuning and LoRA",
             model,
             shape,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import math
 import sys
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -25,6 +26,7 @@ import psutil
 import torch
 
 from . import adapters, baselines, data, devices, efficient, hf_data, lora, methods, models, pooled, text, training
+from .budget import RATE_FACTORS
 from .cache import cached_run, source_digest
 from .data import Splits, imdb_splits, load
 from .efficient import count_parameters
@@ -65,7 +67,8 @@ class PlaybookSize:
     curve: tuple[int, ...]  # training sizes of the data-efficiency curve (neural methods)
     tfidf_curve: tuple[int, ...]  # ... and of the TF-IDF anchor (plus ``tfidf_all``)
     tfidf_all: int  # the anchor on "all" the training reviews; 0 means the whole train split
-    lr: dict = field(default_factory=dict)  # per-method learning-rate overrides
+    lr: dict = field(default_factory=dict)  # per-method overrides of the usual rate, the centre of each search
+    pilot: int = 0  # rates searched on this many training reviews, unscored (0: on the full runs themselves)
     # of every neural run; None: what this machine computes natively (``devices.fitting_precision``).
     # When that is bf16, one run of full fine-tuning repeats in float32.
     mixed_precision: str | None = None
@@ -82,6 +85,7 @@ SIZES: dict[str, PlaybookSize] = {
         curve=(16, 32),
         tfidf_curve=(32, 64),
         tfidf_all=400,
+        pilot=16,
     ),
     # Sized from speeds measured on 2 cores at 128 tokens in bf16 (a CPU with AVX-512 BF16): full
     # fine-tuning takes ~0.7 s a step of 8 reviews and scores ~125 test reviews/s (float32: ~1.0 s
@@ -99,8 +103,9 @@ SIZES: dict[str, PlaybookSize] = {
         curve=(125, 250, 500),
         tfidf_curve=(125, 250, 500, 1_000, 5_000),
         tfidf_all=0,
+        pilot=250,
     ),
-    # bert-base on a GPU: the usual rates for a 110M-parameter model (not tuned here).
+    # bert-base on a GPU: the usual rates for a 110M-parameter model, each searched on 2,000 reviews.
     "full": PlaybookSize(
         train=20_000,
         val=2_000,
@@ -111,6 +116,7 @@ SIZES: dict[str, PlaybookSize] = {
         curve=(1_000, 5_000, 20_000),
         tfidf_curve=(1_000, 5_000, 20_000),
         tfidf_all=0,
+        pilot=2_000,
         lr={
             "full": 3e-5,
             "probe": 1e-3,
@@ -254,11 +260,11 @@ class Playbook:
         }
 
     # ---- one neural run
-    def config(self, method: Method, n_train: int, cfg: TrainConfig) -> dict:
+    def config(self, method: Method, n_train: int, cfg: TrainConfig, scored: bool = True) -> dict:
         """The cache key of one run: data, model, method, optimisation and the code it runs."""
         key = {
             "version": RUN_VERSION,
-            "data": self.data_key(n_train),
+            "data": {**self.data_key(n_train), **({} if scored else {"test": 0})},
             "model": self.model_key(),
             "method": {"key": method.key, "settings": method.settings},
             "train": cfg.to_dict(),
@@ -268,10 +274,13 @@ class Playbook:
             key["peft"] = version("peft")
         return key
 
-    def _train_and_test(self, method: Method, n_train: int, cfg: TrainConfig) -> tuple[dict, dict | None]:
+    def _train_and_test(
+        self, method: Method, n_train: int, cfg: TrainConfig, scored: bool = True
+    ) -> tuple[dict, dict | None]:
         """Load the pre-trained model, adapt it with ``method``, train on ``n_train`` reviews,
-        score every test review, and record what the run cost and what it stores (and, for the
-        methods in ``keep_state``, return the trained tensors for the run cache)."""
+        score every test review (unless not ``scored``: a pilot run), and record what the run
+        cost and what it stores (and, for the methods in ``keep_state``, return the trained
+        tensors for the run cache)."""
         model = self.load_model()
         config = model.config
         base_params = count_parameters(model)["total_params"]
@@ -281,9 +290,6 @@ class Playbook:
         _release_memory()
         baseline_mb = psutil.Process().memory_info().rss / 2**20
         record, model = train(model, train_data, self.val, cfg, desc=method.label)
-        with timer() as clock:
-            predicted, gold = predict(model, self.test, mixed_precision=cfg.mixed_precision)
-        correct = (predicted == gold).int().tolist()
         record.update(
             {
                 "method": method.label,
@@ -302,13 +308,21 @@ class Playbook:
                 "trainable_by_module": trainable_by_module(model, hosts),
                 "trainable_bytes": trainable_state_bytes(model),
                 "baseline_memory_mb": baseline_mb,
-                "test_accuracy": sum(correct) / len(correct),
-                "test_size": len(correct),
-                "test_correct": correct,
-                "test_predicted": predicted.tolist(),
-                "test_time_s": clock["seconds"],
             }
         )
+        if scored:
+            with timer() as clock:
+                predicted, gold = predict(model, self.test, mixed_precision=cfg.mixed_precision)
+            correct = (predicted == gold).int().tolist()
+            record.update(
+                {
+                    "test_accuracy": sum(correct) / len(correct),
+                    "test_size": len(correct),
+                    "test_correct": correct,
+                    "test_predicted": predicted.tolist(),
+                    "test_time_s": clock["seconds"],
+                }
+            )
         state = None
         if method.key in self.keep_state:
             state = {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
@@ -317,15 +331,20 @@ class Playbook:
         return record, state
 
     def _cached(
-        self, method: Method | str, n_train: int | None, mixed_precision: str | None, lr: float | None
+        self,
+        method: Method | str,
+        n_train: int | None,
+        mixed_precision: str | None,
+        lr: float | None,
+        scored: bool = True,
     ) -> tuple[dict, dict | None]:
         method = METHOD[method] if isinstance(method, str) else method
         n = n_train or self.size.train
         cfg = self.train_config(method, mixed_precision, lr)
         return cached_run(
             f"{self.cache_prefix}-{method.key}",
-            self.config(method, n, cfg),
-            lambda: self._train_and_test(method, n, cfg),
+            self.config(method, n, cfg, scored),
+            lambda: self._train_and_test(method, n, cfg, scored),
         )
 
     def run(
@@ -334,11 +353,37 @@ class Playbook:
         n_train: int | None = None,
         mixed_precision: str | None = None,
         lr: float | None = None,
+        scored: bool = True,
     ) -> dict:
         """The record of ``method`` trained on ``n_train`` reviews (default: the comparison's), in
-        ``mixed_precision`` (default: ``train_config``'s), at ``lr`` (default: the method's): from
-        the run cache, or trained now."""
-        return self._cached(method, n_train, mixed_precision, lr)[0]
+        ``mixed_precision`` (default: ``train_config``'s), at ``lr`` (default: the method's usual
+        rate), scored on the test reviews unless not ``scored``: from the run cache, or trained now."""
+        return self._cached(method, n_train, mixed_precision, lr, scored)[0]
+
+    def rates(self, method: Method | str) -> list[float]:
+        """The rates searched for ``method``: its usual rate (the profile may override it), a
+        third of it and three times it."""
+        method = METHOD[method] if isinstance(method, str) else method
+        usual = self.size.lr.get(method.key, method.lr)
+        return [usual * f for f in RATE_FACTORS]
+
+    def search(self, method: Method | str, n_train: int | None = None) -> tuple[dict, list[dict]]:
+        """``method`` at the rate with the best validation accuracy, and the runs that chose it.
+        With ``size.pilot``, the rates are tried on the first ``pilot`` training reviews without
+        scoring the test set, and only the chosen rate trains on ``n_train``; without, each
+        rate trains on ``n_train`` and the chosen run is the result. A tie goes to the rate
+        nearest the usual one."""
+        method = METHOD[method] if isinstance(method, str) else method
+        n = n_train or self.size.train
+        pilot = self.size.pilot if 0 < self.size.pilot < n else 0
+        runs = [self.run(method, pilot or n, lr=lr, scored=not pilot) for lr in self.rates(method)]
+        usual = self.rates(method)[1]
+        best = max(runs, key=lambda r: (r["best_val_accuracy"], -abs(math.log(r["lr"] / usual))))
+        return (self.run(method, n, lr=best["lr"]) if pilot else best), runs
+
+    def chosen_rate(self, method: Method | str) -> float:
+        """The rate ``search`` chose for ``method`` (from the run cache once it has run)."""
+        return self.search(method)[0]["lr"]
 
     def trained(self, method: Method | str, n_train: int | None = None, lr: float | None = None) -> torch.nn.Module:
         """The model ``run`` trained, rebuilt from the tensors the run cache kept (``keep_state``)."""
@@ -390,7 +435,9 @@ class Playbook:
     def comparison(self) -> dict[str, dict]:
         """Every method on the same data, plus the anchor on the same reviews and on all of
         them; keys are the table's labels."""
-        found = {m.label: self.run(m) for m in METHODS}
+        found = {}
+        for m in METHODS:  # PEFT's LoRA at tap's chosen rate: the two rows differ by implementation alone
+            found[m.label] = self.run(m, lr=self.chosen_rate("lora")) if m.key == "lora-peft" else self.search(m)[0]
         found[TFIDF_SAME] = self.tfidf(self.size.train)
         found[TFIDF_ALL] = self.tfidf(self.size.tfidf_all)
         return found
@@ -400,12 +447,16 @@ class Playbook:
         forward passes cost in accuracy, and what they save in time. When the runs are in float32
         there is nothing to compare, and only ``"float32"`` (the comparison's own run) is returned."""
         chosen = self.train_config(METHOD["full"]).mixed_precision
-        single = {"float32": self.run("full", mixed_precision="no")}
-        return single if chosen == "no" else {chosen: self.run("full"), **single}
+        lr = self.chosen_rate("full")
+        single = {"float32": self.run("full", mixed_precision="no", lr=lr)}
+        return single if chosen == "no" else {chosen: self.run("full", lr=lr), **single}
 
     def data_efficiency(self) -> dict[str, list[dict]]:
         """Accuracy against training-set size for full fine-tuning, LoRA and the anchor; the
         largest neural size is the comparison's own run (reused from the cache)."""
-        curves = {METHOD[k].label: [self.run(k, n) for n in self.size.curve] for k in ("full", "lora")}
+        curves = {
+            METHOD[k].label: [self.run(k, n, lr=self.chosen_rate(k)) for n in self.size.curve]
+            for k in ("full", "lora")
+        }
         curves[TFIDF_SAME] = [self.tfidf(n) for n in (*self.size.tfidf_curve, self.size.tfidf_all)]
         return curves

@@ -149,11 +149,6 @@ def render_plan(plan: Plan, task: TaskData, methods: list[str], precision: str, 
     )
 
 
-def _choose(runs: list[dict], usual: float) -> dict:
-    """The run with the best validation accuracy; on a tie, the rate nearest the usual one."""
-    return max(runs, key=lambda r: (r["best_val_accuracy"], -abs(np.log(r["lr"] / usual))))
-
-
 def compare(
     data: str,
     text: str = "text",
@@ -211,7 +206,7 @@ def compare(
             budget_s,
             speed,
             available,
-            {k: book.size.lr.get(k, METHOD[k].lr) for k in neural},
+            {k: book.rates(k) for k in neural},
             size.batch_size,
             size.epochs,
             size.caps,
@@ -229,13 +224,9 @@ def compare(
         with tqdm(total=plan.runs + 1, desc="playbook", unit="run") as overall:
             for key in neural:
                 method = METHOD[key]
-                runs = []
-                for lr in plan.rates[key]:
-                    overall.set_postfix_str(f"{method.label}, lr {lr:.1e}")
-                    runs.append(book.run(method, plan.train, lr=lr))
-                    overall.update()
-                search[method.label] = runs
-                records[method.label] = _choose(runs, book.size.lr.get(key, method.lr))
+                overall.set_postfix_str(f"{method.label}, {len(RATE_FACTORS)} rates")
+                records[method.label], search[method.label] = book.search(method, plan.train)
+                overall.update(len(RATE_FACTORS))
             overall.set_postfix_str(TFIDF_SAME)
             records[TFIDF_SAME] = book.tfidf(plan.train)
             overall.update()

@@ -29,12 +29,12 @@ def output_folder(out: str | Path | None, name: str) -> Path:
     return folder
 
 
-def search_table(result: Comparison) -> pd.DataFrame:
+def search_table(search: dict[str, list[dict]], records: dict[str, dict]) -> pd.DataFrame:
     """Each method's learning-rate search: the validation accuracy at every rate, the rate
     chosen, and how much the choice mattered (best minus worst validation accuracy)."""
     rows = []
-    for label, runs in result.search.items():
-        chosen = result.records[label]
+    for label, runs in search.items():
+        chosen = records[label]
         vals = [100 * r["best_val_accuracy"] for r in runs]
         rows.append(
             {
@@ -134,7 +134,7 @@ def markdown(result: Comparison, words: dict, adapter: Path | None, image=lambda
         f"took {result.actual_s:.0f} s. Model: {result.model}; precision: {result.precision}; profile "
         f"`{result.profile}`; {hardware()}.\n\n"
         f"## Results\n\n{format_table(results_table(result)).to_markdown()}\n\n"
-        f"## Learning rates, chosen on validation\n\n{format_table(search_table(result)).to_markdown()}\n\n"
+        f"## Learning rates, chosen on validation\n\n{format_table(search_table(result.search, result.records)).to_markdown()}\n\n"
         f"{words['search']}\n\n"
         f"![accuracy against trainable parameters]({image('accuracy_vs_parameters')})\n\n"
         f"![accuracy against training time]({image('accuracy_vs_time')}){saved}\n"

@@ -134,13 +134,20 @@ def task_words(records: dict[str, dict], search: dict[str, list[dict]], name: st
         decision += f": it {words['target_word']} the target, {words['target']}. {words['target_evidence']}"
     else:
         decision += "."
+    return {"decision": decision, "search": search_words(records, search), **words}
+
+
+def search_words(records: dict[str, dict], search: dict[str, list[dict]]) -> str:
+    """How much each method's learning-rate search mattered, in words: the largest and smallest
+    spread of validation accuracy across the rates, where validation moved away from the usual
+    rate, and where the chosen rate lies at the edge of the searched range."""
     spread = {
         label: 100 * (max(r["best_val_accuracy"] for r in runs) - min(r["best_val_accuracy"] for r in runs))
         for label, runs in search.items()
     }
     most, least = max(spread, key=spread.get), min(spread, key=spread.get)
     moved = [label for label, runs in search.items() if records[label]["lr"] != sorted(r["lr"] for r in runs)[1]]
-    search_words = (
+    words = (
         f"The rate mattered most for {most}: its validation accuracy ranged over {spread[most]:.1f} points across "
         f"the three rates; least for {least} ({spread[least]:.1f} points). "
         + (
@@ -155,11 +162,11 @@ def task_words(records: dict[str, dict], search: dict[str, list[dict]], name: st
         if records[label]["lr"] in (min(r["lr"] for r in runs), max(r["lr"] for r in runs))
     ]
     if edge:
-        search_words += (
+        words += (
             f" For {_listed(edge)} the chosen rate is at the edge of the three searched, so a wider search might "
             "find a better one."
         )
-    return {"decision": decision, "search": search_words, **words}
+    return words
 
 
 def _listed(items: list[str]) -> str:

@@ -201,7 +201,8 @@ def test_method_table_shows_whole_settings_and_exact_rates():
         == "r 8; alpha 16; targets query, value; dropout 0.0; init A copied from PEFT"
     )
     assert (
-        table.loc["full fine-tuning", "learning rate"] == "0.0001" and table.loc["full fine-tuning", "settings"] == "—"
+        table.loc["full fine-tuning", "usual learning rate"] == "0.0001"
+        and table.loc["full fine-tuning", "settings"] == "—"
     )
 
 

@@ -46,10 +46,11 @@ def test_bf16_only_where_the_cpu_and_pytorch_compute_it(cpu, capability, flags, 
 
 
 def test_the_playbook_runs_in_the_fitting_precision_and_repeats_only_bf16_in_float32(cpu, monkeypatch):
-    def run(self, method, n_train=None, mixed_precision=None):
-        return {"mixed_precision": self.train_config(METHOD[method], mixed_precision).mixed_precision}
+    def run(self, method, n_train=None, mixed_precision=None, lr=None):
+        return {"mixed_precision": self.train_config(METHOD[method], mixed_precision, lr).mixed_precision}
 
     monkeypatch.setattr(Playbook, "run", run)
+    monkeypatch.setattr(Playbook, "chosen_rate", lambda self, method: 1e-4)
     book = Playbook(get_profile("smoke"))
     cpu("AVX2", "avx512_bf16")
     assert book.train_config(METHOD["lora"]).mixed_precision == "no"

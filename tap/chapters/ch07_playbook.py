@@ -20,7 +20,7 @@ from ..playbook import TFIDF_SAME, Playbook
 from ..profiles import Profile, as_profile
 from ..report import compare, results_table
 from ..runs import Outcome
-from ..verdict import key_numbers, phrases
+from ..verdict import key_numbers, phrases, search_words
 from . import ch01_transfer, ch04_adapters, ch05_lora, ch07_study
 
 # --------------------------------------------------------------------------- tables
@@ -32,13 +32,14 @@ def _setting(value) -> str:
 
 
 def method_table(book: Playbook) -> pd.DataFrame:
-    """What each method trains, who implements it, and its learning rate in ``book``'s profile."""
+    """What each method trains, who implements it, and its usual learning rate in ``book``'s
+    profile: the centre of the three rates its search tries."""
     rows = [
         {
             "method": m.label,
             "what trains": m.trains,
             "implemented by": m.library,
-            "learning rate": np.format_float_positional(book.train_config(m).lr, trim="-"),
+            "usual learning rate": np.format_float_positional(book.rates(m)[1], trim="-"),
             "settings": "; ".join(f"{k} {_setting(v)}" for k, v in m.settings.items()) or "—",
         }
         for m in METHODS
@@ -328,6 +329,7 @@ def experiment(profile: Profile | None = None, book: Playbook | None = None, com
             {"accuracy_vs_parameters": figure, **study_figures},
             {"book": book, "comparison": comparison, "scratch": scratch, "study": study},
         )
+    search = {m.label: book.search(m)[1] for m in METHODS if m.key != "lora-peft"}  # from the run cache
     curves, precision = book.data_efficiency(), book.precision_check()
     records = dict(comparison)
     if len(precision) > 1:  # a float32 repeat of full fine-tuning; otherwise the comparison's own run
@@ -373,6 +375,7 @@ def experiment(profile: Profile | None = None, book: Playbook | None = None, com
             "scratch": scratch,
             "study": study,
             "precision": precision,
+            "search": search,
         },
     )
 
@@ -401,6 +404,9 @@ def facts(outcome: Outcome) -> dict:
         "best_vs_full_words": compare(k["diff"], ahead="above", behind="below"),
         "study_agreement": ch07_study.agreement(outcome.context["study"]),
     }
+    if "search" in outcome.context:
+        values["search_words"] = search_words(comparison, outcome.context["search"])
+        values["pilot_n"] = size.pilot
     for key, r in by_key.items():
         slug = key.replace("-", "_")
         values.update(
