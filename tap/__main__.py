@@ -156,14 +156,14 @@ def plan(args: argparse.Namespace) -> int:
 def playbook(args: argparse.Namespace) -> int:
     """``playbook``: check the input (exit status 2, nothing written), plan, compare, report."""
     from . import task_report
-    from .task_playbook import compare
+    from .task_playbook import run_playbook
 
     try:
         profile = get_profile(args.profile)
         if args.out:
             task_report.output_folder(args.out, "")  # a file there: refused before any work
         os.environ[PROFILE_ENV] = profile.name
-        result = compare(
+        result = run_playbook(
             args.data,
             args.text,
             args.label,

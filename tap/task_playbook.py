@@ -149,7 +149,7 @@ def render_plan(plan: Plan, task: TaskData, methods: list[str], precision: str, 
     )
 
 
-def compare(
+def run_playbook(
     data: str,
     text: str = "text",
     label: str = "label",

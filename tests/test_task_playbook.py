@@ -75,11 +75,15 @@ def test_end_to_end_on_a_csv_writes_the_report(classes, tmp_path, cache):
 def test_a_rerun_recomputes_nothing_and_the_adapter_loads_in_peft(tmp_path, cache):
     from peft import PeftModel
 
-    from tap.task_playbook import compare
+    from tap.task_playbook import run_playbook
 
     rows(["pos", "neg"], 60).to_csv(tmp_path / "data.csv", index=False)
-    first = compare(str(tmp_path / "data.csv"), methods=METHODS, budget="5m", profile="smoke", echo=lambda _: None)
-    again = compare(str(tmp_path / "data.csv"), methods=METHODS, budget="5m", profile="smoke", echo=lambda _: None)
+    first = run_playbook(
+        str(tmp_path / "data.csv"), methods=METHODS, budget="5m", profile="smoke", echo=lambda _: None
+    )
+    again = run_playbook(
+        str(tmp_path / "data.csv"), methods=METHODS, budget="5m", profile="smoke", echo=lambda _: None
+    )
     assert again.plan.train == first.plan.train
     assert all(r["from_cache"] for runs in again.search.values() for r in runs)
 

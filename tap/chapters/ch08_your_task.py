@@ -1,4 +1,4 @@
-"""Chapter 08's experiment: ``python -m tap playbook`` (``tap.task_playbook.compare``) on a second
+"""Chapter 08's experiment: ``python -m tap playbook`` (``tap.task_playbook.run_playbook``) on a second
 task, AG News's four topics, the way a reader runs it on their own data. The page pins the sizes
 that a five-minute budget buys on a 2-core CPU, so that its numbers do not depend on the speed of
 the machine that builds it; the command itself sizes them from the budget and the speed it measures."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..profiles import Profile, as_profile
 from ..runs import Outcome
-from ..task_playbook import Comparison, compare
+from ..task_playbook import Comparison, run_playbook
 from ..task_report import figures
 from ..verdict import key_numbers, phrases, task_words
 
@@ -33,7 +33,7 @@ def experiment(profile: Profile | None = None) -> Outcome:
     the train split and tests on the official test split."""
     p = as_profile(profile)
     split, test = ("train", "test") if p.ag_from_train else ("test", None)
-    result = compare(DATASET, split=split, test=test, budget=BUDGET[p.name], profile=p, sizes=SIZES[p.name])
+    result = run_playbook(DATASET, split=split, test=test, budget=BUDGET[p.name], profile=p, sizes=SIZES[p.name])
     return Outcome(dict(result.records), figures(result), {"result": result})
 
 
