@@ -2,7 +2,8 @@
 
 Code computes on numbers; the page shows words and rounded cells. ``results_table`` returns
 numbers, ``format_table`` rounds a table for display, ``compare`` words a signed difference,
-and ``glue`` hands values to the prose so that what myst-nb pastes is what the author meant."""
+``gap`` words the difference of two numbers as shown, and ``glue`` hands values to the prose
+so that what myst-nb pastes is what the author meant."""
 
 from __future__ import annotations
 
@@ -67,6 +68,18 @@ def compare(
         return level
     unit = "point" if float(shown) == 1 else "points"
     return f"{shown} {unit} {ahead if diff_points > 0 else behind}"
+
+
+def gap(a: float, b: float, decimals: int = 1, **words: str) -> str:
+    """Word ``a`` against ``b`` as the page shows them: the difference of the two values rounded
+    to ``decimals``, so that "12.4 points below" is what the reader gets by subtracting the shown
+    83.0 and 70.6, where the raw 82.96 − 70.64 would say 12.3.
+
+    The one rule for quoting a gap between two numbers the page displays; pass ``compare``'s
+    words (``ahead``, ``behind``, ``level``). Python's ``round(x, 1)`` and ``f"{x:.1f}"`` round
+    the same float the same way (both correctly rounded, half to even on its exact binary
+    value), so the rounded values here are the ones the tables and the prose print."""
+    return compare(round(a, decimals) - round(b, decimals), decimals=decimals, **words)
 
 
 Formatter = Callable[[float], str]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from .intervals import accuracy_interval, paired_difference
 from .methods import METHOD
 from .playbook import TFIDF_ALL, TFIDF_SAME
-from .report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, compare
+from .report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, gap
 
 
 def target_phrase() -> str:
@@ -71,7 +71,7 @@ def key_numbers(records: dict[str, dict], budget_pct: float = PEFT_TARGET_SHARE)
 def anchor_phrase(k: dict) -> str:
     """Where the neural methods stand against TF-IDF + logistic regression on the same reviews,
     in words: "every neural method here is at least 2.4 points below it" when they all are."""
-    words = compare(k["best_neural_acc"] - k["tfidf_acc"], ahead="above", behind="below")
+    words = gap(k["best_neural_acc"], k["tfidf_acc"], ahead="above", behind="below")
     if words.endswith("below"):
         return f"every neural method here is at least {words} it"
     return f"the best neural method here, {k['best_neural_label']}, is {words} it"
@@ -82,7 +82,7 @@ def phrases(k: dict) -> dict[str, str]:
     numbers: how the best parameter-efficient method compares with full fine-tuning, whether
     it meets the book's target, and how the neural methods compare with the anchor."""
     return {
-        "diff_words": compare(k["diff"]),
+        "diff_words": gap(k["best_acc"], k["full_acc"]),  # equals the paired mean difference
         "target_word": "meets" if k["target_met"] else "misses",
         "target": target_phrase(),
         "anchor_words": anchor_phrase(k),

@@ -96,6 +96,28 @@ def test_precision_facts_compare_bf16_with_float32_on_the_same_reviews():
     assert "scoring the 1,000 test reviews 10 s against 25 s (2.5 times as fast)" in facts["prec_comparison"]
 
 
+def test_quoted_gaps_are_the_differences_of_the_shown_accuracies():
+    """82.96% and 70.64% show as 83.0% and 70.6%: the words say 12.4 points, not the raw 12.3."""
+    fast = {**_record("full", "full", 0.8296, 10, n=10_000, seed=1), "test_time_s": 10.0}
+    single = {**_record("full", "full", 0.7064, 10, n=10_000, seed=1), "test_time_s": 25.0}
+    facts = ch07.precision_facts({"bf16": fast, "float32": single})
+    assert "83.0% in bf16 against 70.6% in float32 (bf16 is 12.4 points ahead of" in facts["prec_comparison"]
+    k = {
+        "best_acc": 70.64,
+        "full_acc": 82.96,
+        "diff": 70.64 - 82.96,
+        "diff_lo": -14.0,
+        "diff_hi": -10.6,
+        "target_met": False,
+        "best_neural_label": "full fine-tuning",
+        "best_neural_acc": 82.96,
+        "tfidf_acc": 70.64,
+    }
+    words = verdict.phrases(k)
+    assert words["diff_words"] == "12.4 points behind"
+    assert words["anchor_words"] == "the best neural method here, full fine-tuning, is 12.4 points above it"
+
+
 def test_precision_facts_in_float32_say_there_is_nothing_to_compare():
     single = _record("full", "full", 0.86, 10, seed=1)
     facts = ch07.precision_facts({"float32": single})

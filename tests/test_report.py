@@ -7,7 +7,7 @@ import pytest
 from IPython.core.formatters import format_display_data
 from myst_nb.core.variables import format_plain_text
 
-from tap.report import compare, format_table, glue, results_table
+from tap.report import compare, format_table, gap, glue, results_table
 
 
 @pytest.fixture
@@ -63,6 +63,45 @@ def test_compare_words_a_signed_gap(diff, words):
 def test_compare_takes_the_sentence_words():
     assert compare(-3, ahead="above", behind="below") == "3.0 points below"
     assert compare(0.3, decimals=0, level="the same as") == "the same as"
+
+
+@pytest.mark.parametrize(
+    "a, b, raw, shown",
+    [
+        (82.96, 70.64, "12.3 points ahead of", "12.4 points ahead of"),  # shown: 83.0 and 70.6
+        (70.64, 82.96, "12.3 points behind", "12.4 points behind"),
+        (77.86, 76.04, "1.8 points ahead of", "1.9 points ahead of"),  # shown: 77.9 and 76.0
+        (80.04, 79.96, "0.1 points ahead of", "level with"),  # both shown as 80.0
+        (80.06, 80.04, "level with", "0.1 points ahead of"),  # shown: 80.1 and 80.0
+    ],
+)
+def test_gap_words_the_difference_of_the_values_as_shown(a, b, raw, shown):
+    """The reader subtracts the numbers the page prints, not the raw ones behind them."""
+    assert compare(a - b) == raw
+    assert gap(a, b) == shown
+
+
+def test_gap_agrees_with_compare_where_rounding_changes_nothing():
+    assert gap(77.84, 76.04) == compare(77.84 - 76.04) == "1.8 points ahead of"
+    assert gap(61.0, 62.0, ahead="above", behind="below") == "1.0 point below"
+    assert gap(12.4, 12.36, decimals=0, level="the same as") == "the same as"
+
+
+def test_gap_quotes_the_difference_of_the_one_decimal_values_over_a_grid():
+    """Over values on a 0.01 grid (halves included) and off it, the number in the words is
+    the difference of the two values as ``:.1f`` prints them, and the sign picks the word."""
+    values = [k / 100 for k in range(4_950, 5_250, 3)] + [50 + k * 0.0371 for k in range(80)]
+    for a in values:
+        for b in values:
+            shown_a, shown_b = float(f"{a:.1f}"), float(f"{b:.1f}")
+            number = f"{abs(shown_a - shown_b):.1f}"
+            words = gap(a, b)
+            if number == "0.0":
+                assert words == "level with", (a, b)
+            else:
+                unit = "point" if number == "1.0" else "points"
+                side = "ahead of" if shown_a > shown_b else "behind"
+                assert words == f"{number} {unit} {side}", (a, b)
 
 
 def record(accuracy: float, trainable: int | None, total: int | None, seconds: float, **extra) -> dict:

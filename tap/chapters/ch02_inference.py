@@ -29,7 +29,7 @@ from ..efficient import count_parameters
 from ..hub_models import SENTIMENT_HUB_ID, Resolved, language_model, model_note
 from ..measure import hardware, timer, track_peak_memory
 from ..profiles import Profile, as_profile
-from ..report import compare, standard_error
+from ..report import gap, standard_error
 from ..runs import Outcome
 from ..text import clean
 
@@ -416,7 +416,7 @@ def facts(outcome: Outcome) -> dict:
         "q_speedup": quant.loc["int8 (dynamic)", "speed-up"],
         "q_acc_float": p_float,
         "q_acc_int8": quant.loc["int8 (dynamic)", "accuracy (%)"],
-        "q_compare": compare(quant.loc["int8 (dynamic)", "accuracy (%)"] - p_float),
+        "q_compare": gap(quant.loc["int8 (dynamic)", "accuracy (%)"], p_float),
         "q_agree": 100 * c["q_info"]["agreement"],
         "q_size": quant.loc["float32", "weights (MB)"] / quant.loc["int8 (dynamic)", "weights (MB)"],
         "q_size_int8": quant.loc["int8 (dynamic)", "weights (MB)"],
@@ -426,7 +426,7 @@ def facts(outcome: Outcome) -> dict:
         "q_se": standard_error(len(c["imdb"].test), p_float / 100),
         # results
         "tfidf_acc": tfidf,
-        "tfidf_compare": compare(p_float - tfidf, ahead="above", behind="below"),
+        "tfidf_compare": gap(p_float, tfidf, ahead="above", behind="below"),
         "classifier_note": f"This classifier is a frozen sentence encoder with a linear head trained on {s.train:,} "
         f"reviews read at {s.max_len} tokens: the encoder was trained to tell topics apart (see the "
         "similarity map), not opinions."

@@ -18,7 +18,7 @@ from .. import adapters, efficient, plots
 from ..cache import source_digest
 from ..measure import timer
 from ..profiles import Profile, as_profile
-from ..report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, compare
+from ..report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, gap
 from ..runs import Outcome, Run, run_classifier
 from ..training import TrainConfig, evaluate
 from . import ch01_transfer as ch01
@@ -234,8 +234,9 @@ def facts(outcome: Outcome) -> dict:
     def trainable(placement: str) -> int:  # the formula: adapters + a 2-class head
         return adapters.adapter_parameters(placement, size.d_model, size.num_layers, m) + size.d_model * 2 + 2
 
-    def words(points: float) -> str:
-        return compare(points, ahead="above", behind="below")
+    def words(a: float, b: float) -> str:
+        """Accuracy ``a`` against ``b``, worded as the page shows both."""
+        return gap(a, b, ahead="above", behind="below")
 
     # What one task costs to store on BERT-base (110M parameters, float32: 4 bytes a parameter).
     bert_base, per_task_bert = 110_000_000, adapters.adapter_parameters("houlsby", 768, 12, 64)
@@ -246,8 +247,8 @@ def facts(outcome: Outcome) -> dict:
         100 * r[best_name]["test_accuracy"],
         100 * r[best_name]["trainable_params"] / ft["trainable_params"],
     )
-    gap = ft_acc - best_acc
-    close, small = gap <= PEFT_TARGET_POINTS, best_share <= PEFT_TARGET_SHARE
+    shortfall = ft_acc - best_acc
+    close, small = shortfall <= PEFT_TARGET_POINTS, best_share <= PEFT_TARGET_SHARE
     sweep_acc = [100 * run.record["test_accuracy"] for run in sweep.values()]
     in_source = c["words"]["occurrences in AG News training text"]
     emb_acc = 100 * with_embeddings["test_accuracy"]
@@ -279,7 +280,7 @@ def facts(outcome: Outcome) -> dict:
         "best_name": best_name,
         "best_acc": best_acc,
         "best_share": best_share,
-        "gap_text": words(-gap),
+        "gap_text": words(best_acc, ft_acc),
         "target": "meets" if close and small else "misses",
         "target_text": f"within {PEFT_TARGET_POINTS:g} point{'s' if PEFT_TARGET_POINTS != 1 else ''} of full "
         f"fine-tuning's accuracy while training at most {PEFT_TARGET_SHARE:g}% of its parameters",
@@ -298,20 +299,20 @@ def facts(outcome: Outcome) -> dict:
         "words_rare": 100 * float((in_source <= 2).mean()),
         "ag_train": len(setup.ag_news.train),
         "emb_acc": emb_acc,
-        "emb_gap_text": words(emb_acc - ft_acc),
+        "emb_gap_text": words(emb_acc, ft_acc),
         "emb_share": 100 * with_embeddings["trainable_params"] / with_embeddings["total_params"],
-        "emb_gain_text": words(emb_acc - 100 * houlsby["test_accuracy"]),
+        "emb_gain_text": words(emb_acc, 100 * houlsby["test_accuracy"]),
         "emb_lr": f"{EMBEDDING_LR:g}",
         "emb_verdict": "So the Transformer layers never needed full fine-tuning (small adapters adapt them "
         "as well), and the frozen vocabulary was the obstacle."
         if emb_acc >= ft_acc - PEFT_TARGET_POINTS
         else "The frozen vocabulary explains part of the gap, then, but not all of it: adapting the frozen "
         "layers with adapters still falls short of training them.",
-        "verdict": f"the best adapters finish {words(-gap)} full fine-tuning"
+        "verdict": f"the best adapters finish {words(best_acc, ft_acc)} full fine-tuning"
         + (
             ""
-            if gap <= PEFT_TARGET_POINTS
-            else f" and {words(best_acc - 100 * probe['test_accuracy'])} the linear probe"
+            if shortfall <= PEFT_TARGET_POINTS
+            else f" and {words(best_acc, 100 * probe['test_accuracy'])} the linear probe"
         ),
         "ag_acc": 100 * r["AG News adapters"]["test_accuracy"],
         "source_acc": 100 * r["AG News source task"]["test_accuracy"],

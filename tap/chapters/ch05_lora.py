@@ -24,7 +24,7 @@ from ..efficient import count_parameters, freeze_base
 from ..lora import apply_lora, merge, unmerge
 from ..methods import peft_lora
 from ..profiles import Profile, as_profile
-from ..report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, compare, format_table, results_table
+from ..report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, format_table, gap, results_table
 from ..runs import Outcome, Run, run_classifier
 from ..text import EncodedDataset
 from ..training import TrainConfig, logits_of
@@ -430,7 +430,7 @@ def facts(outcome: Outcome) -> dict:
             f"Among the runs that train at most {PEFT_TARGET_SHARE:g}% of their model's parameters, "
             f"the best by validation, {small_name}, reaches {_acc(chosen):.1f}% with "
             f"{chosen['trainable_params']:,} trainable parameters ({shown.loc[small_name, 'trainable (%)']}%), "
-            f"{compare(_acc(chosen) - ft_acc, ahead='above', behind='below')} full fine-tuning."
+            f"{gap(_acc(chosen), ft_acc, ahead='above', behind='below')} full fine-tuning."
         )
     else:
         smallest = min(runs, key=lambda k: c["tables"]["results"].loc[k, "trainable (%)"])
@@ -449,7 +449,7 @@ def facts(outcome: Outcome) -> dict:
         "best_acc": _acc(best),
         "best_params": best["trainable_params"],
         "best_share": shown.loc[best_name, "trainable (%)"],
-        "best_compare": compare(_acc(best) - ft_acc, ahead="above", behind="below"),
+        "best_compare": gap(_acc(best), ft_acc, ahead="above", behind="below"),
         "target_points": PEFT_TARGET_POINTS,
         "target_share": PEFT_TARGET_SHARE,
         "target_points_unit": "point" if PEFT_TARGET_POINTS == 1 else "points",
@@ -498,15 +498,15 @@ def _cnn_facts(runs: dict[str, Run], table: pd.DataFrame) -> dict:
     r = {k: run.record for k, run in runs.items()}
     ft, filters, emb = r["full"], r["lora"], r["lora-emb"]
     emb_share = format_table(table).loc[CNN_METHODS["lora-emb"], "trainable (%)"]  # as shown
-    emb_gain = 100 * (emb["test_accuracy"] - filters["test_accuracy"])
+    emb_gain = gap(_acc(emb), _acc(filters))  # the verdicts follow the accuracies as the page shows them
     placement = (
         "and here too, adapting the embedding table as well as the filters did better than the filters "
-        f"alone ({compare(emb_gain)} them)."
-        if round(emb_gain, 1) > 0
+        f"alone ({emb_gain} them)."
+        if emb_gain.endswith("ahead of")
         else "though here adapting the embedding table as well as the filters did not beat the filters alone "
-        f"({compare(emb_gain)} them)."
+        f"({emb_gain} them)."
     )
-    lead, curve, rank = 100 * (emb["test_accuracy"] - ft["test_accuracy"]), overfitting(ft), CNN_RANK
+    lead, curve, rank = gap(_acc(emb), _acc(ft)), overfitting(ft), CNN_RANK
     table_share = 100 * runs["full"].model.embedding.weight.numel() / ft["total_params"]
     n_epochs, lr = ft["train_config"]["epochs"], ft["train_config"]["lr"]
     params = (
@@ -514,8 +514,8 @@ def _cnn_facts(runs: dict[str, Run], table: pd.DataFrame) -> dict:
     )
     moves = f"every word vector may move only within the same {rank} directions"
     training = f"training {emb_share}% of its parameters."
-    if round(lead, 1) > 0:
-        remark = f"LoRA on the filters and the embedding is {compare(lead)} full fine-tuning on this network, while {training}"
+    if lead.endswith("ahead of"):
+        remark = f"LoRA on the filters and the embedding is {lead} full fine-tuning on this network, while {training}"
         rise = curve["final_val_loss"] - curve["min_val_loss"]
         if rise > 0.02:  # full fine-tuning's validation loss turned up: it fitted the training reviews too closely
             remark += (
@@ -546,12 +546,12 @@ def _cnn_facts(runs: dict[str, Run], table: pd.DataFrame) -> dict:
             " This is one run per method with one seed; trained longer, or at a learning rate chosen for it, "
             "full fine-tuning may catch up."
         )
-    elif round(lead, 1) == 0:
+    elif lead == "level with":
         remark = (
             f"LoRA on the filters and the embedding is level with full fine-tuning on this network, while {training}"
         )
     else:
-        remark = f"Full fine-tuning stays ahead: LoRA on the filters and the embedding is {compare(lead)} it, while {training}"
+        remark = f"Full fine-tuning stays ahead: LoRA on the filters and the embedding is {lead} it, while {training}"
     return {
         "cnn_source_acc": _acc(r["source"]),
         "cnn_lora_acc": _acc(filters),

@@ -28,7 +28,7 @@ from ..hub import revision
 from ..instruct import ANSWER, OPTIONS, TEMPLATES, InstructionData, InstructSize
 from ..measure import hardware, timer, track_peak_memory
 from ..profiles import Profile, as_profile
-from ..report import compare, format_table, results_table
+from ..report import format_table, gap, results_table
 from ..runs import Outcome
 from ..training import TrainConfig
 
@@ -413,7 +413,7 @@ def facts(outcome: Outcome) -> dict:
     """The numbers and verdicts the page's prose states, computed from this build's records."""
     ag, setup = outcome.context["bert"]["ag_news"], outcome.context["setup"]
     size, rec, tfidf = multiclass.size_of(setup.profile), ag.record, outcome.records[TFIDF]
-    gap = 100 * (rec["test_accuracy"] - tfidf["test_accuracy"])
+    vs_tfidf = gap(100 * rec["test_accuracy"], 100 * tfidf["test_accuracy"], ahead="above", behind="below")
     n_train = len(ag.splits.train)
     cm = np.array(rec["confusion"])
     off = cm - np.diag(np.diag(cm))  # the most frequent confusion between two different classes
@@ -436,12 +436,12 @@ def facts(outcome: Outcome) -> dict:
         "majority_acc": 100 * ag.baseline["test_accuracy"],
         "majority_f1": 100 * ag.baseline["test_macro_f1"],
         "tfidf_acc": 100 * tfidf["test_accuracy"],
-        "tfidf_compare": compare(gap, ahead="above", behind="below"),
+        "tfidf_compare": vs_tfidf,
         "tfidf_why": "BERT's advantage is that it already knows these words' meanings from pre-training, so each "
         f"of the {n_train:,} labelled articles goes further."
-        if round(gap, 1) > 0
+        if vs_tfidf.endswith("above")
         else f"With {n_train:,} labelled articles, the bag of words makes "
-        f"{'as much of them as' if round(gap, 1) == 0 else 'more of them than'} BERT does.",
+        f"{'as much of them as' if vs_tfidf == 'level with' else 'more of them than'} BERT does.",
         "bert_time": rec["wall_time_s"],
         "bert_eps": rec["examples_per_s"],
         "bert_params": rec["trainable_params"],
@@ -539,7 +539,7 @@ def _instruction_facts(setup: InstructSetup, sft: dict[str, dict]) -> dict:
         "majority_mean": 100 * _mean(majority),
         "eval_n": n_min,
         "vocab": len(setup.tokenizer),
-        "full_compare": compare(100 * (_mean(full["exact_match"]) - _mean(majority)), ahead="above", behind="below"),
+        "full_compare": gap(100 * _mean(full["exact_match"]), 100 * _mean(majority), ahead="above", behind="below"),
         "verdict": verdict,
         "phrasing": "The new phrasings are not what holds it back"
         if gap_seen < 5

@@ -18,7 +18,7 @@ from ..intervals import accuracy_interval, paired_difference
 from ..methods import METHOD, METHODS
 from ..playbook import TFIDF_SAME, Playbook
 from ..profiles import Profile, as_profile
-from ..report import compare, results_table
+from ..report import gap, results_table
 from ..runs import Outcome
 from ..verdict import key_numbers, phrases, search_words
 from . import ch01_transfer, ch04_adapters, ch05_lora, ch07_study
@@ -130,9 +130,10 @@ def decision_table(records: dict[str, dict]) -> pd.DataFrame:
         (
             f"many tasks sharing one base model (≤ {k['budget_pct']:g}% trainable)",
             k["best_label"],
-            f"{k['best_acc']:.1f}%, {compare(k['diff'])} full fine-tuning ({k['full_acc']:.1f}%); paired "
-            f"95% interval of the difference {k['diff_lo']:+.1f} to {k['diff_hi']:+.1f} points; stores "
-            f"{_kilobytes(k['best_bytes'])} per task instead of {k['full_bytes'] / 2**20:,.0f} MB",
+            f"{k['best_acc']:.1f}%, {gap(k['best_acc'], k['full_acc'])} full fine-tuning "
+            f"({k['full_acc']:.1f}%); paired 95% interval of the difference {k['diff_lo']:+.1f} to "
+            f"{k['diff_hi']:+.1f} points; stores {_kilobytes(k['best_bytes'])} per task instead of "
+            f"{k['full_bytes'] / 2**20:,.0f} MB",
         )
     )
     # 4. The smallest footprint whose accuracy is within the noise of the best efficient method.
@@ -185,12 +186,12 @@ def precision_facts(runs: dict[str, dict]) -> dict:
             "bfloat16 in hardware, this section compares full fine-tuning in both precisions on the same test reviews.",
         }
     low, fast = next((n, r) for n, r in runs.items() if n != "float32")
-    diff, lo, hi = (100 * v for v in paired_difference(fast["test_correct"], single["test_correct"]))
+    _, lo, hi = (100 * v for v in paired_difference(fast["test_correct"], single["test_correct"]))
     numbers = {
         "prec_name": low,
         "prec_acc": 100 * fast["test_accuracy"],
         "prec_fp32_acc": 100 * single["test_accuracy"],
-        "prec_diff_words": compare(diff),
+        "prec_diff_words": gap(100 * fast["test_accuracy"], 100 * single["test_accuracy"]),  # = the paired mean
         "prec_diff_lo": lo,
         "prec_diff_hi": hi,
         "prec_time": fast["wall_time_s"],
@@ -220,8 +221,8 @@ def bitfit_phrase(records: dict[str, dict]) -> str:
     """BitFit against the linear probe, in words chosen by the measured order. BitFit trains
     everything the probe trains and every bias besides, so ending below it needs a reason."""
     bitfit, probe = records[METHOD["bitfit"].label], records[METHOD["probe"].label]
-    diff, lo, hi = (100 * v for v in paired_difference(bitfit["test_correct"], probe["test_correct"]))
-    words = compare(diff, ahead="above", behind="below")
+    _, lo, hi = (100 * v for v in paired_difference(bitfit["test_correct"], probe["test_correct"]))
+    words = gap(100 * bitfit["test_accuracy"], 100 * probe["test_accuracy"], ahead="above", behind="below")
     noise = f"The paired 95% interval of the difference, {lo:+.1f} to {hi:+.1f} points, " + (
         "includes zero: another sample of test reviews could reverse the order."
         if lo <= 0 <= hi
@@ -398,10 +399,12 @@ def facts(outcome: Outcome) -> dict:
         "times": {1: "once", 2: "twice"}.get(size.epochs, f"{size.epochs} times"),
         "passes": "one pass" if size.epochs == 1 else f"{size.epochs} passes",
         "bitfit_vs_probe": bitfit_phrase(comparison),
-        "lora_diff": abs(100 * (by_key["lora"]["test_accuracy"] - by_key["lora-peft"]["test_accuracy"])),
-        "tfidf_vs_full": compare(k["tfidf_acc"] - k["full_acc"], ahead="above", behind="below"),
+        "lora_diff": abs(
+            round(100 * by_key["lora"]["test_accuracy"], 1) - round(100 * by_key["lora-peft"]["test_accuracy"], 1)
+        ),  # the difference of the two accuracies as the table shows them, the rule ``gap`` words
+        "tfidf_vs_full": gap(k["tfidf_acc"], k["full_acc"], ahead="above", behind="below"),
         "speed_ratio": k["tfidf_time"] and full["wall_time_s"] / k["tfidf_time"],
-        "best_vs_full_words": compare(k["diff"], ahead="above", behind="below"),
+        "best_vs_full_words": gap(k["best_acc"], k["full_acc"], ahead="above", behind="below"),
         "study_agreement": ch07_study.agreement(outcome.context["study"]),
     }
     if "search" in outcome.context:
@@ -428,7 +431,7 @@ def facts(outcome: Outcome) -> dict:
         values.update(
             {
                 "ag_frozen": ag_frozen,
-                "ag_frozen_words": compare(ag_news[ag_frozen] - ag_full, ahead="above", behind="below"),
+                "ag_frozen_words": gap(ag_news[ag_frozen], ag_full, ahead="above", behind="below"),
                 "small_n": smallest[METHOD["full"].label]["train_examples"],
                 "small_full": 100 * smallest[METHOD["full"].label]["test_accuracy"],
                 "small_tfidf": 100 * smallest[TFIDF_SAME]["test_accuracy"],

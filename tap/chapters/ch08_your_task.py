@@ -53,6 +53,12 @@ def _agree(same: bool) -> str:
     return "as on IMDB" if same else "unlike on IMDB"
 
 
+def _signed_gap(k: dict) -> str:
+    """The best method's accuracy minus full fine-tuning's, signed, as the difference of the two
+    values the pages show (``tap.report.gap``'s rule), not of the raw accuracies."""
+    return f"{round(k['best_acc'], 1) - round(k['full_acc'], 1):+.1f}"
+
+
 def facts(outcome: Outcome, imdb: dict[str, dict]) -> dict:
     """The numbers and sentences the page states, from this build's records and chapter 07's."""
     result = outcome.context["result"]
@@ -62,8 +68,8 @@ def facts(outcome: Outcome, imdb: dict[str, dict]) -> dict:
     plan = result.plan
     target = (
         f"On IMDB (chapter 07) the best method within {ki['budget_pct']:g}% of the parameters, {ki['best_label']}, "
-        f"{phrases(ki)['target_word']} the target ({ki['diff']:+.1f} points against full fine-tuning); on AG News, "
-        f"{k['best_label']} {phrases(k)['target_word']} it ({k['diff']:+.1f} points). "
+        f"{phrases(ki)['target_word']} the target ({_signed_gap(ki)} points against full fine-tuning); on AG News, "
+        f"{k['best_label']} {phrases(k)['target_word']} it ({_signed_gap(k)} points). "
         + (
             "On this count chapter 07's verdict holds on a second task."
             if holds["same_target"]
