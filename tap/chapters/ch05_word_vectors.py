@@ -23,7 +23,7 @@ from ..cache import source_digest
 from ..data import Splits, ag_news_splits, imdb_splits
 from ..lora import apply_lora
 from ..profiles import Profile, get_profile
-from ..report import compare, results_table, standard_error
+from ..report import gap, results_table, standard_error
 from ..runs import EncodedTask, Outcome, Run, run_classifier, run_probe
 from ..text import EncodedDataset
 from ..training import TrainConfig
@@ -295,7 +295,9 @@ def facts(study_outcome: Outcome) -> dict:
         "wv_ft_acc": 100 * done["AG News → fc1 fully fine-tuned"].record["test_accuracy"],
         "wv_ft_params": done["AG News → fc1 fully fine-tuned"].record["trainable_params"],
         "wv_probe_acc": 100 * done["AG News → new head only (probe)"].record["test_accuracy"],
-        "wv_lora_vs_base": compare(gain, ahead="above", behind="below"),
+        "wv_lora_vs_base": gap(
+            100 * lora2.record["test_accuracy"], 100 * base.record["test_accuracy"], ahead="above", behind="below"
+        ),
         "wv_rank_low": min(100 * done[f"AG News → LoRA on fc1, rank {r}"].record["test_accuracy"] for r in RANKS),
         "wv_rank_high": max(100 * done[f"AG News → LoRA on fc1, rank {r}"].record["test_accuracy"] for r in RANKS),
         **_few_facts(done, base.record),
@@ -342,7 +344,9 @@ def _few_facts(done: dict[str, Run], all_reviews: dict) -> dict:
         "wv_few_epochs": base.record["train_config"]["epochs"],
         "wv_few_base_acc": 100 * base.record["test_accuracy"],
         "wv_few_lora_acc": 100 * lora2.record["test_accuracy"],
-        "wv_few_words": compare(gain, ahead="above", behind="below"),
+        "wv_few_words": gap(
+            100 * lora2.record["test_accuracy"], 100 * base.record["test_accuracy"], ahead="above", behind="below"
+        ),
         "wv_few_verdict": "beyond the noise" if abs(gain) > noise else "within the noise",
         "wv_few_remark": (
             f"Even so few reviews train the small network almost as well as all "
