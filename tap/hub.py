@@ -50,7 +50,7 @@ def offline_requested() -> bool:
     return any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes", "on"} for v in OFFLINE_VARS)
 
 
-def _probe(timeout_s: float = 2.0) -> bool:
+def _reachable(timeout_s: float = 2.0) -> bool:
     """Can we open a connection to the Hub, or to the mirror named by ``HF_ENDPOINT``?"""
     endpoint = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
     port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
@@ -77,7 +77,7 @@ def hub_available() -> bool:
             return bool(seen["reachable"])
     except (OSError, ValueError, KeyError):
         pass
-    reachable = _probe()
+    reachable = _reachable()
     try:
         memo.write_text(json.dumps({"reachable": reachable, "time": time.time()}))
     except OSError:

@@ -4,30 +4,12 @@ classification head. Chapter 03's experiment fine-tunes it on labelled IMDB revi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import torch
 from torch import nn
 from transformers import AutoConfig, BertForSequenceClassification, BertModel
-from transformers.utils import logging as hf_logging
 
+from .models import quiet_transformers
 from .pooled import MeanPooledClassifier
-
-
-@contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Silence ``transformers``' informational warnings (e.g. 'newly initialised head')
-    for the block; the chapter explains those facts in prose instead."""
-    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def bert_classifier(path, pretrained: bool, pooling: str = "mean", num_classes: int = 2, seed: int = 0) -> nn.Module:

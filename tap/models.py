@@ -11,8 +11,11 @@ page can say so.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from transformers.utils import logging as hf_logging
 
 from .hub import hub_available, revision
 from .profiles import Profile, get_profile
@@ -88,3 +91,18 @@ def load_classifier(hub_id: str, num_labels: int, **kwargs):
     tokenizer = AutoTokenizer.from_pretrained(where)
     model = AutoModelForSequenceClassification.from_pretrained(where, num_labels=num_labels, **kwargs)
     return model, tokenizer
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence ``transformers``' informational warnings (e.g. 'newly initialised head')
+    for the block; the chapter explains those facts in prose instead."""
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()

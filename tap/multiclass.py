@@ -180,7 +180,7 @@ def majority_baseline(train_labels: list[int], test_labels: list[int], num_class
 
 
 @torch.inference_mode()
-def predict_proba(
+def split_probabilities(
     model: nn.Module, split: TokenizedDataset, batch_size: int = 64, acc: Accelerator | None = None
 ) -> torch.Tensor:
     """Class probabilities, ``[examples, classes]``, in the split's order.
@@ -191,7 +191,7 @@ def predict_proba(
     the others."""
     if acc is None:
         with accelerating() as acc:
-            return predict_proba(model, split, batch_size, acc)
+            return split_probabilities(model, split, batch_size, acc)
     model.eval()  # dropout off
     dev = next(model.parameters()).device
 
@@ -208,8 +208,8 @@ def evaluate_split(
     model: nn.Module, split: TokenizedDataset, num_classes: int, acc: Accelerator | None = None
 ) -> dict:
     """Mean cross-entropy, accuracy and macro-F1 over a split (scored in shares under several
-    processes, see ``predict_proba``)."""
-    probs = predict_proba(model, split, acc=acc)
+    processes, see ``split_probabilities``)."""
+    probs = split_probabilities(model, split, acc=acc)
     gold = torch.tensor(split.labels)
     pred = probs.argmax(-1)
     loss = F.nll_loss(probs.clamp(min=1e-12).log(), gold).item()
@@ -241,7 +241,7 @@ def fine_tune(
         optimizer, lambda s: warmup_linear_decay(s, total, int(cfg.warmup_ratio * total))
     )
     eval_every = max(1, steps_per_epoch // cfg.evals_per_epoch)
-    plain = model  # validated as it is: each process scores a share of the batches, see predict_proba
+    plain = model  # validated as it is: each process scores a share of the batches, see split_probabilities
 
     history, best_accuracy, best_state, step, seen, losses = [], -1.0, None, 0, 0, []
     # acc: this process's device, precision and place among the processes
@@ -306,7 +306,7 @@ def fine_tune(
 def score_test_split(model: nn.Module, test_data: TokenizedDataset, num_classes: int) -> dict:
     """Test accuracy, macro-F1, confusion matrix and every test example's probabilities."""
     with timer() as clock:
-        probs = predict_proba(model, test_data)
+        probs = split_probabilities(model, test_data)
     gold, pred = torch.tensor(test_data.labels), probs.argmax(-1)
     return {
         "test_accuracy": accuracy(pred, gold),

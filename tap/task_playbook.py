@@ -18,9 +18,9 @@ from . import models
 from .budget import RATE_FACTORS, Plan, make_plan, measure_speed, parse_budget
 from .data import Splits
 from .intervals import accuracy_interval, paired_difference
-from .lm_finetune import quiet_transformers
 from .measure import timer
 from .methods import METHOD
+from .models import quiet_transformers
 from .playbook import TFIDF_SAME, Playbook, PlaybookSize
 from .profiles import Profile, get_profile
 from .task_data import InputError, TaskData, load_task, subset

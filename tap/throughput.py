@@ -12,8 +12,8 @@ import torch.nn.functional as F
 
 from .devices import device
 from .encoder import EncoderSize
-from .lm_finetune import quiet_transformers
 from .measure import timer
+from .models import quiet_transformers
 
 WARMUP, STEPS = 1, 2  # training steps per measurement: untimed, then timed
 CPU_STEP_FLOPS = 1e11  # on a CPU, a measured step is cut to about this much work (a few seconds)

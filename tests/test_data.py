@@ -179,7 +179,7 @@ def test_mirror_without_files_names_the_folder(tmp_path, monkeypatch):
 
 def test_offline_variables_skip_the_hub_probe(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(hub, "_probe", lambda *a, **k: pytest.fail("probed the network"))
+    monkeypatch.setattr(hub, "_reachable", lambda *a, **k: pytest.fail("probed the network"))
     hub.hub_available.cache_clear()
     assert hub.hub_available() is False
     hub.hub_available.cache_clear()
@@ -190,7 +190,7 @@ def test_hub_probe_result_is_remembered(tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("TAP_CACHE_DIR", str(tmp_path))
     calls = []
-    monkeypatch.setattr(hub, "_probe", lambda *a, **k: calls.append(1) or False)
+    monkeypatch.setattr(hub, "_reachable", lambda *a, **k: calls.append(1) or False)
     for _ in range(2):
         hub.hub_available.cache_clear()
         assert hub.hub_available() is False

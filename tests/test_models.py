@@ -11,7 +11,9 @@ from tap.profiles import get_profile
 @pytest.fixture
 def offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(hub, "_probe", lambda *a, **k: pytest.fail("the Hub was probed although offline mode is set"))
+    monkeypatch.setattr(
+        hub, "_reachable", lambda *a, **k: pytest.fail("the Hub was probed although offline mode is set")
+    )
     monkeypatch.setattr(models, "STAND_INS", {})
     hub.hub_available.cache_clear()
     yield

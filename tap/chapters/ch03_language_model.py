@@ -21,7 +21,8 @@ from ..baselines import tfidf_logreg
 from ..cache import source_digest
 from ..devices import device
 from ..hf_data import TokenizedDataset
-from ..lm_finetune import bert_classifier, quiet_transformers
+from ..lm_finetune import bert_classifier
+from ..models import quiet_transformers
 from ..profiles import Profile, as_profile, get_profile
 from ..report import compare, standard_error
 from ..runs import EncodedTask, Outcome, Run, run_classifier
