@@ -1,10 +1,11 @@
-"""The package's floors: data → text → models → methods → runs → chapters → report.
+"""The package's floors: data → text → models → methods → training → runs → report → chapters.
 
 Mechanism modules (what a method *is*) import only torch, transformers and each other, so a
 reader who opens ``lora.py`` finds LoRA and nothing else; the run harness (``runs``) is for the
 chapters; nothing below the chapters imports them. Each rule names the offending line."""
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -102,6 +103,76 @@ def test_nothing_below_the_chapters_imports_them():
         return target.startswith("chapters") and not name.startswith("chapters") and name not in ABOVE_THE_CHAPTERS
 
     assert not (found := violations(breaks)), f"chapters imported below the chapters:\n{found}"
+
+
+# The floors, in the order the data flows: a module uses only its own floor and the floors before
+# it, the modules under every floor, and the mechanism modules, which depend on nothing else in tap.
+# README.md's table of the layout is checked against this list.
+UNDER_EVERY_FLOOR = ("profiles", "cache", "hub", "measure", "devices", "intervals", "report")
+FLOORS = {
+    "data": ("data", "task_data"),
+    "text": ("text", "subwords", "hf_data"),
+    "models": ("encoder", "cnn", "pooled", "vector_classifier", "models", "word_vectors", "lm_finetune"),
+    "methods": ("efficient", "probing", "adapters", "lora", "lora_io", "methods"),
+    "training": (
+        "training",
+        "baselines",
+        "inference",
+        "generation",
+        "multiclass",
+        "instruct",
+        "lm",
+        "hub_models",
+        "playbook",
+        "budget",
+        "task_playbook",
+    ),
+    "runs": ("runs",),
+    "report": ("plots", "provenance", "verdict", "task_report"),
+    "chapters": ("chapters",),
+    "above the chapters": ("__main__", "plan", "throughput"),
+}
+
+
+def _floor(name: str) -> int | None:
+    """The floor of a module (every chapter module is on the chapters floor), or None for the
+    modules under every floor and the mechanisms, which any module may use."""
+    top = name.split(".")[0]
+    if top in UNDER_EVERY_FLOOR or top in MECHANISMS:
+        return None
+    return next(i for i, modules_ in enumerate(FLOORS.values()) if top in modules_)
+
+
+def test_every_module_is_on_one_floor():
+    placed = [m for ms in FLOORS.values() for m in ms] + list(UNDER_EVERY_FLOOR)
+    assert len(placed) == len(set(placed)), "a module is on two floors"
+    found = {name.split(".")[0] for name in modules()} - {"__init__"}
+    assert found == set(placed), f"not placed: {sorted(found - set(placed))}; gone: {sorted(set(placed) - found)}"
+
+
+def test_each_floor_uses_only_the_floors_before_it():
+    def breaks(name: str, target: str) -> bool:
+        if name == "__init__" or target.startswith("!") or target.startswith("__init__"):
+            return False
+        if name.split(".")[0] in UNDER_EVERY_FLOOR:  # they use each other and the mechanisms only
+            return _floor(target) is not None
+        mine, theirs = _floor(name), _floor(target)
+        return mine is not None and theirs is not None and theirs > mine
+
+    assert not (found := violations(breaks)), f"a floor reaches above itself:\n{found}"
+
+
+def test_the_readme_table_is_this_layout():
+    readme = (PACKAGE.parent / "README.md").read_text()
+    rows = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] in {*FLOORS, "under every floor"}:
+            rows[cells[0]] = set(re.findall(r"`([a-z_]+)`", cells[1])) - {"chapters"} | (
+                {"chapters"} if "chapters/" in cells[1] else set()
+            )
+    expected = {**{k: set(v) for k, v in FLOORS.items()}, "under every floor": set(UNDER_EVERY_FLOOR)}
+    assert rows == expected
 
 
 def test_the_rules_see_relative_function_local_and_package_imports(tmp_path):
