@@ -226,13 +226,13 @@ def build_instructions(size: InstructSize, tokenizer, profile: Profile, seed: in
     rng = np.random.default_rng(seed)
     train_rows, eval_rows, seen_rows = [], [], []
 
-    def add(task, texts, labels, sources, which):
-        """Training pairs (which=0), or evaluation pairs with held-out templates and the same
-        texts with training templates (which=1)."""
+    def add(task, texts, labels, sources, evaluation: bool):
+        """Training pairs, or (``evaluation``) evaluation pairs with held-out templates and the
+        same texts with training templates."""
         ts = [t for t in TEMPLATES if t.task == task]
         trained, held_out = [t for t in ts if not t.held_out], [t for t in ts if t.held_out]
         for templates, out in (
-            ((trained, train_rows),) if which == 0 else ((held_out, eval_rows), (trained, seen_rows))
+            ((held_out, eval_rows), (trained, seen_rows)) if evaluation else ((trained, train_rows),)
         ):
             out.extend(
                 _rows(
@@ -255,23 +255,24 @@ def build_instructions(size: InstructSize, tokenizer, profile: Profile, seed: in
     train_texts = set(imdb["train"]["text"])
     duplicates = {i for i, t in enumerate(imdb["test"]["text"]) if t in train_texts}
     ag = data.ag_news_splits(profile, seed)
-    for which, (part, n) in enumerate((("train", size.train_per_task), ("test", size.eval_per_task))):
+    for evaluation, part, n in ((False, "train", size.train_per_task), (True, "test", size.eval_per_task)):
+        which = int(evaluation)  # each side draws with its own seeds
         reviews = imdb[part]
         review_labels, review_ids = np.asarray(reviews["label"]), _source_ids("imdb", part, reviews["text"])
-        taken = set() if which == 0 else set(duplicates)
+        taken = set(duplicates) if evaluation else set()
         sentiment_idx = balanced_indices(review_labels, n, seed=seed + 10 + which, exclude=taken)
         add(
             "sentiment",
             reviews.select(sentiment_idx)["text"],
             review_labels[sentiment_idx].tolist(),
             [review_ids[i] for i in sentiment_idx],
-            which,
+            evaluation,
         )
         review_idx = balanced_indices(
             review_labels, n // 2, seed=seed + 20 + which, exclude=taken | set(sentiment_idx.tolist())
         )
 
-        news = (ag.train, ag.test)[which]
+        news = ag.test if evaluation else ag.train
         news_labels, news_ids = np.asarray(news["label"]), _source_ids("ag_news", part, news["text"])
         topic_idx = balanced_indices(news_labels, min(n, len(news)), seed=seed + 30 + which)
         add(
@@ -279,7 +280,7 @@ def build_instructions(size: InstructSize, tokenizer, profile: Profile, seed: in
             news.select(topic_idx)["text"],
             news_labels[topic_idx].tolist(),
             [news_ids[i] for i in topic_idx],
-            which,
+            evaluation,
         )
         news_idx = balanced_indices(
             news_labels,
@@ -292,7 +293,7 @@ def build_instructions(size: InstructSize, tokenizer, profile: Profile, seed: in
             list(reviews.select(review_idx)["text"]) + list(news.select(news_idx)["text"]),
             [0] * len(review_idx) + [1] * len(news_idx),
             [review_ids[i] for i in review_idx] + [news_ids[i] for i in news_idx],
-            which,
+            evaluation,
         )
 
     train = Dataset.from_list(train_rows).shuffle(seed=seed)

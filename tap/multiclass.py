@@ -243,7 +243,10 @@ def fine_tune(
     eval_every = max(1, steps_per_epoch // cfg.evals_per_epoch)
     plain = model  # validated as it is: each process scores a share of the batches, see split_probabilities
 
-    history, best_accuracy, best_state, step, seen, losses = [], -1.0, None, 0, 0, []
+    history: list[dict] = []  # one entry per validation
+    best_accuracy, best_state = -1.0, None  # the best validation accuracy so far, and its weights
+    step = seen = 0  # optimiser steps taken, training examples seen
+    losses: list[float] = []  # training losses since the last validation
     # acc: this process's device, precision and place among the processes
     with accelerating(cfg.mixed_precision) as acc, track_peak_memory() as memory, timer() as clock:
         model, optimizer = acc.prepare(model, optimizer)  # onto acc.device; in DDP under several processes

@@ -148,7 +148,10 @@ def train(
         opt, lambda s: warmup_linear_decay(s, total, int(cfg.warmup_ratio * total))
     )
     plain = model  # evaluated without the multi-process wrapper: processes may score unequal shares
-    history, best, best_state, step, seen, window = [], -1.0, None, 0, 0, []
+    history: list[dict] = []  # one entry per validation
+    best, best_state = -1.0, None  # the best validation accuracy so far, and the weights that reached it
+    step = seen = 0  # optimiser steps taken, training examples seen
+    window: list[float] = []  # the latest losses, for the progress bar
     with (
         accelerating(cfg.mixed_precision) as acc,
         track_peak_memory() as mem,
