@@ -185,3 +185,28 @@ def test_a_larger_budget_buys_more_training_examples_and_a_tiny_one_says_how_muc
 @pytest.mark.parametrize("text, seconds", [("10m", 600), ("90s", 90), ("1h30m", 5400), ("45", 45)])
 def test_budgets_read_as_durations(text, seconds):
     assert budget.parse_budget(text) == seconds
+
+
+def test_an_interrupted_comparison_resumes_without_recomputing_finished_runs(tmp_path, cache, monkeypatch, capsys):
+    from tap import playbook
+
+    rows(["pos", "neg"], 60).to_csv(tmp_path / "data.csv", index=False)
+    real_train, calls = playbook.train, []
+
+    def interrupted(*args, **kwargs):  # Ctrl-C during the fourth training run
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(playbook, "train", interrupted)
+    assert run(str(tmp_path / "data.csv"), "--out", str(tmp_path / "out")) == 130
+    assert "the same command resumes" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    monkeypatch.setattr(playbook, "train", real_train)
+    from tap.task_playbook import run_playbook
+
+    again = run_playbook(
+        str(tmp_path / "data.csv"), methods=METHODS, budget="5m", profile="smoke", echo=lambda _: None
+    )
+    cached = [r["from_cache"] for runs in again.search.values() for r in runs]
+    assert cached[:3] == [True, True, True] and not any(cached[3:])  # the probe's three runs had finished
