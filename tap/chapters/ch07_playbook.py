@@ -434,6 +434,8 @@ def facts(outcome: Outcome) -> dict:
                 "ag_frozen_words": gap(ag_news[ag_frozen], ag_full, ahead="above", behind="below"),
                 "small_n": smallest[METHOD["full"].label]["train_examples"],
                 "small_full": 100 * smallest[METHOD["full"].label]["test_accuracy"],
+                "small_steps": smallest[METHOD["full"].label]["steps"],
+                "train_steps": full["steps"],
                 "small_tfidf": 100 * smallest[TFIDF_SAME]["test_accuracy"],
                 **precision_facts(outcome.context["precision"]),
             }
