@@ -112,9 +112,6 @@ class Comparison:
     actual_s: float
     playbook: TaskPlaybook
 
-    def chosen(self, label: str) -> dict:
-        return self.records[label]
-
 
 def _speed(book: TaskPlaybook, precision: str):
     """This machine's speed for the task's model, on one real training batch."""
