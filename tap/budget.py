@@ -43,6 +43,7 @@ class Plan:
     rates: dict  # method key -> the rates searched
     estimate_s: float
     speed: Speed
+    pinned: bool = False  # sizes fixed by the caller, not bought with the budget
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -116,7 +117,7 @@ def make_plan(
         train, val, test = (min(available[k], sizes[k]) for k in ("train", "val", "test"))
         steps = epochs * math.ceil(train / batch_size)
         estimate = fixed_s + cost_s(speed, runs, train, val, test, batch_size, epochs)
-        return Plan(budget_s, train, val, test, batch_size, steps, runs, rates, estimate, speed)
+        return Plan(budget_s, train, val, test, batch_size, steps, runs, rates, estimate, speed, pinned=True)
     for scale in (1.0, 0.5, 0.25, 0.1):  # shrink validation and test sets before giving up
         val = min(available["val"], max(20 * num_classes, round(scale * caps["val"])))
         test = min(available["test"], max(50 * num_classes, round(scale * caps["test"])))

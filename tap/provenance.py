@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 from importlib.metadata import PackageNotFoundError, version
 
 import torch
@@ -35,9 +36,17 @@ def _arithmetic(records: list[dict]) -> str:
     return f"{' and '.join(used)} on the {where}; PyTorch's CPU instruction set: {torch.backends.cpu.get_cpu_capability()}"
 
 
-def provenance(profile: Profile, records: list[dict], stand_ins: dict[str, str] | None = None) -> HTML:
+def provenance(
+    profile: Profile,
+    records: list[dict],
+    stand_ins: dict[str, str] | None = None,
+    search: dict[str, list[dict]] | None = None,
+) -> HTML:
     """A compact note: profile, hardware, library versions, data source, what the
-    chapter's runs cost, and which stand-in models replaced Hub models."""
+    chapter's runs cost, and which stand-in models replaced Hub models. ``search``: the runs of
+    each method's learning-rate search, which cost time too; a run listed twice counts once."""
+    searched = [r for runs in (search or {}).values() for r in runs]
+    records = list({json.dumps(r, sort_keys=True, default=str): r for r in [*records, *searched]}.values())
     train_s = sum(r.get("wall_time_s", 0) + r.get("test_time_s", 0) for r in records)
     cached = sum(bool(r.get("from_cache")) for r in records)
     rows = {

@@ -142,7 +142,12 @@ def render_plan(plan: Plan, task: TaskData, methods: list[str], precision: str, 
         f"  test               {plan.test:>7,} (of {len(task.splits.test):,})\n"
         f"  neural runs        {plan.runs:>7} ({len(RATE_FACTORS)} learning rates per method, chosen on validation)\n"
         f"{rates}\n"
-        f"  estimated time     {plan.estimate_s / 60:>7.1f} min of a {plan.budget_s / 60:.1f}-minute budget"
+        f"  estimated time     {plan.estimate_s / 60:>7.1f} min "
+        + (
+            "(sizes fixed in advance: no budget applies)"
+            if plan.pinned
+            else f"of a {plan.budget_s / 60:.1f}-minute budget"
+        )
     )
 
 

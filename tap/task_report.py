@@ -16,6 +16,7 @@ from . import lora_io, plots, verdict
 from .intervals import accuracy_interval
 from .measure import hardware
 from .methods import METHOD
+from .models import quiet_transformers
 from .provenance import library_versions
 from .report import format_table
 from .task_playbook import PEFT_FORMAT, Comparison, summary_rows
@@ -83,7 +84,8 @@ def save_adapter(result: Comparison, folder: Path) -> Path | None:
         return None
     record = result.records[label]
     key = record["method_key"]
-    model = result.playbook.trained(key, result.plan.train, lr=record["lr"])
+    with quiet_transformers():  # the base model's load report: the card below says what loads
+        model = result.playbook.trained(key, result.plan.train, lr=record["lr"])
     target = folder / "adapter"
     if key == "lora":
         lora_io.save_as_peft(model, target, result.model, task_type=None, heads=["head"])

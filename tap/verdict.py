@@ -69,7 +69,7 @@ def key_numbers(records: dict[str, dict], budget_pct: float = PEFT_TARGET_SHARE)
 
 
 def anchor_phrase(k: dict) -> str:
-    """Where the neural methods stand against TF-IDF + logistic regression on the same reviews,
+    """Where the neural methods stand against TF-IDF + logistic regression on the same texts,
     in words: "every neural method here is at least 2.4 points below it" when they all are."""
     words = gap(k["best_neural_acc"], k["tfidf_acc"], ahead="above", behind="below")
     if words.endswith("below"):
@@ -101,7 +101,7 @@ def target_evidence(k: dict) -> str:
         )
     if k["target_met"]:
         return (
-            f"But the paired interval reaches {lo:+.1f} points, below {limit:+g}: these test reviews "
+            f"But the paired interval reaches {lo:+.1f} points, below {limit:+g}: a test set this size "
             "cannot rule out a larger loss, so non-inferiority is not shown."
         )
     if hi >= limit:

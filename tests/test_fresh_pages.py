@@ -69,22 +69,26 @@ def test_profile_switch_re_executes_and_unchanged_rebuild_does_not(tmp_path):
     assert caches == ["book", "smoke"]
 
 
-def test_full_profile_takes_its_cell_timeout_from_the_plan():
+def test_book_and_full_take_their_cell_timeout_from_the_plan():
     asked = []
 
     def longest() -> float:
         asked.append(True)
         return 5_000.0
 
-    assert plan_timeout.timeout_for("book", 1200, longest) == 1200
-    assert plan_timeout.timeout_for("smoke", 1200, longest) == 1200 and not asked  # no measurement outside full
+    assert plan_timeout.timeout_for("smoke", 1200, longest) == 1200 and not asked  # smoke measures nothing
+    assert plan_timeout.timeout_for("book", 1200, longest) == plan_timeout.SAFETY * 5_000  # a slow machine
     assert plan_timeout.timeout_for("full", 1200, longest) == plan_timeout.SAFETY * 5_000
-    assert plan_timeout.timeout_for("full", 1200, lambda: 10.0) == 1200  # never below the configured timeout
+    assert plan_timeout.timeout_for("book", 1200, lambda: 10.0) == 1200  # never below the configured timeout
 
 
 def test_the_extension_sets_myst_nb_timeout(monkeypatch):
-    monkeypatch.setattr(plan_timeout, "_longest_chapter_s", lambda: 7_200.0)
-    for profile, expected in (("full", plan_timeout.SAFETY * 7_200), ("book", 1200)):
+    monkeypatch.setattr(plan_timeout, "_longest_chapter_s", lambda profile: {"full": 7_200.0, "book": 900.0}[profile])
+    for profile, expected in (
+        ("full", plan_timeout.SAFETY * 7_200),
+        ("book", plan_timeout.SAFETY * 900),
+        ("smoke", 1200),
+    ):
         monkeypatch.setenv("TAP_PROFILE", profile)
         config = SimpleNamespace(nb_execution_timeout=1200)
         plan_timeout._set_timeout(None, config)
