@@ -51,6 +51,10 @@ def cache_dir() -> Path:
     """``$TAP_CACHE_DIR``, else ``~/.cache/tap``; created on first use where possible (a
     location that cannot be created is reported by the first entry that needs writing)."""
     root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "tap")
+    if root.exists() and not root.is_dir():
+        raise ValueError(
+            f"${CACHE_ENV}={root} is a file, not a folder: point {CACHE_ENV} at a folder (it is created if missing)."
+        )
     with contextlib.suppress(OSError):
         root.mkdir(parents=True, exist_ok=True)
     return root
@@ -166,7 +170,7 @@ def _write_run(folder: Path, record: dict, state: dict | None) -> None:
     _write_manifest(folder)
 
 
-def _writable(folder: Path) -> bool:
+def writable(folder: Path) -> bool:
     """Whether entries can be written in ``folder`` (created if missing). Asked before computing,
     so that a read-only cache is reported before the work, not after it."""
     try:
@@ -267,7 +271,7 @@ def _get_or_make_alone(
     if folder.exists():
         with contextlib.suppress(ValueError):  # damage is reported below, under the lock
             return read(folder), True
-    if not _writable(folder.parent):
+    if not writable(folder.parent):
         warnings.warn(
             f"Cache entry {folder.name} is missing or damaged, and the cache folder "
             f"{folder.parent} is not writable: computing it without storing the result. "

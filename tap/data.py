@@ -10,17 +10,22 @@ before anything is selected: the same profile then picks the same reviews from e
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import re
+import shutil
+import tempfile
 import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 from datasets import ClassLabel, Dataset, DatasetDict, Value, load_dataset
 
-from .cache import cache_dir
+from .cache import cache_dir, writable
 from .hub import hub_available, revision
 from .profiles import Profile, get_profile
 
@@ -28,6 +33,7 @@ DATA_ENV = "TAP_DATA_DIR"
 HUB_IDS = {"imdb": "stanfordnlp/imdb", "ag_news": "fancyzhx/ag_news"}
 LABEL_NAMES = {"imdb": ["neg", "pos"], "ag_news": ["World", "Sports", "Business", "Sci/Tech"]}
 SPLITS = {"imdb": {"train", "test", "unsupervised"}, "ag_news": {"train", "test"}}  # on the Hub
+SHARD = re.compile(r"(?P<split>[a-z]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet")  # the Hub's Parquet file names
 
 
 class DataUnavailableError(RuntimeError):
@@ -61,6 +67,54 @@ def arrow_cache(folder: Path) -> Path:
     return cache_dir() / "datasets" / digest.hexdigest()[:16]
 
 
+def check_files(name: str, folder: Path) -> None:
+    """Each split of a local copy is exactly the Hub's Parquet shards, named
+    ``<split>-<i>-of-<n>.parquet``: ``datasets`` reads every file matching ``<split>-*``, so a
+    second download beside the first (``train-00000-of-00001 (1).parquet``) would silently double
+    a split, and a missing shard would shrink it."""
+    shards: dict[str, list[re.Match]] = {}
+    for path in sorted(folder.rglob("*.parquet")):
+        match = SHARD.fullmatch(path.name)
+        if not match or match["split"] not in SPLITS[name]:
+            raise DataFormatError(
+                f"{path} is not one of {HUB_IDS[name]}'s files (<split>-00000-of-00001.parquet, the split one of "
+                f"{sorted(SPLITS[name])}); datasets would read it as more rows. A second download? Remove it."
+            )
+        shards.setdefault(match["split"], []).append(match)
+    for split, found in shards.items():
+        counts = {int(m["n"]) for m in found}
+        if len(counts) != 1 or sorted(int(m["i"]) for m in found) != list(range(counts.pop())):
+            raise DataFormatError(
+                f"{folder}: split {split!r} has the shards {sorted(m.string for m in found)}, which are not "
+                f"00000 to the last of one set: some are missing or duplicated. Download {HUB_IDS[name]} again."
+            )
+
+
+def read_folder(folder: Path, *args, **kwargs) -> DatasetDict | Dataset:
+    """``load_dataset(folder, *args, **kwargs)`` on a local copy, through its Arrow copy in the run cache. ``datasets``
+    writes (a lock at least) even on a hit, so a read-only cache gets a temporary Arrow copy; a
+    damaged Arrow copy is rebuilt once from the Parquet files."""
+    arrow = arrow_cache(folder)
+    if not writable(arrow.parent):
+        arrow = Path(tempfile.mkdtemp(prefix="tap-arrow-"))
+        atexit.register(shutil.rmtree, arrow, ignore_errors=True)
+    try:
+        return load_dataset(str(folder), *args, cache_dir=str(arrow), **kwargs)
+    except Exception:  # noqa: BLE001 - a damaged Arrow copy: rebuild it from the Parquet files
+        shutil.rmtree(arrow, ignore_errors=True)
+        return load_dataset(str(folder), *args, cache_dir=str(arrow), **kwargs)
+
+
+def _damaged_parquet(folder: Path) -> str | None:
+    """The first Parquet file under ``folder`` that cannot be read, with the reason."""
+    for path in sorted(folder.rglob("*.parquet")):
+        try:
+            pq.read_table(path)
+        except Exception as err:  # noqa: BLE001 - any failure to read names the file
+            return f"{path}: {type(err).__name__}: {err}"
+    return None
+
+
 def _from_mirror(name: str) -> DatasetDict | None:
     root = os.environ.get(DATA_ENV)
     if not root:
@@ -72,14 +126,37 @@ def _from_mirror(name: str) -> DatasetDict | None:
             f"holds the Hub repositories at the paths of their ids ('{HUB_IDS[name]}/...', as "
             f"`huggingface-cli download --repo-type dataset {HUB_IDS[name]} --local-dir ...` writes them)."
         )
+    check_files(name, folder)
     try:
-        return load_dataset(str(folder), cache_dir=str(arrow_cache(folder)))
+        return read_folder(folder)
     except Exception as err:  # noqa: BLE001 - any read failure gets one clear message
+        damaged = _damaged_parquet(folder)
+        if damaged:
+            raise DataUnavailableError(
+                f"A Parquet file of the local copy of {HUB_IDS[name]} is damaged: {damaged}. Download it again."
+            ) from None
         cause = _root_cause(err)
         raise DataUnavailableError(
-            f"Could not read the local copy of {HUB_IDS[name]} in {folder}: {type(cause).__name__}: {cause}. "
-            f"A Parquet file there is damaged or not in the Hub's layout; download it again."
+            f"Could not read the local copy of {HUB_IDS[name]} in {folder} into {cache_dir() / 'datasets'} "
+            f"(its Parquet files read fine): {type(cause).__name__}: {cause}."
         ) from None
+
+
+def split_of(name: str, split: str) -> Dataset:
+    """One split of dataset ``name``, or an error that names the split and where it was looked for
+    (a partial download may lack it)."""
+    dataset = load(name)
+    if split not in dataset:
+        where = (
+            f"the local copy in ${DATA_ENV}/{HUB_IDS[name]} (a partial download?)"
+            if not hub_available()
+            else f"{HUB_IDS[name]} on the Hub"
+        )
+        raise DataUnavailableError(
+            f"{HUB_IDS[name]} has no {split!r} split in {where}: found {sorted(dataset)}. "
+            f"Download the whole repository: `huggingface-cli download --repo-type dataset {HUB_IDS[name]}`."
+        )
+    return dataset[split]
 
 
 def check_schema(name: str, dataset: DatasetDict, where: str) -> DatasetDict:
@@ -162,6 +239,14 @@ def data_source() -> str:
     return f"Hugging Face Hub ({ids})" if hub_available() else f"local copy of the Hub repositories ({ids})"
 
 
+def same_text_rows(ds: Dataset, rows: np.ndarray) -> set[int]:
+    """Every row of ``ds`` whose text is the text of one of ``rows``. A carve excludes them all
+    from the other side, so a text that a split holds twice never lands on both sides."""
+    keys = [text_key(t) for t in ds["text"]]
+    taken = {keys[i] for i in rows.tolist()}
+    return {i for i, k in enumerate(keys) if k in taken}
+
+
 def balanced_indices(labels: np.ndarray, n: int, seed: int, exclude: set[int] = frozenset()) -> np.ndarray:
     """``n`` row indices with the classes as equal as possible, chosen by a seeded
     shuffle of each class (rows in ``exclude`` are never chosen); sorted, so a subset keeps
@@ -196,11 +281,12 @@ def imdb_splits(profile: Profile | None = None, seed: int = 0, n_train: int | No
     """Balanced IMDB subsets: train and validation from the train split (disjoint),
     a fixed balanced test subset (all 25,000 when the profile says 0)."""
     p = profile or get_profile()
-    full = load("imdb")
-    train_all, test_all = full["train"], full["test"]
+    train_all, test_all = split_of("imdb", "train"), split_of("imdb", "test")
     labels = np.asarray(train_all["label"])
     val_idx = balanced_indices(labels, p.imdb_val, seed=seed + 1)
-    train_idx = balanced_indices(labels, n_train or p.imdb_train, seed=seed, exclude=set(val_idx.tolist()))
+    train_idx = balanced_indices(
+        labels, n_train or p.imdb_train, seed=seed, exclude=same_text_rows(train_all, val_idx)
+    )
     test = test_all
     if p.imdb_test:
         test = test_all.select(balanced_indices(np.asarray(test_all["label"]), p.imdb_test, seed=seed + 2))
@@ -228,17 +314,17 @@ def ag_news_splits(profile: Profile | None = None, seed: int = 0) -> Splits:
                 f"copy does not have (it holds only the test split). Connect to the Hugging Face Hub, or "
                 f"use a profile that does not need it (TAP_PROFILE=book)."
             )
-        source, test = full["train"], full["test"]
+        source, test = full["train"], split_of("ag_news", "test")
         note = "AG News: training and validation rows from the train split; the official test split."
     else:
-        source, test = full["test"], None
+        source, test = split_of("ag_news", "test"), None
         note = (
             "AG News: only the 7,600-row test split is used, split, stratified, "
             "into training, validation and held-out test rows that never overlap."
         )
     labels = np.asarray(source["label"])
     val_idx = balanced_indices(labels, p.ag_val, seed=seed + 1)
-    taken = set(val_idx.tolist())
+    taken = same_text_rows(source, val_idx)
     if test is None:
         rest = len(labels) - len(taken)
         n_test = min(p.ag_val, rest - p.ag_train) if rest > p.ag_train else 0
@@ -249,7 +335,7 @@ def ag_news_splits(profile: Profile | None = None, seed: int = 0) -> Splits:
             )
         test_idx = balanced_indices(labels, n_test, seed=seed + 2, exclude=taken)
         test = source.select(test_idx)
-        taken |= set(test_idx.tolist())
+        taken |= same_text_rows(source, test_idx)
     train_idx = balanced_indices(labels, min(p.ag_train, len(labels) - len(taken)), seed=seed, exclude=taken)
     return Splits(
         train=source.select(train_idx),

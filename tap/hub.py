@@ -6,15 +6,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
+import sys
 import time
+import urllib.error
+import urllib.request
 from functools import lru_cache
-from urllib.parse import urlsplit
 
 from .cache import cache_dir
 
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
 _TTL_S = 3600  # one build: later chapters reuse the first chapter's answer
+PROBE_PATH = "/api/models/sentence-transformers/all-MiniLM-L6-v2"  # a small JSON answer from any Hub
+PROBE_TIMEOUT_S = 5.0
 
 # Every Hub repository the book loads, pinned to one commit, so a build online reads the same
 # bytes next year. Repositories not listed here load from their default branch (``main``).
@@ -50,20 +53,28 @@ def offline_requested() -> bool:
     return any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes", "on"} for v in OFFLINE_VARS)
 
 
-def _reachable(timeout_s: float = 2.0) -> bool:
-    """Can we open a connection to the Hub, or to the mirror named by ``HF_ENDPOINT``?"""
-    endpoint = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+def endpoint() -> str:
+    """The Hub's address, or the mirror's named by ``HF_ENDPOINT``."""
+    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+
+
+def _reachable(timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    """Does the Hub answer a real request (the model-info API of the book's model) within
+    ``timeout_s``? Any HTTP answer counts, even an error; a server that accepts connections but
+    never answers does not, so the book reads its offline copies at once instead of waiting
+    through the libraries' retries."""
     try:
-        socket.create_connection((endpoint.hostname, port), timeout=timeout_s).close()
+        urllib.request.urlopen(endpoint() + PROBE_PATH, timeout=timeout_s).close()
         return True
-    except OSError:
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
         return False
 
 
 @lru_cache(maxsize=1)
 def hub_available() -> bool:
-    """Whether to try the Hub at all: offline variables win, then a 2-second probe,
+    """Whether to try the Hub at all: offline variables win, then one time-limited request,
     remembered on disk for an hour so a whole book build pays for it at most once."""
     if offline_requested():
         return False
@@ -78,6 +89,12 @@ def hub_available() -> bool:
     except (OSError, ValueError, KeyError):
         pass
     reachable = _reachable()
+    if not reachable:
+        print(
+            f"The Hugging Face Hub ({endpoint()}) did not answer within {PROBE_TIMEOUT_S:g} s: using the offline "
+            "copies ($TAP_DATA_DIR, installed weights). Set HF_HUB_OFFLINE=1 to skip this check.",
+            file=sys.stderr,
+        )
     try:
         memo.write_text(json.dumps({"reachable": reachable, "time": time.time()}))
     except OSError:

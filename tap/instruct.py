@@ -251,7 +251,7 @@ def build_instructions(size: InstructSize, tokenizer, profile: Profile, seed: in
 
     # IMDB: training pairs from the train split, evaluation pairs from the test split; test
     # reviews whose text also occurs in train are skipped.
-    imdb = data.load("imdb")
+    imdb = {part: data.split_of("imdb", part) for part in ("train", "test")}
     train_texts = set(imdb["train"]["text"])
     duplicates = {i for i, t in enumerate(imdb["test"]["text"]) if t in train_texts}
     ag = data.ag_news_splits(profile, seed)

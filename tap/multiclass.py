@@ -115,7 +115,9 @@ def task_splits(task: str, profile: Profile, seed: int = 0) -> Splits:
         full = load_dataset(YELP_ID, revision=revision(YELP_ID))
         labels = np.asarray(full["train"]["label"])
         val_idx = balanced_indices(labels, size.val, seed=seed + 1)
-        train_idx = balanced_indices(labels, size.train, seed=seed, exclude=set(val_idx.tolist()))
+        train_idx = balanced_indices(
+            labels, size.train, seed=seed, exclude=data.same_text_rows(full["train"], val_idx)
+        )
         s = Splits(
             full["train"].select(train_idx),
             full["train"].select(val_idx),

@@ -28,7 +28,7 @@ import torch
 from . import adapters, baselines, data, devices, efficient, hf_data, lora, methods, models, pooled, text, training
 from .budget import RATE_FACTORS
 from .cache import cached_run, source_digest
-from .data import Splits, imdb_splits, load
+from .data import Splits, imdb_splits, split_of
 from .efficient import count_parameters
 from .hf_data import TokenizedDataset
 from .measure import timer
@@ -400,7 +400,7 @@ class Playbook:
 
     def all_train(self) -> Dataset:
         """Every training example there is: the anchor's largest run."""
-        return load("imdb")["train"]
+        return split_of("imdb", "train")
 
     # ---- the classical anchor
     def tfidf(self, n_train: int) -> dict:

@@ -15,7 +15,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_toke
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from .cache import cached_folder, source_digest
-from .data import load
+from .data import split_of
 from .hub import revision
 from .profiles import Profile, get_profile
 
@@ -64,7 +64,7 @@ def unlabelled_texts(profile: Profile | None = None) -> tuple[list[str], list[st
     """``(train, heldout)`` texts for language modelling: IMDB's unlabelled reviews in a
     seeded order, the last ``heldout`` of them kept apart (plus WikiText-2 in `full`)."""
     size = corpus_size(profile)
-    reviews = load("imdb")["unsupervised"]["text"]
+    reviews = split_of("imdb", "unsupervised")["text"]
     order = np.random.default_rng(0).permutation(len(reviews))
     if size.max_reviews:
         order = order[: size.max_reviews + size.heldout]

@@ -17,7 +17,7 @@ import numpy as np
 from datasets import ClassLabel, Dataset, disable_progress_bars, load_dataset
 from datasets.utils import logging as datasets_logging
 
-from .data import DATA_ENV, Splits, arrow_cache, content_order, text_key
+from .data import DATA_ENV, Splits, content_order, read_folder, text_key
 from .hub import hub_available, revision
 
 LOADERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
@@ -140,7 +140,7 @@ def _from_hub(hub_id: str, config: str | None, split: str) -> Dataset:
             f"{hub_id}: the Hugging Face Hub is unreachable here and ${DATA_ENV} holds no copy of it; connect, "
             f"or download the dataset repository to ${DATA_ENV}/{hub_id}."
         )
-    return load_dataset(str(folder), config, split=split, cache_dir=str(arrow_cache(folder)))
+    return read_folder(folder, config, split=split)
 
 
 def _check_columns(ds: Dataset, source: str, text: str, label: str) -> None:

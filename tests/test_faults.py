@@ -11,18 +11,25 @@ import hashlib
 import json
 import multiprocessing
 import os
+import shutil
 import signal
+import socket
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 import torch
+from fake_mirror import use_mirror, write_dataset
 
+from conftest import imdb_rows
 from tap import __main__ as cli
-from tap import adapters, cache, data, lora
+from tap import adapters, cache, data, hub, lora
 from tap.data import DataFormatError, DataUnavailableError
 from tap.models import ModelUnavailableError
+from tap.profiles import get_profile
 from tap.runs import Outcome
 
 fork = multiprocessing.get_context("fork")
@@ -466,3 +473,157 @@ def test_lora_applied_twice_is_a_clear_error():
             lora.apply_lora(model, targets, rank=2)
         assert _unchanged(model, before)
     assert len(lora.apply_lora(model, ["value"], rank=4, freeze=False)) == len(model.layers)  # other layers: fine
+
+
+# --- the data and its Arrow copy: the error names what failed -----------------------------------
+
+
+def _imdb_parquet(root: Path) -> Path:
+    return next((root / data.HUB_IDS["imdb"]).rglob("train-*.parquet"))
+
+
+@pytest.fixture
+def shared_mirror(monkeypatch):
+    """A small mirror and run cache in a folder every user can read (``tmp_path`` is private to
+    its owner), for reads by a user who cannot write the cache."""
+    base = Path(tempfile.mkdtemp(prefix="tap-read-only-"))
+    base.chmod(0o755)
+    write_dataset(base, "imdb", {"train": imdb_rows(40, split="train"), "test": imdb_rows(20, split="test")})
+    use_mirror(monkeypatch, base)
+    (base / "hf-datasets").mkdir(mode=0o777)
+    (base / "hf-datasets").chmod(0o777)
+    yield base
+    for folder in [base, *base.rglob("*")]:
+        if folder.is_dir():
+            folder.chmod(0o755)
+    shutil.rmtree(base)
+    data.load.cache_clear()
+
+
+def _read_without_write_access(base: Path) -> list[str]:
+    """IMDB's train texts, read from the mirror by a user who cannot write the run cache: after
+    chmod, or, as root (whom chmod does not stop), as the user ``nobody`` in a forked child."""
+    cache_root = base / "cache"
+    cache_root.mkdir(exist_ok=True)
+    for folder in [base, *base.rglob("*")]:
+        if folder.is_dir() and folder != base / "hf-datasets":
+            folder.chmod(0o555)
+    answers = fork.Queue()
+
+    def read() -> None:
+        if os.getuid() == 0:
+            os.setgid(65534)
+            os.setuid(65534)
+        os.environ["HF_HOME"] = str(base / "hf-datasets")
+        data.load.cache_clear()
+        try:
+            answers.put(("ok", list(data.load("imdb")["train"]["text"])))
+        except Exception as err:  # noqa: BLE001 - the parent asserts on it
+            answers.put(("error", f"{type(err).__name__}: {err}"))
+
+    child = fork.Process(target=read)
+    child.start()
+    status, value = answers.get(timeout=120)
+    child.join()
+    assert status == "ok", value
+    return value
+
+
+def test_a_read_only_cache_serves_the_data_it_holds(shared_mirror):
+    first = list(data.load("imdb")["train"]["text"])
+    before = snapshot(shared_mirror / "cache")
+    assert _read_without_write_access(shared_mirror) == first
+    assert snapshot(shared_mirror / "cache") == before
+
+
+def test_an_empty_read_only_cache_still_reads_the_data(shared_mirror):
+    assert len(_read_without_write_access(shared_mirror)) == 80
+    assert not any((shared_mirror / "cache").iterdir())
+
+
+def test_a_damaged_arrow_copy_is_rebuilt_from_the_parquet(mirror):
+    first = list(data.load("imdb")["train"]["text"])
+    arrow = max((cache.cache_dir() / "datasets").rglob("*train*.arrow"), key=lambda p: p.stat().st_size)
+    arrow.write_bytes(arrow.read_bytes()[: arrow.stat().st_size // 2])
+    data.load.cache_clear()
+    assert list(data.load("imdb")["train"]["text"]) == first
+
+
+def test_a_damaged_parquet_is_named(mirror):
+    path = _imdb_parquet(mirror)
+    path.write_bytes(path.read_bytes()[:200])
+    data.load.cache_clear()
+    with pytest.raises(DataUnavailableError, match=r"Parquet file .* is damaged: .*train-00000-of-00001\.parquet"):
+        data.load("imdb")
+
+
+def test_a_cache_path_that_is_a_file_is_named(mirror, tmp_path, monkeypatch):
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setenv("TAP_CACHE_DIR", str(tmp_path / "not-a-folder"))
+    with pytest.raises(ValueError, match=r"TAP_CACHE_DIR=.*not-a-folder is a file, not a folder"):
+        data.load("imdb")
+
+
+def test_a_second_download_beside_the_first_is_refused(mirror):
+    path = _imdb_parquet(mirror)
+    (path.parent / "train-00000-of-00001 (1).parquet").write_bytes(path.read_bytes())
+    data.load.cache_clear()
+    with pytest.raises(DataFormatError, match=r"train-00000-of-00001 \(1\)\.parquet is not one of .* Remove it"):
+        data.load("imdb")
+
+
+def test_a_missing_shard_is_refused(mirror):
+    path = _imdb_parquet(mirror)
+    path.rename(path.with_name("train-00001-of-00002.parquet"))
+    data.load.cache_clear()
+    with pytest.raises(DataFormatError, match=r"split 'train' has the shards .* some are missing"):
+        data.load("imdb")
+
+
+def test_a_partial_download_names_the_missing_split(mirror):
+    folder = mirror / data.HUB_IDS["imdb"]
+    (folder / "README.md").unlink()
+    for path in folder.rglob("*.parquet"):
+        if not path.name.startswith("train-"):
+            path.unlink()
+    data.load.cache_clear()
+    with pytest.raises(DataUnavailableError, match=r"no 'test' split in the local copy in \$TAP_DATA_DIR"):
+        data.imdb_splits(get_profile("smoke"))
+
+
+def test_carving_never_puts_one_text_on_both_sides(tmp_path, monkeypatch):
+    """Every text of the train split twice: a carve by rows would put copies in train and validation."""
+    rows = imdb_rows(60, split="train")
+    write_dataset(tmp_path, "imdb", {"train": pd.concat([rows, rows]), "test": imdb_rows(40, split="test")})
+    use_mirror(monkeypatch, tmp_path)
+    splits = data.imdb_splits(get_profile("smoke"))
+    assert not set(splits.train["text"]) & set(splits.val["text"])
+    assert len(splits.val) == get_profile("smoke").imdb_val
+
+
+# --- an unresponsive Hub mirror: one time-limited request, then the offline copies ---------------
+
+
+@pytest.fixture
+def silent_server():
+    """A port that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+
+
+def test_a_mirror_that_never_answers_falls_back_offline_within_30_s(mirror, silent_server, monkeypatch, capsys):
+    for var in hub.OFFLINE_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", silent_server)
+    hub.hub_available.cache_clear()
+    start = time.perf_counter()
+    try:
+        splits = data.imdb_splits(get_profile("smoke"))
+    finally:
+        hub.hub_available.cache_clear()
+    assert time.perf_counter() - start < 30 and len(splits.train) == get_profile("smoke").imdb_train
+    err = capsys.readouterr().err
+    assert f"({silent_server}) did not answer within" in err and data.data_source().startswith("local copy")
