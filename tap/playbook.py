@@ -451,6 +451,17 @@ class Playbook:
         single = {"float32": self.run("full", mixed_precision="no", lr=lr)}
         return single if chosen == "no" else {chosen: self.run("full", lr=lr), **single}
 
+    def seed_repeats(self, keys: tuple[str, ...], seeds: tuple[int, ...]) -> dict[int, dict[str, dict]]:
+        """The runs of the methods ``keys`` again with other ``seeds``, each at the rate this
+        seed's search chose (not searched again): another draw of the training, validation and
+        test reviews, of the head's initial weights and of the batch order. ``self.seed``'s
+        entry is the comparison's own runs."""
+        repeats = {}
+        for seed in seeds:
+            book = self if seed == self.seed else Playbook(self.profile, self.hub_id, seed)
+            repeats[seed] = {k: book.run(k, lr=self.chosen_rate(k)) for k in keys}
+        return repeats
+
     def data_efficiency(self) -> dict[str, list[dict]]:
         """Accuracy against training-set size for full fine-tuning, LoRA and the anchor; the
         largest neural size is the comparison's own run (reused from the cache)."""

@@ -244,6 +244,32 @@ def test_frontier_series_names_the_book_encoder_by_how_it_was_trained():
     ]
 
 
+@pytest.mark.parametrize(
+    "pairs, verdict_words",
+    [
+        ([(0.80, 0.70), (0.81, 0.72), (0.79, 0.70)], "every seed's paired interval lies below zero"),
+        ([(0.70, 0.80), (0.71, 0.82), (0.70, 0.79)], "every seed's paired interval lies above zero"),
+        ([(0.80, 0.80), (0.80, 0.79), (0.79, 0.80)], "no seed's paired interval excludes zero"),
+        ([(0.80, 0.70), (0.80, 0.80), (0.79, 0.80)], "1 of 3 seeds' paired intervals lie below zero"),
+    ],
+)
+def test_seed_words_say_whether_parity_holds_over_the_seeds(pairs, verdict_words):
+    repeats = {
+        seed: {
+            "full": _record("full", "full", full, 1, seed=seed),
+            "ia3-peft": _record("(IA)³", "ia3-peft", best, 1, seed=seed + 10),
+        }
+        for seed, (full, best) in enumerate(pairs)
+    }
+    words = ch07.seed_words(repeats, "ia3-peft")
+    assert verdict_words in words
+    table = ch07.seed_table(repeats, "ia3-peft")
+    shown = table[f"{METHOD['full'].label} (%)"].round(1), table[f"{METHOD['ia3-peft'].label} (%)"].round(1)
+    assert (table["difference (points)"] == shown[1] - shown[0]).all()  # the difference of the values shown
+    diffs = table["difference (points)"]
+    assert f"from {diffs.min():+.1f} to {diffs.max():+.1f} points" in words
+
+
 def test_wilson_interval_is_the_textbook_formula():
     z = intervals.Z95
     for correct, n in [(80, 100), (0, 10), (10, 10), (413, 500), (17, 32)]:
@@ -323,6 +349,17 @@ def test_the_experiment_runs_every_method_and_the_introduction_shows_its_numbers
     native = fitting_precision()  # float32 runs have no bf16 run to compare with, and no float32 repeat
     assert facts["prec_name"] == ("float32" if native == "no" else native)
     assert (f"{METHOD['full'].label}, float32" in outcome.records) == (native != "no")
+    repeats, best_key = outcome.context["repeats"], outcome.context["best_key"]
+    assert list(repeats) == list(ch07.SEEDS) and repeats[0]["full"]["test_correct"] == by_key["full"]["test_correct"]
+    assert best_key == comparison[facts["best_label"]]["method_key"]
+    for seed in ch07.SEEDS[1:]:  # other reviews and another initial head, at seed 0's chosen rate
+        again = repeats[seed]["full"]
+        assert (
+            again["seed"] == seed
+            and again["lr"] == by_key["full"]["lr"]
+            and outcome.records[f"{again['method']}, seed {seed}"] is again
+        )
+    assert facts["seed_words"].startswith(f"Over {len(ch07.SEEDS)} seeds the difference runs from")
     # The introduction: the same comparison, now from the run cache, and the same numbers.
     headline = chapter("ch07").experiment(profile, comparison_only=True)
     assert all(r["from_cache"] for r in headline.records.values())

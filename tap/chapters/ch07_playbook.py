@@ -23,6 +23,8 @@ from ..runs import Outcome
 from ..verdict import key_numbers, phrases, search_words
 from . import ch01_transfer, ch04_adapters, ch05_lora, ch07_study
 
+SEEDS = (0, 1, 2)  # the headline pair is repeated with each: other reviews, initial head and order
+
 # --------------------------------------------------------------------------- tables
 
 
@@ -305,6 +307,61 @@ def frontier_series(
     return series, refs
 
 
+def _seed_rows(repeats: dict[int, dict[str, dict]], best_key: str) -> list[dict]:
+    rows = []
+    for seed, runs in repeats.items():
+        full, best = 100 * runs["full"]["test_accuracy"], 100 * runs[best_key]["test_accuracy"]
+        _, lo, hi = paired_difference(runs[best_key]["test_correct"], runs["full"]["test_correct"])
+        rows.append(
+            {
+                "seed": seed,
+                "full": full,
+                "best": best,
+                "diff": round(best, 1) - round(full, 1),
+                "lo": 100 * lo,
+                "hi": 100 * hi,
+            }
+        )
+    return rows
+
+
+def seed_table(repeats: dict[int, dict[str, dict]], best_key: str) -> pd.DataFrame:
+    """The headline pair at every seed: each accuracy, their difference (of the values shown) and
+    its paired 95% interval on that seed's test reviews."""
+    best = METHOD[best_key].label
+    return pd.DataFrame(
+        {
+            "seed": r["seed"],
+            f"{METHOD['full'].label} (%)": r["full"],
+            f"{best} (%)": r["best"],
+            "difference (points)": r["diff"],
+            "paired 95% interval": f"{r['lo']:+.1f} to {r['hi']:+.1f}",
+        }
+        for r in _seed_rows(repeats, best_key)
+    ).set_index("seed")
+
+
+def seed_words(repeats: dict[int, dict[str, dict]], best_key: str) -> str:
+    """What the seeds say about parity: the spread of the difference, and how many seeds' paired
+    intervals exclude zero (a difference that one seed's test reviews can tell from none)."""
+    rows = _seed_rows(repeats, best_key)
+    diffs = [r["diff"] for r in rows]
+    behind = sum(r["hi"] < 0 for r in rows)
+    ahead = sum(r["lo"] > 0 for r in rows)
+    n = len(rows)
+    spread = f"Over {n} seeds the difference runs from {min(diffs):+.1f} to {max(diffs):+.1f} points (mean {np.mean(diffs):+.1f})"
+    if behind == n:
+        return f"{spread}, and every seed's paired interval lies below zero: once rates are tuned, {METHOD[best_key].label} still trails full fine-tuning here."
+    if ahead == n:
+        return f"{spread}, and every seed's paired interval lies above zero: {METHOD[best_key].label} beats full fine-tuning here."
+    if behind == ahead == 0:
+        return f"{spread}, and no seed's paired interval excludes zero: once rates are tuned, the two are level within what these test sets can measure."
+    return (
+        f"{spread}; {behind} of {n} seeds' paired intervals lie below zero and {ahead} above: the verdict depends on the seed, "
+        "so parity is neither shown nor ruled out."
+    )
+
+
 def experiment(profile: Profile | None = None, book: Playbook | None = None, comparison_only: bool = False) -> Outcome:
     """Everything chapter 07 runs (from the run cache when it is there) and its figures.
     ``book`` saves loading the data and tokenizer twice when the page has them.
@@ -332,6 +389,8 @@ def experiment(profile: Profile | None = None, book: Playbook | None = None, com
         )
     search = {m.label: book.search(m)[1] for m in METHODS if m.key != "lora-peft"}  # from the run cache
     curves, precision = book.data_efficiency(), book.precision_check()
+    best_key = comparison[key_numbers(comparison)["best_label"]]["method_key"]
+    repeats = book.seed_repeats(("full", best_key), SEEDS)
     records = dict(comparison)
     if len(precision) > 1:  # a float32 repeat of full fine-tuning; otherwise the comparison's own run
         records[f"{METHOD['full'].label}, float32"] = precision["float32"]
@@ -339,6 +398,9 @@ def experiment(profile: Profile | None = None, book: Playbook | None = None, com
         for r in runs:
             if r not in records.values():
                 records[f"{label}, {r['train_examples']:,} reviews"] = r
+    for seed, runs in repeats.items():
+        if seed != book.seed:
+            records.update({f"{r['method']}, seed {seed}": r for r in runs.values()})
     records.update({f"book's encoder: {k}": r for k, r in scratch.items()})
     k = key_numbers(comparison)
     series, refs = frontier_series(comparison, scratch)
@@ -377,6 +439,8 @@ def experiment(profile: Profile | None = None, book: Playbook | None = None, com
             "study": study,
             "precision": precision,
             "search": search,
+            "repeats": repeats,
+            "best_key": best_key,
         },
     )
 
@@ -407,6 +471,9 @@ def facts(outcome: Outcome) -> dict:
         "best_vs_full_words": gap(k["best_acc"], k["full_acc"], ahead="above", behind="below"),
         "study_agreement": ch07_study.agreement(outcome.context["study"]),
     }
+    if "repeats" in outcome.context:
+        values["seed_words"] = seed_words(outcome.context["repeats"], outcome.context["best_key"])
+        values["seeds_n"] = len(outcome.context["repeats"])
     if "search" in outcome.context:
         values["search_words"] = search_words(comparison, outcome.context["search"])
         values["pilot_n"] = size.pilot
