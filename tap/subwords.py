@@ -80,7 +80,7 @@ def _batches(texts: list[str], size: int = 1_000) -> Iterator[list[str]]:
         yield texts[start : start + size]
 
 
-def _bert_wordpiece(vocab: dict[str, int] | None = None) -> Tokenizer:
+def bert_wordpiece(vocab: dict[str, int] | None = None) -> Tokenizer:
     """A WordPiece tokenizer (untrained without ``vocab``) that lower-cases and splits on
     spaces and punctuation, as BERT's does."""
     tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
@@ -89,8 +89,10 @@ def _bert_wordpiece(vocab: dict[str, int] | None = None) -> Tokenizer:
     return tok
 
 
-def _wordpiece_vocab(texts: list[str], vocab_size: int, special_tokens: list[str]) -> dict[str, int]:
-    tok = _bert_wordpiece()
+def wordpiece_vocab(texts: list[str], vocab_size: int, special_tokens: list[str]) -> dict[str, int]:
+    """WordPiece's training: merges learned from ``texts`` until the vocabulary holds
+    ``vocab_size`` pieces (a piece must occur at least twice), the special tokens first."""
+    tok = bert_wordpiece()
     trainer = trainers.WordPieceTrainer(
         vocab_size=vocab_size, special_tokens=special_tokens, min_frequency=2, show_progress=False
     )
@@ -107,9 +109,9 @@ def train_wordpiece(texts: list[str], vocab_size: int, max_len: int = 512) -> Pr
     and breaks ties between equally frequent merges by id, which changes the ids and sometimes
     the pieces themselves. A first pass without merges lists those characters; the second
     gives them fixed ids, in string order after the special tokens, before any merge."""
-    first = _wordpiece_vocab(texts, 0, WORDPIECE_SPECIALS)
+    first = wordpiece_vocab(texts, 0, WORDPIECE_SPECIALS)
     continuations = sorted(piece for piece in first if piece.startswith("##"))
-    tok = _bert_wordpiece(_wordpiece_vocab(texts, vocab_size, WORDPIECE_SPECIALS + continuations))
+    tok = bert_wordpiece(wordpiece_vocab(texts, vocab_size, WORDPIECE_SPECIALS + continuations))
     tok.add_special_tokens(WORDPIECE_SPECIALS)  # only these are added tokens, not the continuations
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
