@@ -1,8 +1,8 @@
 """Drive headless Chromium over every page of the built book: each page loads without
 console errors (the book is read offline too, so a resource that fails to load is an error
 wherever it comes from), every image has a non-zero natural width, MathJax typesets every
-equation, chapter pages carry the Binder and Colab launch buttons, and the search page
-finds "LoRA"."""
+equation, chapter pages carry the Binder and Colab launch buttons and their solutions open on a
+click (collapsed until then), and the search page finds "LoRA"."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).parent))
 import yaml  # noqa: E402
-from check_html import HTML, ROOT, toc_files  # noqa: E402
+from check_html import CHAPTER, HTML, ROOT, toc_files  # noqa: E402
 
 MATH_PAGE = "05_lora"  # a chapter with equations: its equations must exist and render
 PORT = 8765
@@ -47,6 +47,22 @@ def maths(tab, timeout_ms: int = 20_000) -> tuple[int, int]:
     except PlaywrightTimeout:
         pass  # reported by the caller, with the count
     return tab.evaluate(count), tab.evaluate(pending)
+
+
+def solution_problems(tab) -> list[str]:
+    """The first solution on the page is collapsed and opens on a click of its title."""
+    solution = tab.locator(".solution").first
+    if solution.count() == 0:
+        return ["no solution to open"]
+    body = solution.locator(":scope > :not(.admonition-title)").first
+    if body.is_visible():
+        return ["a solution is open before any click"]
+    solution.locator(".admonition-title").first.click()
+    try:
+        body.wait_for(state="visible", timeout=5_000)
+    except PlaywrightTimeout:
+        return ["a solution did not open on a click of its title"]
+    return []
 
 
 def main() -> int:
@@ -99,6 +115,8 @@ def main() -> int:
                     for name, host in (("Binder", "mybinder.org"), ("Colab", "colab.research.google.com")):
                         if tab.locator(f'a[href*="{host}"]').count() == 0:
                             problems.append(f"{page}: no {name} launch button")
+                if CHAPTER.match(page):
+                    problems += [f"{page}: {p}" for p in solution_problems(tab)]
                 print(f"ok  {page}: {len(images)} images, {equations} equations")
             current["page"] = "search"
             tab.goto(BASE + "search.html?q=LoRA", wait_until="load")

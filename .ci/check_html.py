@@ -1,7 +1,8 @@
 """After the build: every page in _toc.yml produced HTML, every figure it references exists,
 and no page shows the reader a defect the build itself lets through: a Python object's repr,
 a tuple where a number belongs, an unresolved glue role, NaN cells, NumPy scalar reprs, long
-decimals or cut-off text in tables, a negative number after "behind"/"ahead".
+decimals or cut-off text in tables, a negative number after "behind"/"ahead"; and every chapter
+shows the code it teaches and ends with exercises whose solutions are collapsed.
 
 Rules read the page as the reader sees it: text outside <script>/<style>, and outside what
 the author wrote as source (code cells' input, literal blocks, TeX); code cells' output is checked."""
@@ -245,6 +246,34 @@ def figure_problems(name: str, html_file: Path, page: Page) -> list[str]:
     return problems
 
 
+MIN_EXERCISES = 3
+CHAPTER = re.compile(r"\d\d_")  # chapter pages: 01_pretraining_and_finetuning, ...
+SHOWN_SOURCE = re.compile(
+    r'class="output text_html">\s*(?:<style[^>]*>.*?</style>\s*)?<div class="highlight">'
+    r'(?:(?!class="cell ).)*?<span class="k">(?:def|class)</span>',
+    re.S,
+)
+
+
+def teaching_problems(name: str, html: str) -> list[str]:
+    """A chapter shows the code it teaches (``IPython.display.Code`` of a ``tap`` object: a
+    highlighted output holding a ``def`` or ``class``) and ends with at least ``MIN_EXERCISES``
+    exercises, each solution a collapsed dropdown."""
+    if not CHAPTER.match(name):
+        return []
+    problems = []
+    if not SHOWN_SOURCE.search(html):
+        problems.append("teaching: no highlighted source of a function or class")
+    exercises = re.findall(r'<div class="(?:[^"]*\s)?exercise(?:\s[^"]*)?"', html)
+    solutions = re.findall(r'<div class="((?:[^"]*\s)?solution(?:\s[^"]*)?)"', html)
+    if len(exercises) < MIN_EXERCISES:
+        problems.append(f"teaching: {len(exercises)} exercises, fewer than {MIN_EXERCISES}")
+    if len(solutions) < len(exercises):
+        problems.append(f"teaching: {len(exercises)} exercises but {len(solutions)} solutions")
+    problems += [f"teaching: a solution that is not collapsed ({c})" for c in solutions if "dropdown" not in c.split()]
+    return problems
+
+
 def toc_files(node) -> list[str]:
     """Every ``file``/``root`` entry of a jb-book table of contents."""
     found = []
@@ -264,8 +293,10 @@ def check_page(name: str, html_file: Path) -> list[str]:
     """Every problem of one page, as ``page: rule: snippet``."""
     if not html_file.is_file():
         return [f"{name}: no HTML at {html_file}"]
-    page = read_page(html_file.read_text())
-    return [f"{name}: {p}" for p in figure_problems(name, html_file, page) + text_problems(page)]
+    html = html_file.read_text()
+    page = read_page(html)
+    problems = figure_problems(name, html_file, page) + text_problems(page) + teaching_problems(name, html)
+    return [f"{name}: {p}" for p in problems]
 
 
 def main() -> int:

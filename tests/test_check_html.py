@@ -125,3 +125,35 @@ def test_check_page_reports_a_missing_page(tmp_path):
     assert check_html.check_page("bibliography", tmp_path / "none.html") == [
         f"bibliography: no HTML at {tmp_path / 'none.html'}"
     ]
+
+
+def chapter_page(shown_source: bool = True, exercises: int = 3, collapsed: bool = True) -> str:
+    code = (
+        '<div class="cell_output docutils container"><div class="output text_html"><style>pre { line-height: 125%; }</style>'
+        '<div class="highlight"><pre><span></span><span class="k">def</span> <span class="nf">freeze</span>()</pre></div></div></div>'
+    )
+    plain = '<div class="output text_plain"><pre>def freeze()</pre></div>'
+    blocks = "".join(
+        f'<div class="admonition exercise" id="e{i}"><p class="admonition-title">Exercise {i}</p><p>Count.</p></div>'
+        f'<div class="admonition solution{" dropdown" if collapsed else ""}" id="s{i}">'
+        f'<p class="admonition-title">Solution</p><p>42</p></div>'
+        for i in range(exercises)
+    )
+    return html((code if shown_source else plain) + blocks)
+
+
+def test_a_chapter_that_shows_its_code_and_ends_with_exercises_passes():
+    assert check_html.teaching_problems("04_adapters", chapter_page()) == []
+    assert check_html.teaching_problems("intro", html("<p>No code here.</p>")) == []  # not a chapter
+
+
+@pytest.mark.parametrize(
+    "page, problem",
+    [
+        (chapter_page(shown_source=False), "no highlighted source"),
+        (chapter_page(exercises=2), "2 exercises, fewer than 3"),
+        (chapter_page(collapsed=False), "a solution that is not collapsed"),
+    ],
+)
+def test_a_chapter_without_its_code_or_exercises_fails(page, problem):
+    assert any(problem in p for p in check_html.teaching_problems("04_adapters", page))
