@@ -128,7 +128,7 @@ FLOORS = {
         "task_playbook",
     ),
     "runs": ("runs",),
-    "report": ("plots", "diagrams", "provenance", "verdict", "task_report"),
+    "report": ("plots", "diagrams", "provenance", "verdict", "task_report", "exercises"),
     "chapters": ("chapters",),
     "above the chapters": ("__main__", "plan", "throughput"),
 }
