@@ -66,17 +66,17 @@ METHODS: list[Method] = [
 METHOD = {m.key: m for m in METHODS}
 
 
-def _full(model: nn.Module, s: dict) -> nn.Module:
+def build_full(model: nn.Module, s: dict) -> nn.Module:
     """Every weight trains."""
     return model
 
 
-def _probe(model: nn.Module, s: dict) -> nn.Module:
+def build_probe(model: nn.Module, s: dict) -> nn.Module:
     """Only the new classification head trains."""
     return freeze_base(model)
 
 
-def _bitfit(model: nn.Module, s: dict) -> nn.Module:
+def build_bitfit(model: nn.Module, s: dict) -> nn.Module:
     """BitFit (Ben Zaken et al., 2022): every bias term and the head train, nothing else."""
     freeze_base(model)
     for name, p in model.named_parameters():
@@ -85,18 +85,18 @@ def _bitfit(model: nn.Module, s: dict) -> nn.Module:
     return model
 
 
-def _adapters(model: nn.Module, s: dict) -> nn.Module:
+def build_adapters(model: nn.Module, s: dict) -> nn.Module:
     """Houlsby bottleneck adapters after attention and feed-forward (chapter 04's ``tap.adapters``);
     the base is frozen, the adapters and the head train."""
     adapters.add_adapters(model, placement=s["placement"], reduction_factor=s["reduction"], seed=0)
     return model
 
 
-def _lora(model: nn.Module, s: dict) -> nn.Module:
+def build_lora(model: nn.Module, s: dict) -> nn.Module:
     """LoRA from chapter 05's ``tap.lora`` on the attention query and value projections. Its A
     matrices are copied from a PEFT model built from the same seeded state, so this row and the
     PEFT row start from identical weights: any difference in the result is the implementation."""
-    reference = _lora_peft(copy.deepcopy(model), s)
+    reference = build_lora_peft(copy.deepcopy(model), s)
     lora.apply_lora(model, s["targets"], rank=s["r"], alpha=s["alpha"], dropout=s["dropout"])
     lora.copy_from_peft(model, reference)
     return model
@@ -126,12 +126,12 @@ def peft_lora(
     return get_peft_model(model, config)
 
 
-def _lora_peft(model: nn.Module, s: dict) -> nn.Module:
+def build_lora_peft(model: nn.Module, s: dict) -> nn.Module:
     """PEFT's LoRA with the same rank, alpha and targets as ``tap``'s."""
     return peft_lora(model, s["targets"], s["r"], s["alpha"], s["dropout"], head=[HEAD])
 
 
-def _ia3_peft(model: nn.Module, s: dict) -> nn.Module:
+def build_ia3_peft(model: nn.Module, s: dict) -> nn.Module:
     """(IA)³ (Liu et al., 2022): learned vectors that rescale keys, values and feed-forward inputs."""
     from peft import IA3Config, get_peft_model
 
@@ -141,13 +141,13 @@ def _ia3_peft(model: nn.Module, s: dict) -> nn.Module:
 
 
 BUILDERS: dict[str, Callable[[nn.Module, dict], nn.Module]] = {
-    "full": _full,
-    "probe": _probe,
-    "bitfit": _bitfit,
-    "adapters": _adapters,
-    "lora": _lora,
-    "lora-peft": _lora_peft,
-    "ia3-peft": _ia3_peft,
+    "full": build_full,
+    "probe": build_probe,
+    "bitfit": build_bitfit,
+    "adapters": build_adapters,
+    "lora": build_lora,
+    "lora-peft": build_lora_peft,
+    "ia3-peft": build_ia3_peft,
 }
 
 

@@ -54,6 +54,7 @@ def _record(label, key, acc, params, n=1000, bytes_=None, speed=10.0, seed=0):
         "method": label,
         "method_key": key,
         "test_accuracy": sum(correct) / n,
+        "best_val_accuracy": sum(correct) / n,
         "test_size": n,
         "test_correct": correct,
         "trainable_params": params,
@@ -367,3 +368,21 @@ def test_the_experiment_runs_every_method_and_the_introduction_shows_its_numbers
     shown = ch07.facts(headline)
     assert shown == {k: v for k, v in facts.items() if k in shown}
     assert {"model", "best_label", "diff_words", "target_word", "anchor_words", "tfidf_all_acc"} <= set(shown)
+
+
+def test_a_run_that_ended_at_chance_is_named_with_its_pilot():
+    bitfit = {**_record("BitFit", "bitfit", 0.5, 100), "best_val_accuracy": 0.5, "lr": 6e-3, "train_examples": 500}
+    probe = {**_record("linear probe", "probe", 0.73, 10), "best_val_accuracy": 0.735, "lr": 1.5e-2}
+    pilot = {"lr": 6e-3, "best_val_accuracy": 0.725, "train_examples": 250}
+    records = {METHOD["bitfit"].label: bitfit, METHOD["probe"].label: probe}
+    words = ch07.collapse_words(records, {METHOD["bitfit"].label: [{"lr": 2e-3, "best_val_accuracy": 0.6}, pilot]})
+    assert ch07.collapsed(bitfit) and not ch07.collapsed(probe)
+    assert words.startswith(
+        f"{METHOD['bitfit'].label} ended at chance (50.0% on the test reviews, 50.0% on validation)"
+    )
+    assert "pilot on 250 reviews at that rate reached 72.5%" in words
+    assert "ended at chance" in ch07.bitfit_phrase(records)
+    assert (
+        ch07.collapse_words({METHOD["probe"].label: probe}, {})
+        == "Every run at its searched rate learned: none ended at chance."
+    )

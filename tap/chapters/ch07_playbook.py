@@ -219,10 +219,43 @@ def precision_facts(runs: dict[str, dict]) -> dict:
     return {**values, **numbers, "prec_comparison": comparison}
 
 
+CHANCE_BAND = 0.55  # a two-class run whose best validation accuracy is no higher learned nothing usable
+
+
+def collapsed(record: dict) -> bool:
+    """A neural run that ended at chance: its best validation accuracy is within ``CHANCE_BAND``."""
+    return "base_params" in record and record["best_val_accuracy"] <= CHANCE_BAND
+
+
+def collapse_words(records: dict[str, dict], search: dict[str, list[dict]]) -> str:
+    """Every method whose run at its searched rate ended at chance, with what its pilot at that
+    rate had shown: a rate chosen on a short pilot can be too high for the longer run."""
+    sentences = []
+    for label, r in records.items():
+        if not collapsed(r):
+            continue
+        pilot = next((p for p in search.get(label, []) if p["lr"] == r["lr"]), None)
+        seen = (
+            f", although its pilot on {pilot['train_examples']:,} reviews at that rate reached "
+            f"{100 * pilot['best_val_accuracy']:.1f}% on validation"
+            if pilot is not None and pilot is not r
+            else ""
+        )
+        sentences.append(
+            f"{label} ended at chance ({100 * r['test_accuracy']:.1f}% on the test reviews, "
+            f"{100 * r['best_val_accuracy']:.1f}% on validation): at {r['lr']:.1e}, the rate its search chose, "
+            f"the run on {r['train_examples']:,} reviews did not learn{seen}. A rate chosen on a short pilot "
+            "can be too high for a longer run; this run says nothing about what the method can do."
+        )
+    return " ".join(sentences) or "Every run at its searched rate learned: none ended at chance."
+
+
 def bitfit_phrase(records: dict[str, dict]) -> str:
     """BitFit against the linear probe, in words chosen by the measured order. BitFit trains
     everything the probe trains and every bias besides, so ending below it needs a reason."""
     bitfit, probe = records[METHOD["bitfit"].label], records[METHOD["probe"].label]
+    if collapsed(bitfit):
+        return "BitFit's run ended at chance (see the rate search above), so it cannot say here what the biases add."
     _, lo, hi = (100 * v for v in paired_difference(bitfit["test_correct"], probe["test_correct"]))
     words = gap(100 * bitfit["test_accuracy"], 100 * probe["test_accuracy"], ahead="above", behind="below")
     noise = f"The paired 95% interval of the difference, {lo:+.1f} to {hi:+.1f} points, " + (
@@ -476,6 +509,7 @@ def facts(outcome: Outcome) -> dict:
         values["seeds_n"] = len(outcome.context["repeats"])
     if "search" in outcome.context:
         values["search_words"] = search_words(comparison, outcome.context["search"])
+        values["collapse_words"] = collapse_words(comparison, outcome.context["search"])
         values["pilot_n"] = size.pilot
     for key, r in by_key.items():
         slug = key.replace("-", "_")
