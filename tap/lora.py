@@ -43,31 +43,16 @@ def _check_settings(rank: int, alpha: float, dropout: float = 0.0) -> None:
 
 class LoRALayer(nn.Module):
     """The low-rank update ``x ↦ scaling · B A x`` with ``A: [rank, in]``, ``B: [out, rank]``:
-    ``rank · (in + out)`` trainable weights instead of ``in · out``. One factor starts at zero
-    so the update starts as a no-op: ``B`` for linear layers (``A`` Kaiming-uniform, like an
-    ``nn.Linear`` weight), ``A`` for embedding tables (``B`` standard normal), as in PEFT."""
+    ``rank · (in + out)`` trainable weights instead of ``in · out``. ``B`` starts at zero, so
+    the update starts as a no-op; ``A`` starts like an ``nn.Linear`` weight (Kaiming-uniform)."""
 
     def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        rank: int,
-        alpha: float,
-        dropout: float = 0.0,
-        rslora: bool = False,
-        generator: torch.Generator | None = None,
-        zero: str = "B",
+        self, in_features: int, out_features: int, rank: int, alpha: float, dropout: float = 0.0, rslora: bool = False
     ) -> None:
         super().__init__()
-        _check_settings(rank, alpha, dropout)
         self.rank, self.alpha, self.rslora = rank, alpha, rslora
-        self.A = nn.Parameter(torch.zeros(rank, in_features))
+        self.A = nn.Parameter(nn.init.kaiming_uniform_(torch.empty(rank, in_features), a=math.sqrt(5)))
         self.B = nn.Parameter(torch.zeros(out_features, rank))
-        with torch.no_grad():
-            if zero == "B":
-                nn.init.kaiming_uniform_(self.A, a=math.sqrt(5), generator=generator)
-            else:
-                self.B.normal_(generator=generator)
         # alpha/rank keeps the update's size comparable across ranks at a fixed learning rate;
         # rsLoRA's alpha/√rank keeps it from shrinking at high rank (Kalajdzievski, 2023).
         self.scaling = alpha / math.sqrt(rank) if rslora else alpha / rank
@@ -132,13 +117,13 @@ class LinearWithLoRA(_Mergeable):
         alpha: float,
         dropout: float = 0.0,
         rslora: bool = False,
-        generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(linear, nn.Linear):
             raise TypeError(f"LinearWithLoRA wraps nn.Linear, got {type(linear).__name__}.")
+        _check_settings(rank, alpha, dropout)
         self.linear = linear.requires_grad_(False)
-        self.lora = LoRALayer(linear.in_features, linear.out_features, rank, alpha, dropout, rslora, generator)
+        self.lora = LoRALayer(linear.in_features, linear.out_features, rank, alpha, dropout, rslora)
         self.lora.to(linear.weight.device, linear.weight.dtype)
 
     @property
@@ -153,21 +138,18 @@ class LinearWithLoRA(_Mergeable):
 class EmbeddingWithLoRA(_Mergeable):
     """A frozen ``nn.Embedding`` plus a low-rank update of its table: token ``i`` gets
     ``E[i] + scaling · B A[:, i]``, so each word gains ``rank`` new trainable numbers
-    (``A``) and all words share ``B``. (No dropout: the input is a token id, not a vector.)"""
+    (``A``) and all words share ``B``. (No dropout: the input is a token id, not a vector.)
+    Here ``A`` starts at zero and ``B`` standard normal, as in PEFT."""
 
-    def __init__(
-        self,
-        embedding: nn.Embedding,
-        rank: int,
-        alpha: float,
-        rslora: bool = False,
-        generator: torch.Generator | None = None,
-    ) -> None:
+    def __init__(self, embedding: nn.Embedding, rank: int, alpha: float, rslora: bool = False) -> None:
         super().__init__()
+        _check_settings(rank, alpha)
         self.embedding = embedding.requires_grad_(False)
-        self.lora = LoRALayer(
-            embedding.num_embeddings, embedding.embedding_dim, rank, alpha, 0.0, rslora, generator, zero="A"
-        )
+        with torch.random.fork_rng(devices=[]):  # A's Kaiming draw is replaced below: it takes nothing from the RNG
+            self.lora = LoRALayer(embedding.num_embeddings, embedding.embedding_dim, rank, alpha, 0.0, rslora)
+        with torch.no_grad():
+            self.lora.A.zero_()
+            self.lora.B.normal_()
         self.lora.to(embedding.weight.device, embedding.weight.dtype)
 
     @property
@@ -310,14 +292,15 @@ def apply_lora(
     names, keep = _lora_targets(model, targets, rank, alpha, dropout, rslora, freeze, keep, seed)
     if freeze:
         freeze_base(model, keep)
-    generator = torch.Generator().manual_seed(seed)  # reproducible factors without touching the global RNG
-    for name in names:
-        layer = model.get_submodule(name)
-        if isinstance(layer, nn.Embedding):
-            wrapped = EmbeddingWithLoRA(layer, rank, alpha, rslora, generator)
-        else:
-            wrapped = LinearWithLoRA(layer, rank, alpha, dropout, rslora, generator)
-        replace_module(model, name, wrapped)
+    with torch.random.fork_rng(devices=[]):  # reproducible factors; the global RNG is left as it was
+        torch.manual_seed(seed)
+        for name in names:
+            layer = model.get_submodule(name)
+            if isinstance(layer, nn.Embedding):
+                wrapped = EmbeddingWithLoRA(layer, rank, alpha, rslora)
+            else:
+                wrapped = LinearWithLoRA(layer, rank, alpha, dropout, rslora)
+            replace_module(model, name, wrapped)
     return names
 
 

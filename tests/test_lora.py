@@ -62,7 +62,7 @@ def test_dropout_acts_on_the_adapter_input_only_and_only_in_training():
 @pytest.mark.parametrize("rank", [0, -1, 2.5, True, "8"])
 def test_invalid_rank_fails_clearly(rank):
     with pytest.raises(ValueError, match="rank must be a positive integer"):
-        lora.LoRALayer(4, 4, rank=rank, alpha=8)
+        lora.LinearWithLoRA(nn.Linear(4, 4), rank=rank, alpha=8)
     with pytest.raises(ValueError, match="rank must be a positive integer"):
         lora.apply_lora(encoder(), ["query"], rank=rank, alpha=8)
 
@@ -219,3 +219,16 @@ def test_apply_lora_to_embedding_trains_only_the_new_factors_and_head():
         opt.step()
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     assert changed == {"embedding.lora.A", "embedding.lora.B", "head.weight", "head.bias"}
+
+
+def test_apply_lora_is_seeded_and_leaves_the_global_rng_alone():
+    first, second, other = encoder(), encoder(), encoder()
+    state = torch.get_rng_state()
+    for model, seed in ((first, 3), (second, 3), (other, 4)):
+        lora.apply_lora(model, ["query", "embedding"], rank=2, alpha=4, seed=seed)
+    assert torch.equal(torch.get_rng_state(), state)
+    factors = [[p for n, p in m.named_parameters() if ".lora." in n] for m in (first, second, other)]
+    assert all(torch.equal(a, b) for a, b in zip(factors[0], factors[1]))
+    assert not all(torch.equal(a, b) for a, b in zip(factors[0], factors[2]))
+    table = first.get_submodule("embedding").lora
+    assert not table.A.any() and table.B.abs().sum() > 0  # embedding tables: A starts at zero, B does not
