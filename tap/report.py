@@ -70,6 +70,14 @@ def compare(
     return f"{shown} {unit} {ahead if diff_points > 0 else behind}"
 
 
+def shown_difference(a: float, b: float, decimals: int = 1) -> float:
+    """``a`` minus ``b`` as the reader computes it from the page: the difference of the two values
+    rounded to ``decimals`` (83.0 − 70.6 = 12.4 for the raw 82.96 and 70.64, whose own difference
+    is 12.32). Every number the prose quotes as a difference of two displayed values, and every
+    verdict read from such a difference, comes from here; ``gap`` words it."""
+    return round(round(a, decimals) - round(b, decimals), decimals)
+
+
 def gap(a: float, b: float, decimals: int = 1, **words: str) -> str:
     """Word ``a`` against ``b`` as the page shows them: the difference of the two values rounded
     to ``decimals``, so that "12.4 points below" is what the reader gets by subtracting the shown

@@ -7,7 +7,7 @@ import pytest
 from IPython.core.formatters import format_display_data
 from myst_nb.core.variables import format_plain_text
 
-from tap.report import compare, format_table, gap, glue, results_table
+from tap.report import compare, format_table, gap, glue, results_table, shown_difference
 
 
 @pytest.fixture
@@ -102,6 +102,22 @@ def test_gap_quotes_the_difference_of_the_one_decimal_values_over_a_grid():
                 unit = "point" if number == "1.0" else "points"
                 side = "ahead of" if shown_a > shown_b else "behind"
                 assert words == f"{number} {unit} {side}", (a, b)
+
+
+def test_quoted_gap_is_the_difference_of_the_displayed_values_for_random_accuracies():
+    """For random pairs of accuracies, the two values as a table shows them (``:.1f``) subtract
+    exactly to the number the words quote, and ``shown_difference`` is that number."""
+    rng = np.random.default_rng(0)
+    for a, b in 100 * rng.random((5_000, 2)):
+        shown_a, shown_b = (format_table(pd.DataFrame({"accuracy (%)": [a, b]}))["accuracy (%)"]).tolist()
+        exact = round(float(shown_a) - float(shown_b), 1)
+        assert shown_difference(a, b) == exact, (a, b)
+        words = gap(a, b)
+        assert words == (
+            "level with"
+            if exact == 0
+            else f"{abs(exact):.1f} {'point' if abs(exact) == 1 else 'points'} {'ahead of' if exact > 0 else 'behind'}"
+        ), (a, b)
 
 
 def record(accuracy: float, trainable: int | None, total: int | None, seconds: float, **extra) -> dict:

@@ -18,7 +18,7 @@ from .. import adapters, efficient, plots
 from ..cache import source_digest
 from ..measure import timer
 from ..profiles import Profile, as_profile
-from ..report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, gap
+from ..report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, gap, shown_difference
 from ..runs import Outcome, Run, run_classifier
 from ..training import TrainConfig, evaluate
 from . import ch01_transfer as ch01
@@ -247,7 +247,7 @@ def facts(outcome: Outcome) -> dict:
         100 * r[best_name]["test_accuracy"],
         100 * r[best_name]["trainable_params"] / ft["trainable_params"],
     )
-    shortfall = ft_acc - best_acc
+    shortfall = -shown_difference(best_acc, ft_acc)  # as the reader subtracts the shown accuracies
     close, small = shortfall <= PEFT_TARGET_POINTS, best_share <= PEFT_TARGET_SHARE
     sweep_acc = [100 * run.record["test_accuracy"] for run in sweep.values()]
     in_source = c["words"]["occurrences in AG News training text"]
@@ -305,7 +305,7 @@ def facts(outcome: Outcome) -> dict:
         "emb_lr": f"{EMBEDDING_LR:g}",
         "emb_verdict": "So the Transformer layers never needed full fine-tuning (small adapters adapt them "
         "as well), and the frozen vocabulary was the obstacle."
-        if emb_acc >= ft_acc - PEFT_TARGET_POINTS
+        if -shown_difference(emb_acc, ft_acc) <= PEFT_TARGET_POINTS
         else "The frozen vocabulary explains part of the gap, then, but not all of it: adapting the frozen "
         "layers with adapters still falls short of training them.",
         "verdict": f"the best adapters finish {words(best_acc, ft_acc)} full fine-tuning"

@@ -6,6 +6,7 @@ the machine that builds it; the command itself sizes them from the budget and th
 from __future__ import annotations
 
 from ..profiles import Profile, as_profile
+from ..report import shown_difference
 from ..runs import Outcome
 from ..task_playbook import Comparison, run_playbook
 from ..task_report import figures
@@ -56,7 +57,7 @@ def _agree(same: bool) -> str:
 def _signed_gap(k: dict) -> str:
     """The best method's accuracy minus full fine-tuning's, signed, as the difference of the two
     values the pages show (``tap.report.gap``'s rule), not of the raw accuracies."""
-    return f"{round(k['best_acc'], 1) - round(k['full_acc'], 1):+.1f}"
+    return f"{shown_difference(k['best_acc'], k['full_acc']):+.1f}"
 
 
 def facts(outcome: Outcome, imdb: dict[str, dict]) -> dict:
