@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .measure import compare_steps
+from .measure import time_steps
 
 # The decoding strategies compared with ``generate()``: its keyword arguments for each.
 SAMPLING = {
@@ -59,9 +59,9 @@ def greedy_decode(
 
 def decoding_cost(model: nn.Module, input_ids: torch.Tensor, max_new_tokens: int, repeats: int = 3) -> pd.DataFrame:
     """Milliseconds per generated token at each step, with and without the KV cache
-    (``measure.compare_steps``: median over ``repeats`` runs after a warm-up run, the two
+    (``measure.time_steps``: median over ``repeats`` runs after a warm-up run, the two
     variants taking turns)."""
-    timed = compare_steps(
+    timed = time_steps(
         {
             f"ms per token, {'with' if cached else 'without'} KV cache": (
                 lambda lap, cached=cached: greedy_decode(

@@ -26,7 +26,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, BertCon
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .efficient import count_parameters
-from .measure import compare, timer
+from .measure import time_calls, timer
 from .pooled import mean_pool
 from .report import results_table
 
@@ -201,7 +201,7 @@ def batch_size_sweep(
 ) -> pd.DataFrame:
     """Throughput (reviews/s) and latency (ms per batch) at each batch size: the same
     reviews each time, timed with warm-up and ``repeats`` interleaved repeats (median)."""
-    timed = compare(
+    timed = time_calls(
         {bs: (lambda bs=bs: predict_proba(model, tokenizer, texts, max_len, bs)) for bs in batch_sizes},
         repeats=repeats,
     )
@@ -242,7 +242,7 @@ def padding_comparison(
     model: nn.Module, tokenizer, texts: list[str], max_len: int, batch_size: int, repeats: int = 3
 ) -> pd.DataFrame:
     """Time and wasted positions of each padding strategy on the same reviews."""
-    timed = compare(
+    timed = time_calls(
         {
             name: (
                 lambda pad=pad, by_length=by_length: predict_proba(
@@ -307,7 +307,7 @@ def grad_mode_comparison(
         with context():
             _forward(model, tokenizer, texts, max_len, batch_size)
 
-    timed = compare({name: (lambda c=context: run(c)) for name, context in GRAD_MODES.items()}, repeats=repeats)
+    timed = time_calls({name: (lambda c=context: run(c)) for name, context in GRAD_MODES.items()}, repeats=repeats)
     return pd.DataFrame(
         [
             {
@@ -375,7 +375,7 @@ def quantization_comparison(
     int8_probs = predict_proba(qmodel, tokenizer, texts, max_len, batch_size)
     on_cpu = model if _device_of(model).type == "cpu" else copy.deepcopy(model).cpu()
     variants = {"float32": (on_cpu, float_probs), "int8 (dynamic)": (qmodel, int8_probs)}
-    timed = compare(
+    timed = time_calls(
         {
             name: (lambda m=m: predict_proba(m, tokenizer, bench_texts, max_len, batch_size))
             for name, (m, _) in variants.items()

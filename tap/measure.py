@@ -1,7 +1,7 @@
 """What a run costs: wall time, peak memory, and the machine it ran on (parameter counts:
 ``efficient.count_parameters``). The book's one timer: ``timer`` for a block, ``benchmark``
-and ``compare`` (warm-up, interleaved repeats, median) for code timed against itself,
-``compare_steps`` for the steps of a loop. A GPU runs asynchronously: every clock reading
+and ``time_calls`` (warm-up, interleaved repeats, median) for code timed against itself,
+``time_steps`` for the steps of a loop. A GPU runs asynchronously: every clock reading
 waits for the work already queued on it (``synchronize``), so a time is the work's, not the
 time it took to queue it."""
 
@@ -91,10 +91,10 @@ def benchmark(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> di
     """Time ``fn()``: ``warmup`` untimed calls (first-call costs: allocation, kernel
     selection, caches), then ``repeats`` timed calls. Reports the median, which one slow
     call on a shared machine does not move, with the minimum and maximum beside it."""
-    return compare({"fn": fn}, repeats, warmup)["fn"]
+    return time_calls({"fn": fn}, repeats, warmup)["fn"]
 
 
-def compare(fns: dict[str, Callable[[], object]], repeats: int = 3, warmup: int = 1) -> dict[str, dict]:
+def time_calls(fns: dict[str, Callable[[], object]], repeats: int = 3, warmup: int = 1) -> dict[str, dict]:
     """``benchmark`` for several variants at once, interleaved: every round times each
     variant once, so a burst of load on a shared machine hits all of them alike instead of
     skewing whichever happened to be running. Returns ``{name: benchmark-style result}``."""
@@ -110,10 +110,10 @@ def compare(fns: dict[str, Callable[[], object]], repeats: int = 3, warmup: int 
     }
 
 
-def compare_steps(
+def time_steps(
     fns: dict[str, Callable[[Callable[[], None]], object]], repeats: int = 3, warmup: int = 1
 ) -> dict[str, list[float]]:
-    """``compare`` for loops whose every step matters (a decoding loop's tokens): each variant
+    """``time_calls`` for loops whose every step matters (a decoding loop's tokens): each variant
     is called with a ``lap`` function that it calls at the end of each step. Returns, per
     variant, the median time of each step over the timed rounds, in seconds."""
 

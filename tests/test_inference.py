@@ -22,7 +22,7 @@ from transformers import (
 )
 
 from tap import generation, hub_models, inference, models
-from tap.measure import benchmark, compare, compare_steps
+from tap.measure import benchmark, time_calls, time_steps
 from tap.pooled import MeanPooledClassifier
 
 TEXTS = [
@@ -195,14 +195,14 @@ def test_padding_share():
     assert inference.padding_share(tokenizer, texts, 16, 1, "longest", True) == 0
 
 
-def test_compare_interleaves_the_variants():
+def test_time_calls_interleaves_the_variants():
     order = []
-    result = compare({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, repeats=2, warmup=1)
+    result = time_calls({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, repeats=2, warmup=1)
     assert order == ["a", "b"] * 3  # warm-up round, then two timed rounds, taking turns
     assert set(result) == {"a", "b"} and all(r["repeats"] == 2 for r in result.values())
 
 
-def test_compare_steps_times_each_step_of_each_variant():
+def test_time_steps_times_each_step_of_each_variant():
     order = []
 
     def loop(name: str, steps: int):
@@ -214,7 +214,7 @@ def test_compare_steps_times_each_step_of_each_variant():
 
         return run
 
-    result = compare_steps({"fast": loop("fast", 3), "slow": loop("slow", 3)}, repeats=2, warmup=1)
+    result = time_steps({"fast": loop("fast", 3), "slow": loop("slow", 3)}, repeats=2, warmup=1)
     assert order == (["fast"] * 3 + ["slow"] * 3) * 3  # warm-up round, then two timed rounds, taking turns
     assert [len(steps) for steps in result.values()] == [3, 3]
     assert all(0.005 < t for t in result["slow"]) and sum(result["fast"]) < sum(result["slow"])

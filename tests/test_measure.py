@@ -30,7 +30,7 @@ def test_timers_wait_for_the_gpu(fake_gpu):
     assert fake_gpu["synchronize"] == 2 and clock["seconds"] >= 0  # before starting and before stopping the clock
     measure.benchmark(lambda: None, repeats=2, warmup=1)
     assert fake_gpu["synchronize"] == 2 + 2 * 3
-    laps = measure.compare_steps({"loop": lambda lap: [lap() for _ in range(4)]}, repeats=1, warmup=0)
+    laps = measure.time_steps({"loop": lambda lap: [lap() for _ in range(4)]}, repeats=1, warmup=0)
     assert len(laps["loop"]) == 4 and fake_gpu["synchronize"] == 8 + 1 + 4  # once at the start, once per lap
 
 

@@ -93,7 +93,7 @@ def from_source(setup: TransferSetup, source: Run, freeze_encoder: bool = False)
     return freeze_base(model, keep=("head",)) if freeze_encoder else model
 
 
-def fine_tune(setup: TransferSetup, source: Run, lr: float = 5e-4) -> Run:
+def full_fine_tune(setup: TransferSetup, source: Run, lr: float = 5e-4) -> Run:
     """Strategy 2: the AG-News-pre-trained encoder, every parameter trained on IMDB."""
     key = {**setup.key(), "source": source.record["config"]}
     return run_classifier(
@@ -160,7 +160,7 @@ def experiment(profile: Profile | None = None, setup: TransferSetup | None = Non
     source = pretrain_on_ag_news(setup)
     runs = {
         "scratch": from_scratch(setup),
-        "ft": fine_tune(setup, source),
+        "ft": full_fine_tune(setup, source),
         "top": top_layers_fine_tune(setup, source),
         "probe": linear_probe(setup, source),
     }

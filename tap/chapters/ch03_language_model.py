@@ -303,7 +303,7 @@ def experiment(profile: Profile | None = None, setup: ch01.TransferSetup | None 
         "bert_pre": bert_pre,
         "bert_scratch": bert_scratch,
         "ch01_scratch": scratch,
-        "ag_ft": ch01.fine_tune(setup, source),
+        "ag_ft": ch01.full_fine_tune(setup, source),
     }
     records = {CLASSIFIERS[key]: run.record for key, run in runs.items()}
     records[CLASSIFIERS["tfidf"]] = tfidf_logreg(

@@ -161,7 +161,7 @@ def experiment(profile: Profile | None = None, setup: TransferSetup | None = Non
     setup = setup or ch01.prepare(as_profile(profile))
     source = ch01.pretrain_on_ag_news(setup)
     m = adapters.bottleneck_size(setup.profile.encoder.d_model)  # d / 16
-    finetuned, probe = ch01.fine_tune(setup, source), ch01.linear_probe(setup, source)
+    finetuned, probe = ch01.full_fine_tune(setup, source), ch01.linear_probe(setup, source)
     sweep = {size: train_adapters(setup, source, "houlsby", size) for size in sweep_sizes(setup.profile)}
     houlsby, pfeiffer = sweep[m], train_adapters(setup, source, "pfeiffer", m)
     with_embeddings = train_adapters(setup, source, "houlsby", m, lr=EMBEDDING_LR, train_embeddings=True)

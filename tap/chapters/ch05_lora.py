@@ -90,7 +90,7 @@ def step_time_vs_peft(
 ) -> dict:
     """Median seconds of one training step (forward, backward, AdamW) of ``apply_lora`` and
     of PEFT on copies of the same model and the same batch, timed in turns in one process
-    (``measure.compare``), so that load from elsewhere on the machine slows both alike."""
+    (``measure.time_calls``), so that load from elsewhere on the machine slows both alike."""
     ours = copy.deepcopy(model)
     apply_lora(ours, targets, rank, alpha, keep=head)
     theirs = peft_lora(copy.deepcopy(model), targets, rank, alpha, head=head)
@@ -107,7 +107,7 @@ def step_time_vs_peft(
 
         return step
 
-    timed = measure.compare({"tap": stepper(ours), "peft": stepper(theirs)}, repeats, warmup)
+    timed = measure.time_calls({"tap": stepper(ours), "peft": stepper(theirs)}, repeats, warmup)
     tap_s, peft_s = timed["tap"]["median_s"], timed["peft"]["median_s"]
     return {
         "tap_s": tap_s,
@@ -244,7 +244,7 @@ def merge_latency(
         fns[f"{name}, not merged"] = lambda m=unmerged: m(**inputs)
         fns[f"{name}, merged"] = lambda m=merged: m(**inputs)
         diffs[name] = (unmerged(**inputs) - merged(**inputs)).abs().max().item()
-    timed = measure.compare(fns, repeats=repeats, warmup=2)
+    timed = measure.time_calls(fns, repeats=repeats, warmup=2)
     return {
         "median_ms": {k: 1000 * t["median_s"] for k, t in timed.items()},
         "batch": list(inputs["input_ids"].shape),
@@ -329,7 +329,7 @@ def experiment(profile: Profile | None = None, setup: TransferSetup | None = Non
     CNN; chapter 01's runs as references. ``setup`` saves preparing the data twice when the page has it."""
     setup = setup or ch01.prepare(as_profile(profile))
     source = ch01.pretrain_on_ag_news(setup)
-    finetuned, probe = ch01.fine_tune(setup, source), ch01.linear_probe(setup, source)
+    finetuned, probe = ch01.full_fine_tune(setup, source), ch01.linear_probe(setup, source)
     base = LoRASettings()
     by_target = {t: train_lora(setup, source, replace(base, targets=t)) for t in TARGETS}
     best_target = max(by_target, key=lambda t: by_target[t].record["best_val_accuracy"])

@@ -297,7 +297,7 @@ def from_scratch_runs(profile: Profile) -> dict[str, dict]:
     by_target = {t: ch05_lora.train_lora(setup, source, ch05_lora.LoRASettings(targets=t)) for t in ch05_lora.TARGETS}
     runs = {
         "from scratch": ch01_transfer.from_scratch(setup),
-        "AG News + full fine-tuning": ch01_transfer.fine_tune(setup, source),
+        "AG News + full fine-tuning": ch01_transfer.full_fine_tune(setup, source),
         "AG News + top layer fine-tuned": ch01_transfer.top_layers_fine_tune(setup, source),
         "AG News + linear probe": ch01_transfer.linear_probe(setup, source),
         "AG News + adapters (ch. 04)": ch04_adapters.train_adapters(setup, source, "houlsby", None),
