@@ -87,7 +87,36 @@ def gap(a: float, b: float, decimals: int = 1, **words: str) -> str:
     words (``ahead``, ``behind``, ``level``). Python's ``round(x, 1)`` and ``f"{x:.1f}"`` round
     the same float the same way (both correctly rounded, half to even on its exact binary
     value), so the rounded values here are the ones the tables and the prose print."""
-    return compare(round(a, decimals) - round(b, decimals), decimals=decimals, **words)
+    return compare(shown_difference(a, b, decimals), decimals=decimals, **words)
+
+
+def speed_words(a: str, b: str, rate_a: float, rate_b: float, separated: int | None, runs: int) -> str:
+    """Two timed variants in words: the ratio of their median rates ("x ran 2.58 times as fast as
+    y") and whether their repeated timings overlap. ``separated`` is ``1`` when every timed run of
+    ``a`` beat every run of ``b``, ``-1`` the other way round, ``0`` when the runs overlap and
+    ``None`` when there were too few runs to tell (``tap.inference.faster_beyond_noise``).
+
+    The one wording for a speed-up: the size is always the ratio of the medians, and the
+    evidence is always what the runs show, so the page never states a large speed-up and calls
+    it noise in the same breath; with overlapping runs it says the runs overlap and that these
+    runs do not settle which is faster."""
+    fast, slow, ratio = (a, b, rate_a / rate_b) if rate_a >= rate_b else (b, a, rate_b / rate_a)
+    shown = _ratio(ratio)
+    each = "one timed run" if runs == 1 else f"{runs} timed runs"
+    if float(shown) == 1:
+        size = f"{a} and {b} ran at the same median rate ({shown} times)"
+    else:
+        size = f"{fast} ran {shown} times as fast as {slow} (medians)"
+    if separated is None:
+        return (
+            f"{size}, but {each} of each {'is' if runs == 1 else 'are'} too few to tell whether their timings overlap"
+        )
+    if separated == 0:
+        return (
+            f"{size}, but their {each} overlap (a run of the slower beat a run of the faster), so these "
+            "timings do not show which is faster"
+        )
+    return f"{size}, and faster in every one of the {each}"
 
 
 Formatter = Callable[[float], str]

@@ -114,6 +114,31 @@ def target_evidence(k: dict) -> str:
     return f"Even the top of the paired interval, {hi:+.1f} points, is below {limit:+g}: it falls short."
 
 
+def paired_claim(lo: float, hi: float, margin: float = PEFT_TARGET_POINTS) -> str:
+    """What a paired 95% interval of A's accuracy minus B's (``lo`` to ``hi``, in points) lets
+    the page claim, the one rule every sentence about such an interval follows:
+
+    ``"kept"``: the whole interval lies at or above ``-margin``, so A loses at most ``margin``
+    points (non-inferiority): the only case in which the page may say "without losing
+    accuracy"; ``"undecided"``: the interval includes zero but reaches below ``-margin``: the
+    test set cannot tell the two apart, and cannot rule out a larger loss either; ``"lost"``:
+    the whole interval lies below zero and reaches below ``-margin``: A is measurably behind."""
+    if lo >= -margin:
+        return "kept"
+    if hi >= 0:
+        return "undecided"
+    return "lost"
+
+
+def interval_sentence(lo: float, hi: float) -> str:
+    """A paired 95% interval of a difference, glossed: one that includes zero means the test set
+    cannot tell the two apart; one that excludes it, that this test set separates them."""
+    head = f"The paired 95% interval of the difference, {lo:+.1f} to {hi:+.1f} points, "
+    if lo <= 0 <= hi:
+        return head + "includes zero: this test set cannot tell the two apart."
+    return head + "excludes zero: this test set tells the two apart."
+
+
 def task_words(records: dict[str, dict], search: dict[str, list[dict]], name: str) -> dict[str, str]:
     """``python -m tap playbook``'s decision and what its learning-rate search showed, in words."""
     neural = {k: r for k, r in records.items() if "base_params" in r}

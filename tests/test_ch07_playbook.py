@@ -166,7 +166,10 @@ def test_key_numbers_and_decision_table_follow_the_records():
     choices = table["choose"].tolist()
     assert choices[0] == TFIDF_SAME  # 86.0% vs the best neural within the noise
     assert choices[2] == "LoRA (peft)"
-    assert choices[3] == "(IA)³ (peft)"  # fewest parameters within the noise of the best efficient one
+    assert choices[3] == "(IA)³ (peft)"  # fewest parameters; its paired interval includes zero and reaches below -1
+    footprint = table.index[3], table.loc[table.index[3], "because (measured here)"]
+    assert footprint[0] == "the smallest per-task footprint the test set cannot tell from full fine-tuning"
+    assert "without losing" not in footprint[0] and "of (IA)³" not in footprint[1]
     assert choices[4] == "(IA)³ (peft)"  # fastest
     assert "1.0 point behind full fine-tuning" in table.loc[table.index[2], "because (measured here)"]
     frame = ch07.comparison_table(records)
@@ -386,3 +389,59 @@ def test_a_run_that_ended_at_chance_is_named_with_its_pilot():
         ch07.collapse_words({METHOD["probe"].label: probe}, {})
         == "Every run at its searched rate learned: none ended at chance."
     )
+
+
+def _paired_with(full_correct: list[int], label: str, params: int, down: int, up: int = 0) -> dict:
+    """A method scored on full fine-tuning's test reviews: ``down`` of full's right answers
+    turned wrong and ``up`` of its wrong ones turned right, so the paired interval is narrow."""
+    correct = list(full_correct)
+    for i in [i for i, c in enumerate(correct) if c][:down] + [i for i, c in enumerate(correct) if not c][:up]:
+        correct[i] = 1 - correct[i]
+    return {
+        "method": label,
+        "test_accuracy": sum(correct) / len(correct),
+        "test_correct": correct,
+        "trainable_params": params,
+        "base_params": 10_000_000,
+    }
+
+
+def test_footprint_row_claims_no_loss_only_when_the_paired_interval_allows_it():
+    full_correct = [1] * 850 + [0] * 150
+    full = _paired_with(full_correct, "full fine-tuning", 10_000_000, 0)
+    close, far = (
+        _paired_with(full_correct, "LoRA (peft)", 50_000, 2),
+        _paired_with(full_correct, "(IA)³ (peft)", 10_000, 40),
+    )
+    situation, chosen, evidence = ch07.footprint_row(
+        {"full fine-tuning": full, "LoRA (peft)": close, "(IA)³ (peft)": far}
+    )
+    assert chosen == "LoRA (peft)"  # (IA)³ is smaller but measurably 4 points behind
+    assert situation.startswith("the smallest per-task footprint without losing more than")
+    assert "against full fine-tuning's 85.0%" in evidence
+    situation, chosen, evidence = ch07.footprint_row({"full fine-tuning": full, "(IA)³ (peft)": far})
+    assert chosen == "(IA)³ (peft)" and "loses accuracy" in situation and "without losing" not in situation
+    assert "below zero" in evidence
+
+
+@pytest.mark.parametrize(
+    "lo, hi, claim",
+    [
+        (-0.5, 0.8, "kept"),
+        (-0.9, -0.2, "kept"),  # behind, but by less than the margin: non-inferior
+        (-PEFT_TARGET_POINTS, 0.3, "kept"),
+        (0.2, 1.5, "kept"),
+        (-2.0, 0.5, "undecided"),
+        (-3.0, -0.5, "lost"),
+    ],
+)
+def test_paired_claim_is_the_one_rule_for_a_paired_interval(lo, hi, claim):
+    assert verdict.paired_claim(lo, hi) == claim
+
+
+def test_interval_sentence_glosses_an_interval_that_includes_zero_as_undecided():
+    assert verdict.interval_sentence(-1.24, 0.5).endswith("includes zero: this test set cannot tell the two apart.")
+    assert verdict.interval_sentence(0.3, 2.0).endswith("excludes zero: this test set tells the two apart.")
+    assert "-1.2 to +0.5 points" in verdict.interval_sentence(-1.24, 0.5)
+    for lo, hi in [(-1.0, 1.0), (0.1, 0.2), (-3.0, -2.0)]:
+        assert "choice of" not in verdict.interval_sentence(lo, hi)

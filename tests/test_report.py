@@ -192,3 +192,34 @@ def test_standard_error_of_an_accuracy_and_of_a_difference_of_two():
     assert standard_error(100, 0.5) == pytest.approx(5.0)
     assert standard_error(100, 0.5, 0.5) == pytest.approx(5.0 * 2**0.5)
     assert standard_error(400, 0.9) == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize("separated", [1, -1, 0, None])
+@pytest.mark.parametrize("rate_a, rate_b", [(39.8, 15.4), (15.4, 39.8), (99.7, 92.7), (10.0, 10.02)])
+def test_speed_words_state_the_ratio_and_whether_the_runs_overlap(rate_a, rate_b, separated):
+    """One wording for a speed-up: the ratio of the medians, and what the repeated timings show;
+    a large speed-up is never called noise."""
+    from tap.report import speed_words
+
+    if separated is not None and separated != 0 and (rate_a > rate_b) != (separated == 1):
+        pytest.skip("every run of one faster, its median slower: cannot happen")
+    words = speed_words("a", "b", rate_a, rate_b, separated, runs=3)
+    ratio = max(rate_a, rate_b) / min(rate_a, rate_b)
+    assert "noise" not in words
+    assert f"{ratio:.2f} times" in words
+    assert ("overlap (" in words) == (separated == 0)
+    assert ("in every one of the 3 timed runs" in words) == (separated in (1, -1))
+    if f"{ratio:.2f}" != "1.00":
+        assert words.startswith("a ran" if rate_a > rate_b else "b ran")
+
+
+def test_speed_words_for_the_review_s_case():
+    from tap.report import speed_words
+
+    assert speed_words("inference_mode", "the default", 39.8, 15.4, 0, 3) == (
+        "inference_mode ran 2.58 times as fast as the default (medians), but their 3 timed runs overlap (a run "
+        "of the slower beat a run of the faster), so these timings do not show which is faster"
+    )
+    assert speed_words("a", "b", 2.0, 1.0, None, 1).endswith(
+        "one timed run of each is too few to tell whether their timings overlap"
+    )
