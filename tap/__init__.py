@@ -2,7 +2,7 @@
 
 The modules follow the data: data (``data``, ``hf_data``) → text (``text``, ``subwords``,
 ``word_vectors``) → models (``encoder``, ``cnn``, ``pooled``, ``vector_classifier``, ``models``,
-``lm``) → methods (``efficient``, ``probing``, ``adapters``, ``lora``, ``lora_io``, ``methods``)
+``lm``) → methods (``submodules``, ``freezing``, ``parameter_counts``, ``probing``, ``adapters``, ``lora``, ``lora_io``, ``methods``)
 → training (``training``, ``inference``, ``generation``, ``multiclass``, ``instruct``,
 ``playbook``) → runs (``runs``: train, cache, record) → chapters (``chapters.chNN_*``: each
 chapter's one ``experiment``) → report (``report``, ``plots``, ``provenance``). ``profiles``,
@@ -14,8 +14,8 @@ import pandas as pd
 
 from .cache import cached_run
 from .data import ag_news_splits, imdb_splits
-from .efficient import count_parameters
 from .encoder import TransformerClassifier
+from .parameter_counts import count_parameters
 from .profiles import get_profile
 from .training import TrainConfig, evaluate, train
 

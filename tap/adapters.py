@@ -16,7 +16,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from .efficient import HEAD_NAMES, freeze_base, match_modules, replace_module
+from .freezing import HEAD_NAMES, freeze_base
+from .submodules import match_modules, replace_module
 
 # Where adapters go, by module name (regular expressions over the whole name), for
 # tap's encoder | Hugging Face BERT. Careful with BERT: a plain suffix "output.dense" would
@@ -166,7 +167,7 @@ def add_adapters(
     seed: int = 0,
 ) -> list[str]:
     """Insert an :class:`Adapter` after every Linear layer the ``placement`` names (or the
-    ``targets`` given: names, suffixes or a regex, as in ``efficient.match_modules``). With
+    ``targets`` given: names, suffixes or a regex, as in ``submodules.match_modules``). With
     ``freeze``, the base model is frozen first, so only adapters and head train. Returns the
     names of the wrapped layers; fails loudly, leaving the model as it was, when an argument is wrong."""
     names = _adapter_targets(model, placement, bottleneck, reduction_factor, targets, freeze, seed)

@@ -27,10 +27,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .adapters import Adapter
-from .efficient import _collapse, count_parameters
 from .encoder import EncoderSize, TransformerClassifier
 from .lora import LoRALayer
+from .parameter_counts import count_parameters
 from .profiles import get_profile
+from .submodules import collapse_indices
 
 
 def _require(condition: bool, message: str) -> None:
@@ -51,7 +52,7 @@ def _call(what: str, fn: Callable, *args: Any) -> Any:
 
 def _names(names: list[str], most: int = 4) -> str:
     """A few parameter names, repeated layers collapsed (``layers.*.attention.query.weight``)."""
-    unique = list(dict.fromkeys(_collapse(n) for n in names))
+    unique = list(dict.fromkeys(collapse_indices(n) for n in names))
     return ", ".join(unique[:most]) + (f" and {len(unique) - most} more" if len(unique) > most else "")
 
 

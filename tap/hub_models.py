@@ -20,9 +20,9 @@ from torch import nn
 from transformers import AutoTokenizer, pipeline
 
 from . import lm, models
-from .efficient import count_parameters
 from .hub import hub_available
 from .measure import timer
+from .parameter_counts import count_parameters
 from .profiles import Profile
 from .report import format_table
 

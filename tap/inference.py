@@ -25,8 +25,8 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification, BertConfig, BertModel, BertPreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .efficient import count_parameters
 from .measure import time_calls, timer
+from .parameter_counts import count_parameters
 from .pooled import mean_pool
 from .report import results_table
 

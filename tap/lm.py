@@ -32,8 +32,8 @@ from transformers import (
 
 from . import subwords
 from .cache import cached_folder, source_digest
-from .efficient import count_parameters
 from .measure import hardware, timer, track_peak_memory
+from .parameter_counts import count_parameters
 from .profiles import Profile, get_profile
 from .subwords import bpe_tokenizer, corpus_size, unlabelled_texts, wordpiece_tokenizer
 

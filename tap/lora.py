@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .efficient import HEAD_NAMES, _collapse, freeze_base, match_modules, replace_module
+from .freezing import HEAD_NAMES, freeze_base
+from .submodules import collapse_indices, match_modules, replace_module
 
 
 def _check_settings(rank: int, alpha: float, dropout: float = 0.0) -> None:
@@ -171,7 +172,7 @@ class EmbeddingWithLoRA(_Mergeable):
 def _candidates(model: nn.Module) -> str:
     """The layers LoRA can wrap in ``model``, by kind, for error messages."""
     linear, tables = (
-        ", ".join(sorted({_collapse(n) for n, m in model.named_modules() if isinstance(m, k)})) or "none"
+        ", ".join(sorted({collapse_indices(n) for n, m in model.named_modules() if isinstance(m, k)})) or "none"
         for k in (nn.Linear, nn.Embedding)
     )
     return f"Linear layers in this model: {linear}. Embedding tables: {tables}."

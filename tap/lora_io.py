@@ -27,13 +27,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from . import efficient
+from . import freezing
 from .lora import EmbeddingWithLoRA, LinearWithLoRA, _Mergeable, apply_lora, lora_layers
 
 TAP_CONFIG, TAP_WEIGHTS = "lora_config.json", "lora.safetensors"
 PEFT_CONFIG, PEFT_WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
 FORMAT, VERSION = "tap-lora", 1
-HEAD_NAMES = (*efficient.HEAD_NAMES, "score")  # and PEFT's SEQ_CLS head name
+HEAD_NAMES = (*freezing.HEAD_NAMES, "score")  # and PEFT's SEQ_CLS head name
 PEFT_PREFIX = "base_model.model."
 
 # PEFT LoRA options that change what the saved numbers mean: an adapter using any of them is refused

@@ -1,5 +1,5 @@
 """What a run costs: wall time, peak memory, and the machine it ran on (parameter counts:
-``efficient.count_parameters``). The book's one timer: ``timer`` for a block, ``benchmark``
+``parameter_counts.count_parameters``). The book's one timer: ``timer`` for a block, ``benchmark``
 and ``time_calls`` (warm-up, interleaved repeats, median) for code timed against itself,
 ``time_steps`` for the steps of a loop. A GPU runs asynchronously: every clock reading
 waits for the work already queued on it (``synchronize``), so a time is the work's, not the

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from . import adapters, lora
-from .efficient import freeze_base
+from .freezing import freeze_base
 
 HEAD = "head"  # the name of ``MeanPooledClassifier``'s head, which every method trains
 
@@ -35,7 +35,7 @@ class Method:
 LORA = {"r": 8, "alpha": 16, "targets": ["query", "value"], "dropout": 0.0}
 METHODS: list[Method] = [
     Method("full", "full fine-tuning", 1e-4, "PyTorch", "every weight"),
-    Method("probe", "linear probe", 5e-3, "tap.efficient", "a new classification head"),
+    Method("probe", "linear probe", 5e-3, "tap.freezing", "a new classification head"),
     Method("bitfit", "BitFit", 2e-3, "tap.methods", "every bias term + head"),
     Method(
         "adapters",

@@ -22,10 +22,10 @@ from torch import nn
 from . import data
 from .data import Splits, balanced_indices
 from .devices import accelerating, scored_in_shares
-from .efficient import count_parameters
 from .hf_data import TokenizedDataset
 from .hub import revision
 from .measure import hardware, timer, track_peak_memory
+from .parameter_counts import count_parameters
 from .profiles import Profile
 from .training import TrainConfig, process_parts, warmup_linear_decay
 

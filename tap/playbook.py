@@ -25,14 +25,29 @@ import numpy as np
 import psutil
 import torch
 
-from . import adapters, baselines, data, devices, efficient, hf_data, lora, methods, models, pooled, text, training
+from . import (
+    adapters,
+    baselines,
+    data,
+    devices,
+    freezing,
+    hf_data,
+    lora,
+    methods,
+    models,
+    parameter_counts,
+    pooled,
+    submodules,
+    text,
+    training,
+)
 from .budget import RATE_FACTORS
 from .cache import cached_run, source_digest
 from .data import Splits, imdb_splits, split_of
-from .efficient import count_parameters
 from .hf_data import TokenizedDataset
 from .measure import timer
 from .methods import METHOD, METHODS, Method, build, trainable_by_module, trainable_state_bytes
+from .parameter_counts import count_parameters
 from .pooled import MeanPooledClassifier
 from .profiles import Profile, get_profile
 from .training import TrainConfig, predict, train
@@ -143,7 +158,18 @@ def _release_memory() -> None:
 def _code() -> str:
     """The code a neural run executes: editing it invalidates the cached runs."""
     return source_digest(
-        data, hf_data, text, training, efficient, pooled, adapters, lora, methods, sys.modules[__name__]
+        data,
+        hf_data,
+        text,
+        training,
+        submodules,
+        freezing,
+        parameter_counts,
+        pooled,
+        adapters,
+        lora,
+        methods,
+        sys.modules[__name__],
     )
 
 

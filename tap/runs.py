@@ -23,8 +23,8 @@ from . import data, encoder, probing, text, training
 from .cache import cached_run, source_digest
 from .data import Splits
 from .devices import device
-from .efficient import count_parameters
 from .measure import hardware, timer, track_peak_memory
+from .parameter_counts import count_parameters
 from .text import EncodedDataset, Vocabulary
 from .training import BatchSource, TrainConfig, test_record, train
 

@@ -20,8 +20,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .devices import accelerating, scored_in_shares
-from .efficient import count_parameters
 from .measure import hardware, timer, track_peak_memory
+from .parameter_counts import count_parameters
 
 Batch = tuple[dict[str, torch.Tensor], torch.Tensor]  # (model inputs, labels)
 

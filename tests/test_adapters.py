@@ -11,8 +11,8 @@ from tap.adapters import (
     load_adapter_state,
     placement_pattern,
 )
-from tap.efficient import count_parameters
 from tap.encoder import EncoderSize, TransformerClassifier
+from tap.parameter_counts import count_parameters
 
 SIZE = EncoderSize(vocab_size=40, d_model=16, num_heads=2, d_ff=32, num_layers=2, max_len=12)
 

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from tap.adapters import Adapter
-from tap.efficient import freeze_base
 from tap.exercises import check_adapter, check_lora_layer, check_masking, check_probe_freezing
+from tap.freezing import freeze_base
 from tap.lora import LoRALayer
 
 # --- LoRA ---------------------------------------------------------------------------------------------

@@ -13,7 +13,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tap"
 MECHANISMS = {
     "encoder",
     "cnn",
-    "efficient",
+    "submodules",
+    "freezing",
+    "parameter_counts",
     "adapters",
     "lora",
     "pooled",
@@ -113,7 +115,7 @@ FLOORS = {
     "data": ("data", "task_data"),
     "text": ("text", "subwords", "hf_data"),
     "models": ("encoder", "cnn", "pooled", "vector_classifier", "models", "word_vectors", "lm_finetune"),
-    "methods": ("efficient", "probing", "adapters", "lora", "lora_io", "methods"),
+    "methods": ("submodules", "freezing", "parameter_counts", "probing", "adapters", "lora", "lora_io", "methods"),
     "training": (
         "training",
         "baselines",

@@ -9,7 +9,7 @@ from torch import nn
 
 from tap import lora
 from tap.cnn import TextCNN, WindowConv
-from tap.efficient import count_parameters
+from tap.parameter_counts import count_parameters
 
 PROJECTIONS = [
     "attention.query",

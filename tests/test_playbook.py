@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from transformers import BertConfig, BertModel
 
 from tap import methods as pb
-from tap.efficient import count_parameters
+from tap.parameter_counts import count_parameters
 from tap.pooled import MeanPooledClassifier
 
 H, L, FF, V, P = 32, 2, 48, 100, 40  # a tiny BERT: hidden, layers, feed-forward, vocabulary, positions

@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
-from tap.efficient import count_parameters
 from tap.lora import apply_lora
+from tap.parameter_counts import count_parameters
 from tap.vector_classifier import WordVectorClassifier
 from tap.word_vectors import cooccurrences, ppmi_svd
 

@@ -14,8 +14,8 @@ from torch import nn
 from .. import plots
 from ..baselines import tfidf_logreg
 from ..data import ag_news_splits, imdb_splits
-from ..efficient import freeze_base
 from ..encoder import TransformerClassifier
+from ..freezing import freeze_base
 from ..probing import PROBE_L2, PROBE_MAX_ITER
 from ..profiles import Profile, as_profile, get_profile
 from ..report import gap, standard_error

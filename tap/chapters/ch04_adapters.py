@@ -14,7 +14,7 @@ from collections import Counter
 import pandas as pd
 from torch import nn
 
-from .. import adapters, efficient, plots
+from .. import adapters, freezing, parameter_counts, plots, submodules
 from ..cache import source_digest
 from ..measure import timer
 from ..profiles import Profile, as_profile
@@ -80,7 +80,7 @@ def train_adapters(
         "source": source.record["config"],
         "task": task,
         "adapters": method,
-        "adapters_code": source_digest(efficient, adapters, ch01, sys.modules[__name__]),
+        "adapters_code": source_digest(submodules, freezing, parameter_counts, adapters, ch01, sys.modules[__name__]),
     }
     name = f"{task}-adapters-{placement}-m{m}" + ("-embeddings" if train_embeddings else "")
     return run_classifier(

@@ -16,13 +16,14 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from .. import cnn, efficient, lora, measure, plots
+from .. import cnn, freezing, lora, measure, parameter_counts, plots, submodules
 from ..cache import source_digest
 from ..data import Splits
 from ..devices import device
-from ..efficient import count_parameters, freeze_base
+from ..freezing import freeze_base
 from ..lora import apply_lora, merge, unmerge
 from ..methods import peft_lora
+from ..parameter_counts import count_parameters
 from ..profiles import Profile, as_profile
 from ..report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, format_table, gap, results_table
 from ..runs import Outcome, Run, run_classifier
@@ -221,7 +222,7 @@ def train_lora(setup: TransferSetup, source: Run, settings: LoRASettings = LoRAS
         **setup.key(),
         "source": source.record["config"],
         "lora": asdict(settings),
-        "lora_code": source_digest(efficient, lora),
+        "lora_code": source_digest(submodules, freezing, parameter_counts, lora),
     }
     return run_classifier(settings.name(), key, build, task, cfg)
 
@@ -290,7 +291,7 @@ def cnn_runs(setup: TransferSetup, alpha: float = 2 * CNN_RANK, epochs: int = 2,
     fine-tuned, LoRA on its convolution filters (and on its embedding table too), or linearly
     probed; LoRA runs also train the head. Cached runs, by ``CNN_METHODS`` key."""
     p, vocab = setup.profile, len(setup.vocab)
-    key = {**setup.key(), "cnn_code": source_digest(cnn, efficient, lora)}
+    key = {**setup.key(), "cnn_code": source_digest(cnn, submodules, freezing, parameter_counts, lora)}
 
     def cfg(n_epochs: int, lr: float) -> TrainConfig:
         return TrainConfig(epochs=n_epochs, lr=lr, batch_size=p.batch_size, evals_per_epoch=p.evals_per_epoch)

@@ -23,10 +23,10 @@ from .. import data, hf_data, instruct, lm, models, multiclass, plots, text, tra
 from ..baselines import tfidf_logreg
 from ..cache import cached_run, source_digest
 from ..data import Splits
-from ..efficient import count_parameters
 from ..hub import revision
 from ..instruct import ANSWER, OPTIONS, TEMPLATES, InstructionData, InstructSize
 from ..measure import hardware, timer, track_peak_memory
+from ..parameter_counts import count_parameters
 from ..profiles import Profile, as_profile
 from ..report import format_table, gap, results_table
 from ..runs import Outcome

@@ -1,8 +1,8 @@
 import pytest
 from torch import nn
 
-from tap.efficient import freeze_base, match_modules, parameter_row, replace_module
 from tap.encoder import EncoderSize, TransformerClassifier
+from tap.submodules import collapse_indices, match_modules, replace_module
 
 SIZE = EncoderSize(vocab_size=30, d_model=8, num_heads=2, d_ff=16, num_layers=2, max_len=10)
 
@@ -26,10 +26,13 @@ def test_no_match_lists_the_candidates():
         match_modules(TransformerClassifier(SIZE, 2), ["qkv"])
 
 
-def test_freeze_base_keeps_only_the_head_and_replace_module():
-    model = freeze_base(TransformerClassifier(SIZE, 2))
-    assert {n for n, p in model.named_parameters() if p.requires_grad} == {"head.weight", "head.bias"}
-    row = parameter_row("probe", model)
-    assert row["trainable params"] == 8 * 2 + 2
+def test_collapse_indices_names_a_kind_of_layer_once():
+    assert collapse_indices("layers.3.attention.query") == "layers.*.attention.query"
+    assert collapse_indices("head") == "head"
+
+
+def test_replace_module_puts_the_new_module_in_place():
+    model = TransformerClassifier(SIZE, 2)
     replace_module(model, "layers.0.feed_forward.up", nn.Identity())
-    assert isinstance(model.layers[0].feed_forward.up, nn.Identity)
+    replace_module(model, "head", nn.Identity())
+    assert isinstance(model.layers[0].feed_forward.up, nn.Identity) and isinstance(model.head, nn.Identity)
