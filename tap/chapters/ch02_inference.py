@@ -29,7 +29,7 @@ from ..hub_models import SENTIMENT_HUB_ID, Resolved, language_model, model_note
 from ..measure import hardware, timer, track_peak_memory
 from ..parameter_counts import count_parameters
 from ..profiles import Profile, as_profile
-from ..report import gap, standard_error
+from ..report import gap, speed_words, standard_error
 from ..runs import Outcome
 from ..text import clean
 
@@ -442,42 +442,39 @@ def facts(outcome: Outcome) -> dict:
 
 
 def _mode_verdicts(modes) -> dict[str, str]:
-    """The autograd comparison in words. A difference is real only when every timed run of one
-    variant beat every run of the other (``inference.faster_beyond_noise``); with overlapping runs
-    it is noise, and the page says so."""
+    """The autograd comparison in words (``report.speed_words``): the ratio of the median rates,
+    and whether the timed runs overlap. A difference is shown only when every timed run of one
+    variant beat every run of the other (``inference.faster_beyond_noise``)."""
     rate = modes.set_index("mode")["reviews/s"]
     runs_timed = int(modes["timed runs"].min())
-    gain = 100 * (rate[INFERENCE] / rate[DEFAULT] - 1)  # switching autograd off, against the default
-    pair = 100 * (rate[INFERENCE] / rate[NO_GRAD] - 1)  # inference_mode against no_grad
     off = inference.faster_beyond_noise(modes, INFERENCE, DEFAULT)
     both = inference.faster_beyond_noise(modes, INFERENCE, NO_GRAD)
-    few = (
-        "a single timed run of each is too few" if runs_timed == 1 else f"{runs_timed} timed runs of each are too few"
-    ) + " to tell a difference of this size from noise"
     stricter = "(its tensors can never enter a gradient computation by mistake)"
+    against_default = speed_words("inference_mode", "the default", rate[INFERENCE], rate[DEFAULT], off, runs_timed)
+    against_no_grad = speed_words("inference_mode", "no_grad", rate[INFERENCE], rate[NO_GRAD], both, runs_timed)
+    unsettled = " A longer timing on a quiet machine would settle it."
     return {
-        "mode_verdict": {
-            None: f"Against the default, inference_mode is {abs(gain):.0f}% {'faster' if gain > 0 else 'slower'}, but {few}.",
-            1: f"Against the default, inference_mode is {gain:.0f}% faster, and faster in every timed run: the recording "
-            "is a measurable share of the time here.",
-            -1: f"Against the default, inference_mode is {-gain:.0f}% slower, in every timed run: switching the recording "
-            "off did not save time on this machine.",
-            0: f"Against the default, inference_mode is {abs(gain):.0f}% {'faster' if gain > 0 else 'slower'}, but the "
-            "timed runs overlap: a difference within the noise of a shared machine. For a model this size on a CPU "
-            "the matrix multiplications dominate, and the recording is a small share of the time.",
+        "mode_verdict": (
+            against_default[:1].upper() + against_default[1:]
+            if against_default.startswith("the ")
+            else against_default
+        )
+        + "."
+        + {
+            1: " The recording is a measurable share of the time here.",
+            -1: " Switching the recording off did not save time on this machine.",
+            0: unsettled,
+            None: unsettled,
         }[off],
-        "mode_pair_verdict": {
-            None: f"no_grad and inference_mode differ by {abs(pair):.0f}% here, and {few}.",
-            1: f"inference_mode was faster than no_grad in every timed run, by {pair:.0f}%: what it skips beyond the "
-            "recording (version counters, view tracking) shows even here.",
-            -1: "no_grad was faster than inference_mode in every timed run, by "
-            f"{100 * (rate[NO_GRAD] / rate[INFERENCE] - 1):.0f}%: this measurement contradicts the usual advice that "
-            "inference_mode is the faster switch. What inference_mode skips beyond the recording (version counters, "
-            "view tracking) is cheap next to the matrix multiplications of a model this size on a CPU, so its "
-            "advantage is too small to show, and here it did not.",
-            0: f"no_grad and inference_mode differ by {abs(pair):.0f}% ({'inference_mode' if pair > 0 else 'no_grad'} "
-            "ahead), but their timed runs overlap: within the noise. What inference_mode skips beyond the recording "
-            "(version counters, view tracking) is cheap next to the matrix multiplications of a model this size on a CPU.",
+        "mode_pair_verdict": f"Between the two switches, {against_no_grad}."
+        + {
+            1: " What inference_mode skips beyond the recording (version counters, view tracking) shows even here.",
+            -1: " This contradicts the usual advice that inference_mode is the faster switch: what it skips beyond "
+            "the recording (version counters, view tracking) is cheap next to the matrix multiplications of a "
+            "model this size on a CPU.",
+            0: " What inference_mode skips beyond the recording (version counters, view tracking) is cheap next to "
+            "the matrix multiplications of a model this size on a CPU.",
+            None: "",
         }[both],
         "mode_advice": "Switch autograd off for inference: "
         + (
