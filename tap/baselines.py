@@ -12,6 +12,22 @@ from .measure import timer, track_peak_memory
 from .text import clean
 
 
+def _check_input(
+    train_texts: list[str], train_labels: list[int], test_texts: list[str], test_labels: list[int]
+) -> None:
+    """Refuse, in one line, input that scikit-learn would fail on deep inside its fit, or that
+    would be scored wrongly (labels that do not pair with the texts)."""
+    for split, texts, labels in (("training", train_texts, train_labels), ("test", test_texts, test_labels)):
+        if len(texts) != len(labels):
+            raise ValueError(f"{len(texts)} {split} texts but {len(labels)} {split} labels: give one label per text.")
+        if not len(texts):
+            raise ValueError(f"No {split} texts: the anchor needs some to fit and to score.")
+    if len(classes := set(train_labels)) < 2:
+        raise ValueError(
+            f"The training labels hold one class ({', '.join(map(str, classes))}); a classifier needs at least two."
+        )
+
+
 def tfidf_logreg(
     train_texts: list[str],
     train_labels: list[int],
@@ -20,6 +36,7 @@ def tfidf_logreg(
     ngrams: tuple[int, int] = (1, 2),
 ) -> dict:
     """Fit on the training texts, score on the test texts; a run record like the neural ones."""
+    _check_input(train_texts, train_labels, test_texts, test_labels)
     model = make_pipeline(
         TfidfVectorizer(preprocessor=clean, ngram_range=ngrams, min_df=2, sublinear_tf=True),
         LogisticRegression(C=4.0, max_iter=1000),
