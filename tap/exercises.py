@@ -68,6 +68,26 @@ def _seeded(check: Callable[..., str]) -> Callable[..., str]:
     return seeded
 
 
+def _forward_output(
+    what: str,
+    module: nn.Module,
+    x: torch.Tensor,
+    shape: tuple[int, ...],
+    expected: str,
+    hints: dict[int, str] | None = None,
+) -> torch.Tensor:
+    """``module(x)`` without gradients, which must be a tensor of ``shape``: what the reader's
+    forward returns is checked before anything is compared with it. ``expected`` says which shape
+    and why; ``hints`` name a likely mistake by the last size of a wrong shape."""
+    with torch.no_grad():
+        out = _call(what, module, x)
+    _require(isinstance(out, torch.Tensor), f"forward must return a tensor; yours returned {type(out).__name__}")
+    if tuple(out.shape) != shape:
+        hint = (hints or {}).get(out.shape[-1], "") if out.dim() else ""
+        raise AssertionError(f"{expected}; yours returned {list(out.shape)}{hint}")
+    return out
+
+
 # --- Chapter 05: a LoRA layer -----------------------------------------------------------------------
 
 # alpha / rank = 2 differs from every usual slip (alpha, rank / alpha, alpha / √rank, 1), and
@@ -136,13 +156,13 @@ def check_lora_layer(cls: Callable[..., nn.Module]) -> str:
         "no gradient reaches either, and the update never trains",
     )
     x = torch.randn(3, 5, LORA_IN)  # [batch, tokens, in]
-    with torch.no_grad():
-        out = _call("your layer's forward", layer, x)
-    _require(isinstance(out, torch.Tensor), f"forward must return a tensor; yours returned {type(out).__name__}")
-    _require(
-        tuple(out.shape) == (3, 5, LORA_OUT),
-        f"forward must map [..., in_features] to [..., out_features]: [3, 5, {LORA_IN}] to [3, 5, {LORA_OUT}]; "
-        f"yours returned {list(out.shape)}" + (" (did you leave out B?)" if out.shape[-1] == LORA_RANK else ""),
+    out = _forward_output(
+        "your layer's forward",
+        layer,
+        x,
+        (3, 5, LORA_OUT),
+        f"forward must map [..., in_features] to [..., out_features]: [3, 5, {LORA_IN}] to [3, 5, {LORA_OUT}]",
+        hints={LORA_RANK: " (did you leave out B?)"},
     )
     _require(
         not out.any(),
@@ -233,12 +253,8 @@ def check_adapter(cls: Callable[..., nn.Module]) -> str:
         "zero no gradient reaches either, and the adapter never trains",
     )
     x = torch.randn(2, 5, d)  # [batch, tokens, hidden]
-    with torch.no_grad():
-        out = _call("your adapter's forward", adapter, x)
-    _require(isinstance(out, torch.Tensor), f"forward must return a tensor; yours returned {type(out).__name__}")
-    _require(
-        tuple(out.shape) == tuple(x.shape),
-        f"an adapter returns its input's shape, [2, 5, {d}]; yours returned {list(out.shape)}",
+    out = _forward_output(
+        "your adapter's forward", adapter, x, tuple(x.shape), f"an adapter returns its input's shape, [2, 5, {d}]"
     )
     if not torch.allclose(out, x, atol=1e-6):
         _require(

@@ -2,6 +2,7 @@
 typical mistakes in words."""
 
 import math
+from functools import partial
 
 import pytest
 import torch
@@ -18,12 +19,16 @@ from tap.lora import LoRALayer
 class MyLoRA(nn.Module):
     """A correct LoRA layer, with knobs for the usual mistakes."""
 
-    scale_by_alpha = random_B = skip_B = detach_A = False
+    scale_by_alpha = random_B = skip_B = detach_A = transpose_A = zero_A = False
 
     def __init__(self, in_features: int, out_features: int, rank: int, alpha: float) -> None:
         super().__init__()
         self.A = nn.Parameter(torch.empty(rank, in_features))
         nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))
+        if self.transpose_A:
+            self.A = nn.Parameter(torch.randn(in_features, rank))
+        if self.zero_A:
+            nn.init.zeros_(self.A)
         self.B = nn.Parameter(torch.randn(out_features, rank) if self.random_B else torch.zeros(out_features, rank))
         self.scaling = alpha if self.scale_by_alpha else alpha / rank
 
@@ -37,9 +42,9 @@ def variant(base: type, **flags: bool) -> type:
     return type(base.__name__, (base,), flags)
 
 
-def test_lora_check_accepts_the_books_layer_and_a_correct_one():
-    assert check_lora_layer(LoRALayer).startswith("Correct: ")
-    assert check_lora_layer(MyLoRA).startswith("Correct: ")
+@pytest.mark.parametrize("layer", [LoRALayer, MyLoRA])
+def test_lora_check_accepts_a_correct_layer(layer):
+    assert check_lora_layer(layer).startswith("Correct: A is [rank, in] and random, B is [out, rank]")
 
 
 @pytest.mark.parametrize(
@@ -49,30 +54,13 @@ def test_lora_check_accepts_the_books_layer_and_a_correct_one():
         ({"random_B": True}, "B must start at zero so the update is a no-op before training; yours has 40 nonzero"),
         ({"skip_B": True}, r"yours returned \[3, 5, 4\] \(did you leave out B\?\)"),
         ({"detach_A": True}, "no gradient reached A"),
+        ({"transpose_A": True}, r"A must have shape \[rank, in_features\] = \[4, 12\] .*; yours is \[12, 4\]"),
+        ({"zero_A": True}, "A must start random"),
     ],
 )
 def test_lora_check_names_the_mistake(flags, message):
     with pytest.raises(AssertionError, match=message):
         check_lora_layer(variant(MyLoRA, **flags))
-
-
-def test_lora_check_names_transposed_factors_and_a_zero_A():
-    class Transposed(MyLoRA):
-        def __init__(self, in_features, out_features, rank, alpha):
-            super().__init__(in_features, out_features, rank, alpha)
-            self.A = nn.Parameter(torch.randn(in_features, rank))
-
-    class ZeroA(MyLoRA):
-        def __init__(self, in_features, out_features, rank, alpha):
-            super().__init__(in_features, out_features, rank, alpha)
-            nn.init.zeros_(self.A)
-
-    with pytest.raises(
-        AssertionError, match=r"A must have shape \[rank, in_features\] = \[4, 12\] .*; yours is \[12, 4\]"
-    ):
-        check_lora_layer(Transposed)
-    with pytest.raises(AssertionError, match="A must start random"):
-        check_lora_layer(ZeroA)
 
 
 def test_a_check_leaves_the_global_random_state_alone():
@@ -87,7 +75,10 @@ def test_a_check_leaves_the_global_random_state_alone():
 
 
 class MyAdapter(nn.Module):
+    """A correct adapter, with knobs for the usual mistakes."""
+
     residual = zero_up = activation = True
+    extra_parameter = False
 
     def __init__(self, hidden: int, bottleneck: int) -> None:
         super().__init__()
@@ -96,6 +87,8 @@ class MyAdapter(nn.Module):
         if self.zero_up:
             nn.init.zeros_(self.up.weight)
             nn.init.zeros_(self.up.bias)
+        if self.extra_parameter:
+            self.gate = nn.Parameter(torch.ones(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.down(x)
@@ -103,9 +96,9 @@ class MyAdapter(nn.Module):
         return x + change if self.residual else change
 
 
-def test_adapter_check_accepts_the_books_adapter_and_a_correct_one():
-    assert check_adapter(Adapter).startswith("Correct: x + up(ReLU(down(x))) with 2dm + m + d = 148 parameters")
-    assert check_adapter(MyAdapter).startswith("Correct: ")
+@pytest.mark.parametrize("adapter", [Adapter, MyAdapter])
+def test_adapter_check_accepts_a_correct_adapter(adapter):
+    assert check_adapter(adapter).startswith("Correct: x + up(ReLU(down(x))) with 2dm + m + d = 148 parameters")
 
 
 @pytest.mark.parametrize(
@@ -114,21 +107,12 @@ def test_adapter_check_accepts_the_books_adapter_and_a_correct_one():
         ({"residual": False}, r"yours returns zeros: the residual connection \(x \+ up\(...\)\) is missing"),
         ({"zero_up": False}, "the up-projection .* must start at zero so a new adapter is the identity"),
         ({"activation": False}, "without the non-linearity between the projections"),
+        ({"extra_parameter": True}, r"has 2dm \+ m \+ d = 148 parameters .*; yours has 149"),
     ],
 )
 def test_adapter_check_names_the_mistake(flags, message):
     with pytest.raises(AssertionError, match=message):
         check_adapter(variant(MyAdapter, **flags))
-
-
-def test_adapter_check_counts_parameters():
-    class Extra(MyAdapter):
-        def __init__(self, hidden, bottleneck):
-            super().__init__(hidden, bottleneck)
-            self.gate = nn.Parameter(torch.ones(1))
-
-    with pytest.raises(AssertionError, match="has 2dm \\+ m \\+ d = 148 parameters .*; yours has 149"):
-        check_adapter(Extra)
 
 
 # --- Masking ------------------------------------------------------------------------------------------
@@ -153,66 +137,73 @@ def mask_tokens(input_ids, special_mask, mask_id, vocab_size, generator, *, mist
     return inputs, labels
 
 
+def thirty_percent(input_ids, special_mask, mask_id, vocab_size, generator):
+    """Masks twice BERT's share of the positions, all with [MASK]."""
+    chosen = (torch.rand(input_ids.shape, generator=generator) < 0.3) & ~special_mask
+    inputs = input_ids.masked_fill(chosen, mask_id)
+    return inputs, input_ids.masked_fill(~chosen, -100)
+
+
 def test_masking_check_accepts_the_rule():
     verdict = check_masking(mask_tokens)
     assert verdict.startswith("Correct: ") and "% [MASK]" in verdict
 
 
 @pytest.mark.parametrize(
-    "mistake, message",
+    "mask, message",
     [
-        ("special", r"special tokens \(\[CLS\], \[SEP\], \[PAD\]\) must never be chosen; yours chose \d+"),
-        ("labels everywhere", "labels must be -100 everywhere except the chosen positions"),
-        ("all masked", r"80% must become \[MASK\], .*; yours: 100.0% \[MASK\], 0.0% a random token, 0.0% unchanged"),
-        ("labels after corruption", "the label of a chosen position must be its original token id"),
+        (
+            partial(mask_tokens, mistake="special"),
+            r"special tokens \(\[CLS\], \[SEP\], \[PAD\]\) must never be chosen; yours chose \d+",
+        ),
+        (partial(mask_tokens, mistake="labels everywhere"), "labels must be -100 everywhere except the chosen"),
+        (
+            partial(mask_tokens, mistake="all masked"),
+            r"80% must become \[MASK\], .*; yours: 100.0% \[MASK\], 0.0% a random token, 0.0% unchanged",
+        ),
+        (
+            partial(mask_tokens, mistake="labels after corruption"),
+            "the label of a chosen position must be its original token id",
+        ),
+        (thirty_percent, r"about 15% of the non-special positions .*; yours chose 30\.\d%"),
+        (lambda *args: undefined_name, "your masking function raised NameError"),  # noqa: F821
     ],
 )
-def test_masking_check_names_the_mistake(mistake, message):
+def test_masking_check_names_the_mistake(mask, message):
     with pytest.raises(AssertionError, match=message):
-        check_masking(lambda *args: mask_tokens(*args, mistake=mistake))
-
-
-def test_masking_check_names_a_wrong_share_and_a_crash():
-    def thirty_percent(input_ids, special_mask, mask_id, vocab_size, generator):
-        chosen = (torch.rand(input_ids.shape, generator=generator) < 0.3) & ~special_mask
-        inputs = input_ids.masked_fill(chosen, mask_id)
-        return inputs, input_ids.masked_fill(~chosen, -100)
-
-    with pytest.raises(AssertionError, match=r"about 15% of the non-special positions .*; yours chose 30\.\d%"):
-        check_masking(thirty_percent)
-    with pytest.raises(AssertionError, match="your masking function raised NameError"):
-        check_masking(lambda *args: undefined_name)  # noqa: F821
+        check_masking(mask)
 
 
 # --- Probe freezing ---------------------------------------------------------------------------------
 
 
-def test_probe_check_accepts_freezing_all_but_the_head():
-    verdict = check_probe_freezing(lambda model: freeze_base(model, keep=("head",)))
-    assert verdict.startswith("Correct: only the head's 66 weights (d·C + C) train")
-
-    def by_hand(model):
-        for name, param in model.named_parameters():
-            param.requires_grad = name.startswith("head.")
-
-    assert check_probe_freezing(by_hand).startswith("Correct: ")
+def freeze_by_hand(model: nn.Module) -> None:
+    for name, param in model.named_parameters():
+        param.requires_grad = name.startswith("head.")
 
 
-def test_probe_check_names_the_mistake():
-    with pytest.raises(AssertionError, match="the head must stay trainable.*froze head.bias, head.weight"):
-        check_probe_freezing(lambda model: model.requires_grad_(False))
-    with pytest.raises(
-        AssertionError, match=r"the encoder must be frozen .* trainable: embedding.weight, layers\.\*\."
-    ):
-        check_probe_freezing(lambda model: model.head.requires_grad_(True))
-    with pytest.raises(AssertionError, match="the encoder must be frozen"):
-        check_probe_freezing(lambda model: model.eval())  # eval() turns off dropout, it freezes nothing
+def freeze_and_reinitialise(model: nn.Module) -> None:
+    freeze_base(model, keep=("head",))
+    nn.init.zeros_(model.layers[0].feed_forward.up.weight)
 
 
-def test_probe_check_names_a_changed_weight():
-    def reinitialise(model):
-        freeze_base(model, keep=("head",))
-        nn.init.zeros_(model.layers[0].feed_forward.up.weight)
+@pytest.mark.parametrize("freeze", [partial(freeze_base, keep=("head",)), freeze_by_hand])
+def test_probe_check_accepts_freezing_all_but_the_head(freeze):
+    assert check_probe_freezing(freeze).startswith("Correct: only the head's 66 weights (d·C + C) train")
 
-    with pytest.raises(AssertionError, match=r"freezing must not change any weight; yours changed layers\.\*\.feed"):
-        check_probe_freezing(reinitialise)
+
+@pytest.mark.parametrize(
+    "freeze, message",
+    [
+        (lambda model: model.requires_grad_(False), "the head must stay trainable.*froze head.bias, head.weight"),
+        (
+            lambda model: model.head.requires_grad_(True),
+            r"the encoder must be frozen .* trainable: embedding.weight, layers\.\*\.",
+        ),
+        (lambda model: model.eval(), "the encoder must be frozen"),  # eval() turns off dropout, it freezes nothing
+        (freeze_and_reinitialise, r"freezing must not change any weight; yours changed layers\.\*\.feed"),
+    ],
+)
+def test_probe_check_names_the_mistake(freeze, message):
+    with pytest.raises(AssertionError, match=message):
+        check_probe_freezing(freeze)
