@@ -20,8 +20,10 @@ import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import ClassLabel, Dataset, DatasetDict, Value, load_dataset
 
@@ -90,6 +92,11 @@ def check_files(name: str, folder: Path) -> None:
             )
 
 
+# What reading a damaged Arrow copy raises: pyarrow's OSError for a truncated or garbled file,
+# ArrowInvalid for an empty or zeroed one.
+DAMAGED_ARROW = (OSError, pa.ArrowInvalid)
+
+
 def read_folder(folder: Path, *args, **kwargs) -> DatasetDict | Dataset:
     """``load_dataset(folder, *args, **kwargs)`` on a local copy, through its Arrow copy in the run cache. ``datasets``
     writes (a lock at least) even on a hit, so a read-only cache gets a temporary Arrow copy; a
@@ -100,7 +107,7 @@ def read_folder(folder: Path, *args, **kwargs) -> DatasetDict | Dataset:
         atexit.register(shutil.rmtree, arrow, ignore_errors=True)
     try:
         return load_dataset(str(folder), *args, cache_dir=str(arrow), **kwargs)
-    except Exception:  # noqa: BLE001 - a damaged Arrow copy: rebuild it from the Parquet files
+    except DAMAGED_ARROW:  # rebuild it from the Parquet files
         shutil.rmtree(arrow, ignore_errors=True)
         return load_dataset(str(folder), *args, cache_dir=str(arrow), **kwargs)
 
@@ -196,12 +203,26 @@ def text_key(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
+_TEXT_KEYS: WeakKeyDictionary[Dataset, np.ndarray] = WeakKeyDictionary()
+
+
+def text_keys(ds: Dataset) -> np.ndarray:
+    """``text_key`` of every row of ``ds``, hashed once per dataset: ``content_order`` hashes
+    every text, and ``same_text_rows`` asks again for the same splits."""
+    if ds not in _TEXT_KEYS:
+        _TEXT_KEYS[ds] = np.array([text_key(t) for t in ds["text"]], dtype=np.uint64)
+    return _TEXT_KEYS[ds]
+
+
 def content_order(ds: Dataset) -> Dataset:
     """The rows ranked by a hash of their text (then label): an order that depends only on what
     the rows say, so a seeded choice of positions picks the same rows from any copy. Rows with
     the same text and label are identical, so their relative order does not matter."""
-    keys = np.array([text_key(t) for t in ds["text"]], dtype=np.uint64)
-    return ds.select(np.lexsort((np.asarray(ds["label"]), keys)))
+    keys = text_keys(ds)
+    order = np.lexsort((np.asarray(ds["label"]), keys))
+    ordered = ds.select(order)
+    _TEXT_KEYS[ordered] = keys[order]
+    return ordered
 
 
 @cache
@@ -242,9 +263,8 @@ def data_source() -> str:
 def same_text_rows(ds: Dataset, rows: np.ndarray) -> set[int]:
     """Every row of ``ds`` whose text is the text of one of ``rows``. A carve excludes them all
     from the other side, so a text that a split holds twice never lands on both sides."""
-    keys = [text_key(t) for t in ds["text"]]
-    taken = {keys[i] for i in rows.tolist()}
-    return {i for i, k in enumerate(keys) if k in taken}
+    keys = text_keys(ds)
+    return set(np.flatnonzero(np.isin(keys, keys[rows])).tolist())
 
 
 def balanced_indices(labels: np.ndarray, n: int, seed: int, exclude: set[int] = frozenset()) -> np.ndarray:

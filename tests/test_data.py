@@ -201,3 +201,11 @@ def test_hub_probe_result_is_remembered(tmp_path, monkeypatch):
 def test_unknown_profile_is_a_clear_error():
     with pytest.raises(ValueError, match="Valid profiles: smoke, book, full"):
         get_profile("huge")
+
+
+def test_same_text_rows_reuses_the_hashes_of_the_content_order(monkeypatch):
+    texts = ["b", "a", "c", "a", "b"]
+    ordered = data.content_order(datasets.Dataset.from_dict({"text": texts, "label": [0, 1, 0, 1, 1]}))
+    first_a = list(ordered["text"]).index("a")
+    monkeypatch.setattr(data, "text_key", lambda text: pytest.fail("hashed a text again"))
+    assert data.same_text_rows(ordered, np.array([first_a])) == {i for i, t in enumerate(ordered["text"]) if t == "a"}

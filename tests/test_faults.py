@@ -549,6 +549,25 @@ def test_a_damaged_arrow_copy_is_rebuilt_from_the_parquet(mirror):
     assert list(data.load("imdb")["train"]["text"]) == first
 
 
+@pytest.mark.parametrize("error, calls", [(OSError("truncated"), 2), (KeyError("a bug"), 1)])
+def test_only_a_damaged_arrow_copy_is_rebuilt(mirror, monkeypatch, error, calls):
+    folder, seen = mirror / data.HUB_IDS["imdb"], []
+
+    def load_dataset(*args, **kwargs):
+        seen.append(kwargs["cache_dir"])
+        if len(seen) == 1:
+            raise error
+        return "rebuilt"
+
+    monkeypatch.setattr(data, "load_dataset", load_dataset)
+    if calls == 2:
+        assert data.read_folder(folder) == "rebuilt"
+    else:
+        with pytest.raises(type(error)):
+            data.read_folder(folder)
+    assert len(seen) == calls
+
+
 def test_a_damaged_parquet_is_named(mirror):
     path = _imdb_parquet(mirror)
     path.write_bytes(path.read_bytes()[:200])
