@@ -189,6 +189,12 @@ class Playbook:
         self.keep_state: set[str] = set()  # method keys whose trained tensors the run cache keeps
         self._splits: dict[int, Splits] = {}
 
+    def with_seed(self, seed: int) -> Playbook:
+        """The same playbook with another seed: another draw of the reviews, of the head's initial
+        weights and of the batch order (a subclass keeps its class, and overrides this where its
+        constructor takes more)."""
+        return type(self)(self.profile, self.hub_id, seed)
+
     def model_path(self) -> str:
         """The folder the pre-trained weights load from (the Hub model, or the profile's stand-in)."""
         return models.resolve(self.hub_id)
@@ -484,7 +490,7 @@ class Playbook:
         entry is the comparison's own runs."""
         repeats = {}
         for seed in seeds:
-            book = self if seed == self.seed else Playbook(self.profile, self.hub_id, seed)
+            book = self if seed == self.seed else self.with_seed(seed)
             repeats[seed] = {k: book.run(k, lr=self.chosen_rate(k)) for k in keys}
         return repeats
 

@@ -66,6 +66,10 @@ class TaskPlaybook(Playbook):
         self.task, self.size, self.num_classes = task, size, task.num_classes
         self.keep_state = set(PEFT_FORMAT)
 
+    def with_seed(self, seed: int) -> TaskPlaybook:
+        """The same task, sizes and model with another seed."""
+        return TaskPlaybook(self.task, self.size, self.profile, self.hub_id, seed)
+
     def model_path(self) -> str:
         """A local folder as given; a Hub id as the profile resolves it."""
         return self.hub_id if Path(self.hub_id).is_dir() else super().model_path()

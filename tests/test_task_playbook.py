@@ -4,6 +4,7 @@ a rerun that recomputes nothing, and an adapter that PEFT loads with the logits 
 
 import json
 import random
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -210,3 +211,41 @@ def test_an_interrupted_comparison_resumes_without_recomputing_finished_runs(tmp
     )
     cached = [r["from_cache"] for runs in again.search.values() for r in runs]
     assert cached[:3] == [True, True, True] and not any(cached[3:])  # the probe's three runs had finished
+
+
+@pytest.fixture
+def task_book(tmp_path):
+    from tap.playbook import SIZES
+    from tap.profiles import get_profile
+    from tap.task_playbook import TaskPlaybook
+
+    rows(["pos", "neg"], 40).to_csv(tmp_path / "a.csv", index=False)
+    size = replace(SIZES["smoke"], train=16, val=8, test=8)
+    return TaskPlaybook(load_task(str(tmp_path / "a.csv")), size, get_profile("smoke"), "bert-base-uncased", seed=0)
+
+
+def test_with_seed_keeps_the_task_and_its_sizes(task_book):
+    other = task_book.with_seed(3)
+    assert type(other) is type(task_book) and other.seed == 3 and task_book.seed == 0
+    assert other.task is task_book.task and other.size == task_book.size
+    assert (other.profile, other.hub_id) == (task_book.profile, task_book.hub_id)
+    assert other.keep_state == task_book.keep_state and other.num_classes == task_book.num_classes
+
+
+def test_seed_repeats_run_on_the_same_task(task_book, monkeypatch):
+    from tap.task_playbook import TaskPlaybook
+
+    monkeypatch.setattr(TaskPlaybook, "chosen_rate", lambda self, key: 1e-3)
+    monkeypatch.setattr(TaskPlaybook, "run", lambda self, key, lr: (type(self).__name__, self.task.name, self.seed))
+    repeats = task_book.seed_repeats(("full",), (0, 1))
+    assert repeats == {seed: {"full": ("TaskPlaybook", task_book.task.name, seed)} for seed in (0, 1)}
+
+
+def test_a_playbook_with_another_seed_is_a_playbook_of_the_same_profile():
+    from tap.playbook import Playbook
+    from tap.profiles import get_profile
+
+    book = Playbook(get_profile("smoke"), seed=0)
+    other = book.with_seed(2)
+    assert type(other) is Playbook and other.seed == 2
+    assert (other.profile, other.hub_id, other.size) == (book.profile, book.hub_id, book.size)
