@@ -64,3 +64,13 @@ def provenance(
         '<div class="admonition note tap-provenance"><p class="admonition-title">'
         f"How the numbers on this page were produced</p><table>{items}</table></div>"
     )
+
+
+def loaded_name(hub_id: str, stand_ins: dict[str, str] | None = None) -> str:
+    """The name of the model that ran when the code asked for ``hub_id``: its stand-in's name
+    (``models.STAND_INS``, "all-MiniLM-L6-v2 (the book profile's stand-in ...)" → "all-MiniLM-L6-v2")
+    when one replaced it in this process, else ``hub_id`` itself. Pages label a run with it, so a
+    table never says "BERT" for a MiniLM."""
+    if stand_ins is None:
+        from .models import STAND_INS as stand_ins
+    return stand_ins[hub_id].split(" (")[0] if hub_id in stand_ins else hub_id

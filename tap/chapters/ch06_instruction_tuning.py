@@ -28,6 +28,7 @@ from ..instruct import ANSWER, OPTIONS, TEMPLATES, InstructionData, InstructSize
 from ..measure import hardware, timer, track_peak_memory
 from ..parameter_counts import count_parameters
 from ..profiles import Profile, as_profile
+from ..provenance import loaded_name
 from ..report import format_table, gap, results_table
 from ..runs import Outcome
 from ..training import TrainConfig
@@ -421,8 +422,9 @@ def facts(outcome: Outcome) -> dict:
     worst = multiclass.misclassified(rec["test_probs"], ag.splits.test, ag.splits.label_names, k=5)
     (mis_true, mis_pred), mis_n = Counter(zip(worst["true"], worst["predicted"])).most_common(1)[0]
     return {
-        "bert": "all-MiniLM-L6-v2, a 6-layer BERT distilled from a larger one "
-        f"(at CPU scale it stands in for {size.model})"
+        "bert": f"{loaded_name(size.model)}, a 6-layer BERT distilled from a larger one, the same model that "
+        "stands in for bert-base-uncased in chapters 04 and 07; at CPU scale it also stands in for "
+        f"{size.model}, which the full profile fine-tunes here"
         if size.model in models.STAND_INS
         else size.model,
         "epochs": size.epochs,
