@@ -86,6 +86,11 @@ def test_the_measurements_hold_together(outcome):
     # the sampling filters only remove tokens, and renormalise the ones they keep
     dists = c["next_token"]
     assert all(sum(d.values()) <= 1 + 1e-5 for d in dists.values())
-    assert sum(v > 0 for v in dists["top-k, k = 5"].values()) <= 5
-    assert max(dists["T = 0.7"].values()) >= max(dists["T = 1 (unchanged)"].values()) >= max(dists["T = 1.5"].values())
+    from tap.chapters.ch02_inference import COOL_T, HOT_T, TOP_K
+
+    assert sum(v > 0 for v in dists[f"top-k, k = {TOP_K}"].values()) <= TOP_K
+    cool, hot = (max(dists[f"T = {t:g}"].values()) for t in (COOL_T, HOT_T))
+    assert cool >= max(dists["T = 1 (unchanged)"].values()) >= hot
+    # one set of settings: the generation table samples with the figure's temperature and k
+    assert {f"temperature {HOT_T:g}", f"top-k (k={TOP_K})"} <= set(c["sampling"].index)
     assert len(c["decoding"]) == c["sizes"].new_tokens

@@ -86,13 +86,22 @@ SIZES: dict[str, InferenceSizes] = {
 }
 PAD_BATCH, MODES_BATCH, QUANT_BATCH = 8, 16, 16  # batch sizes of the padding, autograd and int8 comparisons
 NEXT_TOKEN_PROMPT = "The acting was"
+# The page's one set of sampling settings, for the next-token figure and the generation table alike.
+COOL_T, HOT_T, TOP_K, TOP_P = 0.7, 1.3, 5, 0.9
 NEXT_TOKEN_SETTINGS = {
     "T = 1 (unchanged)": {},
-    "T = 0.7": {"temperature": 0.7},
-    "T = 1.5": {"temperature": 1.5},
-    "top-k, k = 5": {"top_k": 5},
-    "top-p, p = 0.9": {"top_p": 0.9},
+    f"T = {COOL_T:g}": {"temperature": COOL_T},
+    f"T = {HOT_T:g}": {"temperature": HOT_T},
+    f"top-k, k = {TOP_K}": {"top_k": TOP_K},
+    f"top-p, p = {TOP_P:g}": {"top_p": TOP_P},
 }  # filter_logits arguments
+SAMPLING = {
+    "greedy": {"do_sample": False},
+    f"top-k (k={TOP_K})": {"do_sample": True, "top_k": TOP_K, "top_p": 1.0},
+    f"top-p (p={TOP_P:g})": {"do_sample": True, "top_k": 0, "top_p": TOP_P},
+    f"temperature {COOL_T:g}": {"do_sample": True, "top_k": 0, "top_p": 1.0, "temperature": COOL_T},
+    f"temperature {HOT_T:g}": {"do_sample": True, "top_k": 0, "top_p": 1.0, "temperature": HOT_T},
+}  # generate() arguments (generation.sampling_comparison)
 PROMPTS = [
     "This movie was",
     "I have never seen a film",
@@ -245,10 +254,10 @@ def experiment(profile: Profile | None = None) -> Outcome:
         lm, lm_tokenizer, NEXT_TOKEN_PROMPT, NEXT_TOKEN_SETTINGS, n=10
     )
     c["top_p_kept"] = {
-        start: generation.kept_tokens(lm, lm_tokenizer, start, top_p=0.9)
+        start: generation.kept_tokens(lm, lm_tokenizer, start, top_p=TOP_P)
         for start in (NEXT_TOKEN_PROMPT, NEXT_TOKEN_PROMPT + " very")
     }
-    c["sampling"] = generation.sampling_comparison(lm, lm_tokenizer, PROMPTS, s.new_tokens)
+    c["sampling"] = generation.sampling_comparison(lm, lm_tokenizer, PROMPTS, s.new_tokens, SAMPLING)
     c.update(prompt_tokens=prompt.shape[1], vocab_size=lm.config.vocab_size, lm_note=model_note(causal, lm))
     return Outcome(records, _figures(c), c)
 
@@ -361,14 +370,18 @@ def facts(outcome: Outcome) -> dict:
         "kv_without_last": kv_without.iloc[-1],
         # sampling
         "top1_t1": top1["T = 1 (unchanged)"],
-        "top1_t07": top1["T = 0.7"],
-        "top1_t15": top1["T = 1.5"],
+        "top1_cool": top1[f"T = {COOL_T:g}"],
+        "top1_hot": top1[f"T = {HOT_T:g}"],
+        "cool_t": COOL_T,
+        "hot_t": HOT_T,
+        "top_k": TOP_K,
+        "top_p": TOP_P,
         "topp_kept": c["top_p_kept"][NEXT_TOKEN_PROMPT],
         "topp_kept_sure": c["top_p_kept"][NEXT_TOKEN_PROMPT + " very"],
         "vocab": c["vocab_size"],
         "n_prompts": len(PROMPTS),
         "greedy_distinct": distinct["greedy"],
-        "hot_distinct": distinct["temperature 1.3"],
+        "hot_distinct": distinct[f"temperature {HOT_T:g}"],
         "safest": logprob.idxmax(),
         "safest_logprob": logprob.max(),
         "riskiest": logprob.idxmin(),
