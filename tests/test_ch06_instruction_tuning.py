@@ -42,3 +42,8 @@ def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line():
     assert facts["lora_share"] == format_table(ch06.comparison_table(sft, majority)).loc["LoRA", "trainable (%)"]
     assert all(f"{name}_{task}" in facts for name in ("untuned", "full", "lora") for task in OPTIONS)
     assert "stands in for facebook/opt-350m" in facts["base"]
+    scores, costs = ch06.classification_tables(outcome)
+    assert len(scores.columns) <= 4 and len(costs.columns) <= 4  # narrow enough for the page
+    assert scores["test macro-F1 (%)"].notna().all()  # TF-IDF's computed from its predictions
+    assert not any(name.startswith("BERT") for name in scores.index)  # named by what ran: the stand-in
+    assert not any(name.startswith("majority") for name in costs.index)
