@@ -134,9 +134,10 @@ def parameter_sweep(
     ``(trainable params, accuracy, label)``; ``references`` are single runs drawn as stars.
     ``joined=False`` draws points only, for series whose points are different methods rather
     than settings of one (a line between them would suggest a trade-off curve)."""
-    fig = Figure(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 5.2), layout="constrained")
     ax = fig.subplots()
     colours = sns.color_palette(n_colors=len(series) + len(references or {}))
+    labels = []
     for (name, points), colour in zip(series.items(), colours):
         points = sorted(points)
         ax.plot(
@@ -148,13 +149,14 @@ def parameter_sweep(
             linestyle="-" if joined else "none",
         )
         for x, y, label in points:
-            ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 6), fontsize=8)
+            labels.append(ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 6), fontsize=8))
     for (name, (x, y)), colour in zip((references or {}).items(), colours[len(series) :]):
         ax.scatter([x], [y], marker="*", s=160, color=colour, label=name, zorder=3)
     ax.set_xscale("log")
     ax.set(xlabel="trainable parameters (log scale)", ylabel=ylabel, title=title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    # The legend goes below the axes, where it can hide no point; labels that collide are moved apart.
+    fig.legend(loc="outside lower center", ncol=1 if len(series) + len(references or {}) > 3 else 2, fontsize=8)
+    separate_labels(fig, labels)
     return fig
 
 
@@ -295,10 +297,11 @@ def interval_bars(
     err = [[v[0] - v[1] for v in values.values()], [v[2] - v[0] for v in values.values()]]
     bars = ax.bar(list(values), mid, yerr=err, capsize=4, color=sns.color_palette(n_colors=len(values)))
     ax.bar_label(bars, labels=[fmt.format(v) for v in mid], padding=12, fontsize=9)
-    if reference:
+    low = min(v[1] for v in values.values())
+    if reference:  # the axis reaches down to the reference line, so the legend never names a line off the axis
         ax.axhline(reference[1], color="grey", linestyle=":", label=reference[0])
         ax.legend(loc="lower right")
-    low = min(v[1] for v in values.values())
+        low = min(low, reference[1] + 5)
     ax.set_ylim(max(0.0, low - 10), max(v[2] for v in values.values()) + 5)
     ax.set(ylabel=ylabel, title=title)
     setp(ax.get_xticklabels(), rotation=20, ha="right")
@@ -512,6 +515,35 @@ def beside_reference(
     return fig
 
 
+def _renderer(fig: Figure):
+    """A renderer for measuring text on ``fig`` (an Agg canvas, attached if the figure has none)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    return canvas.get_renderer()
+
+
+def separate_labels(fig: Figure, labels: list, tries: int = 12) -> None:
+    """Move point labels (``ax.annotate`` with an offset in points) so that no two overlap: each
+    label, in turn, keeps its offset if it overlaps none placed before it, else takes the nearest
+    free offset one line height above or below (then two, ...)."""
+    if fig.get_layout_engine() is not None:
+        fig.get_layout_engine().execute(fig)  # measure where the labels will be drawn
+    renderer = _renderer(fig)
+    placed = []
+    for label in labels:
+        x, y = label.xyann
+        step = label.get_window_extent(renderer).height * 72 / fig.dpi + 1  # one line, in points
+        for shift in [0] + [s * k * step for k in range(1, tries) for s in (-1, 1)]:
+            label.xyann = (x, y + shift)
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+        else:
+            label.xyann = (x, y)
+        placed.append(label.get_window_extent(renderer))
+
+
 def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
     """The names no other point beats on both axes: fewer (or equal) costs ``x`` and a higher
     (or equal) accuracy ``y``, one strictly. Sorted by cost."""
@@ -534,16 +566,18 @@ def tradeoff(
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
     front = pareto_front({n: (x, y) for n, (x, y, _, _) in points.items()})
+    labels = []
     for name, (x, y, lo, hi) in points.items():
         on_front = name in front
         ax.errorbar(
             [x], [y], yerr=[[y - lo], [hi - y]], fmt="o", color="C3" if on_front else "C0", capsize=3, alpha=0.9
         )
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        labels.append(ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8))
     ax.plot([points[n][0] for n in front], [points[n][1] for n in front], "--", color="C3", label="Pareto front")
     ax.set_xscale("log")
     ax.margins(x=0.15)  # room for the labels of the first and last points
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
+    separate_labels(fig, labels)
     return fig

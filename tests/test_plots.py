@@ -39,3 +39,58 @@ def test_training_curves_keep_the_legend_off_the_panels_and_draw_a_fitted_run_do
     loss, accuracy = fig.axes
     assert [line.get_linestyle() for line in loss.lines] == ["--", "-", ":"]
     assert accuracy.lines[-1].get_ydata()[0] == 68.0
+
+
+def _drawn(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+def test_interval_bars_axis_reaches_the_reference_line_it_names():
+    values = {"full fine-tuning": (88.0, 87.0, 89.0), "LoRA": (86.5, 85.5, 87.5), "probe": (67.0, 66.0, 68.0)}
+    ax = plots.interval_bars(values, "test accuracy (%)", reference=("chance (50%)", 50.0)).axes[0]
+    low, high = ax.get_ylim()
+    assert low < 50.0 < high  # the line the legend names is on the axis
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["chance (50%)"]
+    ax = plots.interval_bars(values, "test accuracy (%)").axes[0]
+    assert ax.get_legend() is None and ax.get_ylim()[0] > 50.0  # without a reference, no need to reach down
+
+
+def test_parameter_sweep_legend_hides_no_point_and_labels_do_not_overlap():
+    series = {
+        "pre-trained model": [
+            (1.1e5, 86.0, "LoRA (tap and peft)"),
+            (1.2e5, 86.2, "adapters (tap)"),
+            (1.5e3, 80.0, "linear probe"),
+            (2.2e7, 88.0, "full fine-tuning"),
+        ],
+        "the book's encoder, from scratch (ch. 01)": [(1.4e6, 84.0, "from scratch")],
+    }
+    refs = {"TF-IDF + logistic regression, 25,000 reviews": (3.0e4, 88.5), "TF-IDF, 2,000 reviews": (2.0e4, 82.0)}
+    fig = plots.parameter_sweep(series, refs, joined=False)
+    renderer = _drawn(fig)
+    ax = fig.axes[0]
+    legends = [*fig.legends, *([ax.get_legend()] if ax.get_legend() else [])]
+    boxes = [legend.get_window_extent(renderer) for legend in legends]
+    points = [(x, y) for pts in series.values() for x, y, _ in pts] + list(refs.values())
+    for x, y in points:
+        px, py = ax.transData.transform((x, y))
+        assert not any(box.contains(px, py) for box in boxes), (x, y)
+    labels = [text.get_window_extent(renderer) for text in ax.texts]
+    assert len(labels) == 5
+    assert not any(a.overlaps(b) for i, a in enumerate(labels) for b in labels[i + 1 :])
+
+
+def test_separate_labels_moves_only_a_label_that_collides():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.subplots()
+    ax.set(xlim=(0, 10), ylim=(0, 10))
+    texts = [ax.annotate(name, (5, 5), textcoords="offset points", xytext=(4, 6)) for name in ("first", "second")]
+    alone = ax.annotate("far away", (1, 1), textcoords="offset points", xytext=(4, 6))
+    plots.separate_labels(fig, [*texts, alone])
+    assert texts[0].xyann == (4, 6) and alone.xyann == (4, 6) and texts[1].xyann != (4, 6)
