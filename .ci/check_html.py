@@ -22,6 +22,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("BOOK_HTML") or ROOT / "_build" / "html")  # next to _config.yml
 
+SOURCE_IN_CELL = "\N{MIDDLE DOT}"  # stands for maths or code inside a table cell
 HIDDEN = {"head", "script", "style", "template"}  # <title> repeats the <h1>
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 BLOCK = {
@@ -69,6 +70,7 @@ class Page:
     prose: str
     cells: list[str]
     images: list[str]
+    blank_rows: list[str] = ()  # each table row with a blank <td>, its cells joined by " | "
 
 
 def is_source(attrs: dict) -> bool:
@@ -92,6 +94,8 @@ class Reader(HTMLParser):
         self.open_cells: list[list[str]] = []  # text of the <td> elements now open
         self.cells: list[str] = []
         self.images: list[str] = []
+        self.rows: list[list[str]] = []  # the cells of each open <tr>, "" for a blank <td>
+        self.blank_rows: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -109,12 +113,14 @@ class Reader(HTMLParser):
             else "pre"
             if tag == "pre"
             else "cell"
-            if tag == "td"
+            if tag in ("td", "th")
             else ""
         )
         self.open.append((tag, role))
         if role == "cell":
             self.open_cells.append([])
+        if tag == "tr":
+            self.rows.append([])
 
     def handle_endtag(self, tag):
         if tag not in {t for t, _ in self.open}:
@@ -122,7 +128,15 @@ class Reader(HTMLParser):
         while self.open:
             closed, role = self.open.pop()
             if role == "cell":
-                self.cells.append(" ".join("".join(self.open_cells.pop()).split()))
+                text = " ".join("".join(self.open_cells.pop()).split())
+                if closed == "td":
+                    self.cells.append(text)
+                if self.rows:
+                    self.rows[-1].append(text if text or closed == "th" else "\0")
+            if closed == "tr" and self.rows:
+                row = self.rows.pop()
+                if "\0" in row:
+                    self.blank_rows.append(" | ".join("(blank)" if c == "\0" else c for c in row))
             if closed == tag:
                 break
         if tag in BLOCK:
@@ -130,6 +144,9 @@ class Reader(HTMLParser):
 
     def handle_data(self, data):
         roles = {role for _, role in self.open}
+        if "source" in roles and "hidden" not in roles and data.strip():
+            for cell in self.open_cells:
+                cell.append(SOURCE_IN_CELL)  # maths in a cell: not blank, though not checked as text
         if roles & {"hidden", "source"}:
             return
         self.text.append(data)
@@ -143,7 +160,7 @@ def read_page(html: str) -> Page:
     reader = Reader()
     reader.feed(html)
     reader.close()
-    return Page("".join(reader.text), "".join(reader.prose), reader.cells, reader.images)
+    return Page("".join(reader.text), "".join(reader.prose), reader.cells, reader.images, reader.blank_rows)
 
 
 def snippets(pattern: str, text: str, flags: int = 0, context: int = 30) -> list[str]:
@@ -173,7 +190,8 @@ def unresolved_glue(page: Page) -> list[str]:
 
 
 def nan_cells(page: Page) -> list[str]:
-    """A table cell that says NaN, None, <NA> or NaT: a missing value should be a blank."""
+    """A table cell that says NaN, None, <NA> or NaT: a missing value should be a dash (see
+    ``blank_cells``)."""
     return [cell for cell in page.cells if cell in {"NaN", "nan", "None", "<NA>", "NaT"}]
 
 
@@ -213,6 +231,22 @@ def signed_gaps(page: Page) -> list[str]:
     return snippets(before, page.prose, re.I) + snippets(after, page.prose, re.I)
 
 
+MACHINE_PATH = re.compile(r"(?:/work/|/home/|/tmp/|/Users/|/root/|[A-Z]:\\Users\\|\.tap-cache|site-packages|\.venv/)")
+
+
+def machine_paths(page: Page) -> list[str]:
+    """A path on the machine that built the book (/work/, /home/, /tmp/, a cache folder,
+    site-packages) in anything the reader sees: a warning's file name, a cache location, a
+    model's folder. It tells the reader nothing and leaks the build machine."""
+    return snippets(MACHINE_PATH.pattern, page.text)
+
+
+def blank_cells(page: Page) -> list[str]:
+    """A results table with a blank cell: the reader cannot tell "not measured" from "lost".
+    A value that does not apply is shown as a dash ("—"), with a note saying why."""
+    return list(page.blank_rows)
+
+
 RULES: dict[str, Callable[[Page], list[str]]] = {
     "object repr": object_reprs,
     "tuple for a number": tuples_for_numbers,
@@ -222,6 +256,8 @@ RULES: dict[str, Callable[[Page], list[str]]] = {
     "over 4 decimals in a cell": long_decimals,
     "cut-off cell": cut_off_cells,
     "signed gap": signed_gaps,
+    "machine path": machine_paths,
+    "blank cell": blank_cells,
 }
 
 

@@ -186,20 +186,27 @@ def _is_number(value) -> bool:
     return isinstance(value, Real) and not isinstance(value, (bool, np.bool_)) and not math.isnan(value)
 
 
-def _blank_or_text(value) -> str:
-    return "" if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)) else str(value)
+NOT_APPLICABLE = "\N{EM DASH}"  # a cell whose value does not apply to its row (or was not measured)
+
+
+def _dash_or_text(value) -> str:
+    """A missing value as a dash, never a blank the reader could take for a lost number."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return NOT_APPLICABLE
+    missing = not isinstance(value, str) and pd.api.types.is_scalar(value) and pd.isna(value)
+    return NOT_APPLICABLE if missing else str(value)
 
 
 def _format_column(name: str, values: pd.Series) -> list[str]:
     numbers = [float(v) for v in values if _is_number(v)]
     make = next(make for pattern, make in _COLUMN_KINDS if re.search(pattern, name.lower()))
     formatter = make(numbers)
-    return [formatter(float(v)) if _is_number(v) else _blank_or_text(v) for v in values]
+    return [formatter(float(v)) if _is_number(v) else _dash_or_text(v) for v in values]
 
 
 def format_table(df: pd.DataFrame) -> pd.DataFrame:
     """The table as the reader should see it: every cell a string, rounded by the kind of its
-    column (read from the column name), blanks for missing values.
+    column (read from the column name), a dash ("—") for a missing value or an empty text.
 
     accuracy and percentage points: 1 decimal; trainable share "(%)": two significant digits
     (more where rows would look alike, at most 4 decimals); parameters, examples, tokens, bytes and other counts:

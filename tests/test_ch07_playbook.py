@@ -180,7 +180,7 @@ def test_key_numbers_and_decision_table_follow_the_records():
     assert len(scores.columns) <= 5 and len(costs.columns) <= 5  # narrow enough to need no scroll
     shown = format_table(scores)
     assert shown.loc["LoRA (peft)", "trainable params"] == "50,000"
-    assert shown.loc[TFIDF_SAME, "trainable (%)"] == "" and shown.loc[TFIDF_SAME, "stored per task (KB)"] == ""
+    assert shown.loc[TFIDF_SAME, "trainable (%)"] == "—" and shown.loc[TFIDF_SAME, "stored per task (KB)"] == "—"
 
 
 def test_anchor_phrase_says_how_far_every_neural_method_is_below():

@@ -54,7 +54,7 @@ CLEAN = html(
         + table(
             "87.3",
             "1,437,184",
-            "",
+            "—",
             "0.0031",
             "r = 1 … 16 runs",
             "Rain threatens triangular final (AFP) AFP - Organisers were left banking on the Dutch weather...",
@@ -62,6 +62,8 @@ CLEAN = html(
         + "</div>",
     )
     + "<p>Reviews are cut at 128 tokens, ahead of the GPT-2 limit.</p>"
+    + table('<span class="math notranslate nohighlight">\\(2h+2\\)</span>')  # maths in a cell is not a blank
+    + "<p>The cache lives in <code>TAP_CACHE_DIR</code>; pages cite work/home pages and tmp files by name.</p>"
 )
 
 
@@ -92,6 +94,13 @@ BAD = {
         table("..."),
         table("This movie was a end this The film was the end of the long and w"[:47] + "..."),
     ],
+    check_html.machine_paths: [
+        code_cell("load", text_output("/work/main/.venv/lib/python3.11/site-packages/torch/utils.py:72: UserWarning")),
+        code_cell("where", text_output("saved to /home/reader/.tap-cache/runs/ch07")),
+        code_cell("tmp", text_output("PosixPath('/tmp/tmpa1b2/model')")),
+        "<p>The model was read from /work/shared/models/minilm.</p>",
+    ],
+    check_html.blank_cells: [table("87.3", ""), table(" ")],
     check_html.signed_gaps: [
         "<p>Adapters finish -1.0 points behind full fine-tuning.</p>",
         "<p>LoRA trails full fine-tuning by -1.0.</p>",
@@ -157,3 +166,14 @@ def test_a_chapter_that_shows_its_code_and_ends_with_exercises_passes():
 )
 def test_a_chapter_without_its_code_or_exercises_fails(page, problem):
     assert any(problem in p for p in check_html.teaching_problems("04_adapters", page))
+
+
+def test_a_blank_cell_is_named_with_its_row():
+    page = check_html.read_page(html(table("87.3", "")))
+    assert check_html.blank_cells(page) == ["row 1 | (blank)"]
+    assert check_html.blank_cells(check_html.read_page(html(table("87.3", "—")))) == []
+
+
+def test_a_machine_path_in_source_code_is_not_a_finding():
+    page = check_html.read_page(html(code_cell("open('/tmp/x')", text_output("done"))))
+    assert check_html.machine_paths(page) == []

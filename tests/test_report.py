@@ -149,9 +149,9 @@ def test_results_table_keeps_numbers():
 def test_format_table_rounds_by_column_kind():
     shown = format_table(results_table(RECORDS))
     assert shown.loc["full fine-tuning"].tolist() == ["87.3", "25,000", "1,437,184", "100", "123.5", "812.3", "1,524"]
-    assert shown.loc["linear probe"].tolist() == ["80.0", "25,000", "258", "0.018", "0.035", "", ""]
+    assert shown.loc["linear probe"].tolist() == ["80.0", "25,000", "258", "0.018", "0.035", "—", "—"]
     assert shown.loc["LoRA", "train time (s)"] == "1,234.0"
-    assert shown.loc["TF-IDF"].tolist() == ["85.0", "25,000", "", "", "3.0", "", ""]
+    assert shown.loc["TF-IDF"].tolist() == ["85.0", "25,000", "—", "—", "3.0", "—", "—"]
 
 
 def test_format_table_shares_keep_distinct_values_distinct():
@@ -168,7 +168,8 @@ def test_format_table_shares_keep_distinct_values_distinct():
         ("stored per task (KB)", [0.51234, 4321.06], ["0.51", "4,321.1"]),
         ("train reviews", [1000.0, 250.0], ["1,000", "250"]),
         ("gap (points)", [-0.04, 1.26], ["0.0", "1.3"]),
-        ("95% interval (%)", ["86.9–87.8", None], ["86.9–87.8", ""]),
+        ("95% interval (%)", ["86.9–87.8", None], ["86.9–87.8", "—"]),
+        ("held out", ["yes", ""], ["yes", "—"]),
     ],
 )
 def test_format_table_other_columns(column, values, expected):

@@ -450,7 +450,7 @@ def facts(outcome: Outcome) -> dict:
         "reviews, then the regression), and the int8 row is that same head quantised afterwards, so it "
         "shares the float32 row's training cost. "
         if head
-        else "The classifier was fine-tuned elsewhere, so its training columns are blank. ",
+        else "The classifier was fine-tuned elsewhere, so its training columns show a dash. ",
     }
 
 
