@@ -47,3 +47,4 @@ def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line():
     assert scores["test macro-F1 (%)"].notna().all()  # TF-IDF's computed from its predictions
     assert not any(name.startswith("BERT") for name in scores.index)  # named by what ran: the stand-in
     assert not any(name.startswith("majority") for name in costs.index)
+    assert facts["bert_name"] in scores.index[0]  # the prose and the table name the same model

@@ -452,6 +452,7 @@ def facts(outcome: Outcome) -> dict:
     worst = multiclass.misclassified(rec["test_probs"], ag.splits.test, ag.splits.label_names, k=5)
     (mis_true, mis_pred), mis_n = Counter(zip(worst["true"], worst["predicted"])).most_common(1)[0]
     return {
+        "bert_name": loaded_name(size.model),  # the model that ran, by its own name
         "bert": f"{loaded_name(size.model)}, a 6-layer BERT distilled from a larger one, the same model that "
         "stands in for bert-base-uncased in chapters 04 and 07; at CPU scale it also stands in for "
         f"{size.model}, which the full profile fine-tunes here"
