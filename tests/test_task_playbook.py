@@ -11,7 +11,8 @@ import torch
 
 from tap import __main__ as cli
 from tap import budget
-from tap.task_data import InputError, load_task
+from tap.task_data import InputError, load_task, subset
+from tap.task_playbook import run_playbook
 
 WORDS = {
     "pos": "great wonderful moving superb",
@@ -210,3 +211,40 @@ def test_an_interrupted_comparison_resumes_without_recomputing_finished_runs(tmp
     )
     cached = [r["from_cache"] for runs in again.search.values() for r in runs]
     assert cached[:3] == [True, True, True] and not any(cached[3:])  # the probe's three runs had finished
+
+
+def test_pinned_sizes_with_a_pilot_are_estimated_as_pilots_then_one_run_per_method():
+    speed = budget.Speed(step_s=0.5, scored_per_s=50.0, load_s=1.0)
+    available = {"train": 10_000, "val": 500, "test": 2_000}
+    rates = {"full": [1e-4 / 3, 1e-4, 3e-4], "lora": [2e-3 / 3, 2e-3, 6e-3]}
+    args = dict(rates=rates, batch_size=8, epochs=1, caps={}, num_classes=2)
+    sizes = {"train": 800, "val": 100, "test": 400}
+    plain = budget.make_plan(60, speed, available, sizes=sizes, **args)
+    piloted = budget.make_plan(60, speed, available, sizes={**sizes, "pilot": 400}, **args)
+    assert plain.pinned and plain.pilot == 0 and piloted.pilot == 400
+    pilots = budget.cost_s(speed, 6, 400, 100, 0, 8, 1)  # six searched runs, unscored
+    finals = budget.cost_s(speed, 2, 800, 100, 400, 8, 1)  # each method's chosen rate, scored
+    assert piloted.estimate_s == pytest.approx(pilots + finals) and piloted.estimate_s < plain.estimate_s
+    assert budget.make_plan(60, speed, available, sizes={**sizes, "pilot": 800}, **args).pilot == 0  # no smaller
+
+
+def test_another_seed_draws_other_examples_nested_and_the_same_everywhere(tmp_path):
+    rows(["pos", "neg"], 60).to_csv(tmp_path / "data.csv", index=False)
+    train = load_task(str(tmp_path / "data.csv")).splits.train
+    assert subset(train, 10)["text"] == train["text"][:10]  # seed 0: the content order
+    one, again, two = subset(train, 10, seed=1), subset(train, 10, seed=1), subset(train, 10, seed=2)
+    assert one["text"] == again["text"] and one["text"] != two["text"] and one["text"] != subset(train, 10)["text"]
+    assert subset(train, 5, seed=1)["text"] == one["text"][:5]  # nested within a seed
+
+
+def test_a_seed_repeat_is_the_same_task_at_the_same_sizes_with_other_examples(tmp_path, cache):
+    rows(["pos", "neg"], 120).to_csv(tmp_path / "data.csv", index=False)
+    sizes = {"train": 32, "val": 16, "test": 24, "pilot": 16}
+    result = run_playbook(str(tmp_path / "data.csv"), methods="probe,full", profile="smoke", sizes=sizes, echo=print)
+    book = result.playbook
+    assert result.plan.pilot == 16 and book.size.pilot == 16
+    assert all(r["train_examples"] == 16 and "test_accuracy" not in r for runs in result.search.values() for r in runs)
+    assert all(result.records[m]["train_examples"] == 32 for m in ("linear probe", "full fine-tuning"))
+    other = book.with_seed(1)
+    assert type(other) is type(book) and other.task is book.task and other.size == book.size and other.seed == 1
+    assert set(other.main.test["text"]) != set(book.main.test["text"]) and len(other.main.test) == 24
