@@ -82,7 +82,13 @@ def add_playbook_parser(sub) -> None:
     pb.add_argument("--budget", default="10m", help="wall-clock time for the whole comparison (default: 10m)")
     pb.add_argument("--methods", default=",".join(METHOD_KEYS), help=f"default: {','.join(METHOD_KEYS)}")
     pb.add_argument("--out", type=Path, help="output folder (default: playbook-<data name>)")
-    pb.add_argument("--seed", type=int, default=0)
+    pb.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="another seed draws other training, validation and test examples (when a set is larger than its size), "
+        "another initial head and batch order",
+    )
     pb.add_argument("--drop-empty", action="store_true", help="leave out rows with an empty text or label")
     pb.add_argument("--dry-run", action="store_true", help="print the plan and stop")
     pb.add_argument(

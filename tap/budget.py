@@ -44,6 +44,7 @@ class Plan:
     estimate_s: float
     speed: Speed
     pinned: bool = False  # sizes fixed by the caller, not bought with the budget
+    pilot: int = 0  # training examples of each rate's pilot run (0: every rate trains on ``train``)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -109,15 +110,21 @@ def make_plan(
     (at most ``caps``, at least enough to tell classes apart), for ``rates`` (method key -> the
     rates its search tries, one run each). ``fixed_s``: time already spent or committed
     (loading the data, measuring the speed, the TF-IDF anchor). ``sizes`` pins the train, val
-    and test sizes instead (a book page, whose numbers must not depend on the machine's speed);
-    the plan then only estimates their time."""
+    and test sizes instead (a book page, whose numbers must not depend on the machine's speed),
+    and may add a ``pilot`` size: the rates are then tried on that many training examples and
+    only each method's chosen rate trains on all of them; the plan then only estimates the time."""
     runs = sum(len(r) for r in rates.values())
     smallest = max(2 * batch_size, 8 * num_classes)
     if sizes:
         train, val, test = (min(available[k], sizes[k]) for k in ("train", "val", "test"))
+        pilot = sizes.get("pilot", 0) if 0 < sizes.get("pilot", 0) < train else 0
         steps = epochs * math.ceil(train / batch_size)
-        estimate = fixed_s + cost_s(speed, runs, train, val, test, batch_size, epochs)
-        return Plan(budget_s, train, val, test, batch_size, steps, runs, rates, estimate, speed, pinned=True)
+        if pilot:  # every rate on the pilot set, unscored; then each method's chosen rate on all of it
+            estimate = cost_s(speed, runs, pilot, val, 0, batch_size, epochs)
+            estimate += cost_s(speed, len(rates), train, val, test, batch_size, epochs)
+        else:
+            estimate = cost_s(speed, runs, train, val, test, batch_size, epochs)
+        return Plan(budget_s, train, val, test, batch_size, steps, runs, rates, fixed_s + estimate, speed, True, pilot)
     for scale in (1.0, 0.5, 0.25, 0.1):  # shrink validation and test sets before giving up
         val = min(available["val"], max(20 * num_classes, round(scale * caps["val"])))
         test = min(available["test"], max(50 * num_classes, round(scale * caps["test"])))

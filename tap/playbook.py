@@ -1,8 +1,9 @@
-"""Chapter 07's runs: every adaptation method of ``tap.methods`` trained on one pre-trained model
+"""The playbook's runs: every adaptation method of ``tap.methods`` trained on one pre-trained model
 (``bert-base-uncased`` in the ``full`` profile, its stand-in all-MiniLM-L6-v2 in the CPU-scale
-profiles) with the same IMDB reviews, the same test reviews and the same training budget, and
-the classical anchor, TF-IDF + logistic regression, on the same reviews. Each run records its
-test accuracy, every test review's 0/1 outcome (for confidence intervals), its trainable
+profiles) with the same training examples, the same test examples and the same training budget,
+and the classical anchor, TF-IDF + logistic regression, on the same examples — for chapter 07's
+IMDB reviews and for a reader's own task alike (``tap.task_playbook``). Each run records its
+test accuracy, every test example's 0/1 outcome (for confidence intervals), its trainable
 parameters, the bytes a task must store, training time, throughput and peak memory.
 
 Every run is cached (``tap.cache.cached_run``); this module holds only what a run computes, so
@@ -16,9 +17,10 @@ import ctypes
 import gc
 import math
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from importlib.metadata import version
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,13 +45,14 @@ from . import (
 )
 from .budget import RATE_FACTORS
 from .cache import cached_run, source_digest
-from .data import Splits, imdb_splits, split_of
+from .data import Splits
 from .hf_data import TokenizedDataset
 from .measure import timer
-from .methods import METHOD, METHODS, Method, build, trainable_by_module, trainable_state_bytes
+from .methods import METHOD, Method, build, trainable_by_module, trainable_state_bytes
 from .parameter_counts import count_parameters
 from .pooled import MeanPooledClassifier
 from .profiles import Profile, get_profile
+from .task_data import TaskData, subset
 from .training import TrainConfig, predict, train
 
 if TYPE_CHECKING:
@@ -88,6 +91,18 @@ class PlaybookSize:
     # When that is bf16, one run of full fine-tuning repeats in float32.
     mixed_precision: str | None = None
 
+
+# The usual rates for a 110M-parameter bert-base (the ``full`` profile); ``tap.methods``' own are
+# the CPU stand-in's. Each is the centre of its method's search.
+BERT_BASE_RATES = {
+    "full": 3e-5,
+    "probe": 1e-3,
+    "bitfit": 1e-3,
+    "adapters": 5e-4,
+    "lora": 5e-4,
+    "lora-peft": 5e-4,
+    "ia3-peft": 5e-3,
+}
 
 SIZES: dict[str, PlaybookSize] = {
     "smoke": PlaybookSize(
@@ -132,15 +147,7 @@ SIZES: dict[str, PlaybookSize] = {
         tfidf_curve=(1_000, 5_000, 20_000),
         tfidf_all=0,
         pilot=2_000,
-        lr={
-            "full": 3e-5,
-            "probe": 1e-3,
-            "bitfit": 1e-3,
-            "adapters": 5e-4,
-            "lora": 5e-4,
-            "lora-peft": 5e-4,
-            "ia3-peft": 5e-3,
-        },
+        lr=BERT_BASE_RATES,
     ),
 }
 
@@ -174,30 +181,36 @@ def _code() -> str:
 
 
 class Playbook:
-    """The chapter's runs for one profile. Data and tokenizer load lazily, so that runs found
-    in the run cache cost no data loading at all. ``tap.task_playbook`` runs the same on a
-    reader's own task."""
+    """Every adaptation method on one labelled task (chapter 07: IMDB; ``python -m tap playbook``:
+    the reader's), each run at the same sizes, cached under its configuration and the data's digest.
+    The tokenizer loads lazily, so that runs found in the run cache cost no model loading."""
 
-    cache_prefix = "ch07"  # the run cache's name for these runs
-    num_classes = 2
+    cache_prefix = "playbook"  # the run cache's name for these runs
 
-    def __init__(self, profile: Profile | None = None, hub_id: str = BASE_MODEL, seed: int = 0) -> None:
+    def __init__(
+        self,
+        task: TaskData,
+        size: PlaybookSize,
+        profile: Profile | None = None,
+        hub_id: str = BASE_MODEL,
+        seed: int = 0,
+        keep_state: tuple[str, ...] = (),
+    ) -> None:
+        self.task, self.size, self.num_classes = task, size, task.num_classes
         self.profile = profile or get_profile()
-        self.size = SIZES[self.profile.name]
         self.hub_id = hub_id
         self.seed = seed
-        self.keep_state: set[str] = set()  # method keys whose trained tensors the run cache keeps
-        self._splits: dict[int, Splits] = {}
+        self.keep_state = set(keep_state)  # method keys whose trained tensors the run cache keeps
 
     def with_seed(self, seed: int) -> Playbook:
-        """The same playbook with another seed: another draw of the reviews, of the head's initial
-        weights and of the batch order (a subclass keeps its class, and overrides this where its
-        constructor takes more)."""
-        return type(self)(self.profile, self.hub_id, seed)
+        """The same runs with another ``seed``: another draw of every split's examples, of the
+        head's initial weights and of the batch order."""
+        return Playbook(self.task, self.size, self.profile, self.hub_id, seed, tuple(self.keep_state))
 
     def model_path(self) -> str:
-        """The folder the pre-trained weights load from (the Hub model, or the profile's stand-in)."""
-        return models.resolve(self.hub_id)
+        """The folder the pre-trained weights load from: a local folder as given, a Hub id as the
+        profile resolves it (the Hub model, or the profile's stand-in)."""
+        return self.hub_id if Path(self.hub_id).is_dir() else models.resolve(self.hub_id)
 
     # ---- model and data
     def model_key(self) -> dict:
@@ -212,7 +225,7 @@ class Playbook:
         return {"hub_id": self.hub_id, "loaded": models.STAND_INS.get(self.hub_id, self.hub_id)}
 
     def load_model(self) -> MeanPooledClassifier:
-        """A fresh pre-trained encoder under a new, seeded 2-class mean-pooling head. The smoke
+        """A fresh pre-trained encoder under a new, seeded mean-pooling head. The smoke
         profile (tests) uses a tiny random BERT with the same tokenizer."""
         from transformers import AutoModel, BertConfig, BertModel
 
@@ -227,13 +240,16 @@ class Playbook:
         return MeanPooledClassifier(encoder, self.num_classes)
 
     def splits(self, n_train: int | None = None) -> Splits:
-        """Balanced IMDB subsets. Training subsets of different sizes are nested (the same
-        seeded shuffle, cut at ``n_train``), and validation and test never change."""
-        n = n_train or self.size.train
-        if n not in self._splits:
-            profile = replace(self.profile, imdb_train=n, imdb_val=self.size.val, imdb_test=self.size.test)
-            self._splits[n] = imdb_splits(profile, seed=self.seed)
-        return self._splits[n]
+        """The task's splits cut to the sizes: ``n_train`` (default ``size.train``) training
+        examples, nested across sizes; validation and test never change with ``n_train``."""
+        s = self.task.splits
+        return Splits(
+            subset(s.train, n_train or self.size.train, self.seed),
+            subset(s.val, self.size.val, self.seed),
+            subset(s.test, self.size.test, self.seed),
+            s.label_names,
+            s.note,
+        )
 
     @cached_property
     def main(self) -> Splits:
@@ -275,8 +291,8 @@ class Playbook:
         )
 
     def dataset_key(self) -> dict:
-        """Which data set the runs read, for their cache keys."""
-        return {"dataset": "imdb"}
+        """Which data the runs read, for their cache keys."""
+        return {"dataset": self.task.name, "digest": self.task.digest}
 
     def data_key(self, n_train: int) -> dict:
         """The data a run reads, for its cache key."""
@@ -431,8 +447,8 @@ class Playbook:
         return model.eval()
 
     def all_train(self) -> Dataset:
-        """Every training example there is: the anchor's largest run."""
-        return split_of("imdb", "train")
+        """Every training example of the task (validation's left out): the anchor's largest run."""
+        return self.task.splits.train
 
     # ---- the classical anchor
     def tfidf(self, n_train: int) -> dict:
@@ -463,17 +479,7 @@ class Playbook:
         record, _ = cached_run(f"{self.cache_prefix}-tfidf", key, compute)
         return record
 
-    # ---- the chapter's experiments
-    def comparison(self) -> dict[str, dict]:
-        """Every method on the same data, plus the anchor on the same reviews and on all of
-        them; keys are the table's labels."""
-        found = {}
-        for m in METHODS:  # PEFT's LoRA at tap's chosen rate: the two rows differ by implementation alone
-            found[m.label] = self.run(m, lr=self.chosen_rate("lora")) if m.key == "lora-peft" else self.search(m)[0]
-        found[TFIDF_SAME] = self.tfidf(self.size.train)
-        found[TFIDF_ALL] = self.tfidf(self.size.tfidf_all)
-        return found
-
+    # ---- what chapter 07 adds to the comparison
     def precision_check(self) -> dict[str, dict]:
         """Full fine-tuning in the runs' precision and in float32, on the same reviews: what 16-bit
         forward passes cost in accuracy, and what they save in time. When the runs are in float32
@@ -494,12 +500,9 @@ class Playbook:
             repeats[seed] = {k: book.run(k, lr=self.chosen_rate(k)) for k in keys}
         return repeats
 
-    def data_efficiency(self) -> dict[str, list[dict]]:
-        """Accuracy against training-set size for full fine-tuning, LoRA and the anchor; the
-        largest neural size is the comparison's own run (reused from the cache)."""
-        curves = {
-            METHOD[k].label: [self.run(k, n, lr=self.chosen_rate(k)) for n in self.size.curve]
-            for k in ("full", "lora")
-        }
-        curves[TFIDF_SAME] = [self.tfidf(n) for n in (*self.size.tfidf_curve, self.size.tfidf_all)]
+    def data_efficiency(self, curve: tuple[int, ...], tfidf_sizes: tuple[int, ...]) -> dict[str, list[dict]]:
+        """Accuracy against training-set size for full fine-tuning and LoRA (at the rates their
+        searches chose) on ``curve``'s sizes, and the anchor on ``tfidf_sizes`` (0: all)."""
+        curves = {METHOD[k].label: [self.run(k, n, lr=self.chosen_rate(k)) for n in curve] for k in ("full", "lora")}
+        curves[TFIDF_SAME] = [self.tfidf(n) for n in tfidf_sizes]
         return curves

@@ -276,6 +276,9 @@ def load_task(
     return TaskData(name, data, splits, _digest(*ordered.values()), warnings)
 
 
-def subset(ds: Dataset, n: int) -> Dataset:
-    """The first ``n`` rows in content order: nested subsets, classes in their natural proportions."""
-    return ds.select(range(min(n, len(ds))))
+def subset(ds: Dataset, n: int, seed: int = 0) -> Dataset:
+    """``n`` rows: the first in content order (seed 0), or in an order that ``seed`` shuffles
+    the content order into, so another seed draws other rows, the same on every machine.
+    Subsets of one seed are nested; classes keep their natural proportions."""
+    order = np.random.default_rng(seed).permutation(len(ds)) if seed else np.arange(len(ds))
+    return ds.select(order[: min(n, len(ds))])

@@ -1,4 +1,5 @@
-"""``python -m tap playbook``: chapter 07's comparison on any labelled texts. Every method gets
+"""``python -m tap playbook``: the book's comparison on any labelled texts (chapter 07 calls it on
+IMDB, chapter 08 on AG News). Every method gets
 the same training examples and steps; each one's learning rate is chosen on the validation set
 from three rates around its usual one; the sizes come from a time budget and this machine's
 measured speed (``tap.budget``). Runs are cached like the book's, so the same command run again
@@ -9,19 +10,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from . import models
 from .budget import RATE_FACTORS, Plan, make_plan, measure_speed, parse_budget
-from .data import Splits
 from .intervals import accuracy_interval, paired_difference
 from .measure import timer
 from .methods import METHOD
 from .models import quiet_transformers
-from .playbook import TFIDF_SAME, Playbook, PlaybookSize
+from .playbook import BERT_BASE_RATES, TFIDF_SAME, Playbook, PlaybookSize
 from .profiles import Profile, get_profile
 from .task_data import InputError, TaskData, load_task, subset
 
@@ -46,46 +45,16 @@ class CommandSize:
     batch_size: int
     epochs: int
     caps: dict = field(default_factory=dict)  # most train / val / test examples a budget may buy
+    lr: dict = field(default_factory=dict)  # per-method usual rates, where the profile's model needs its own
 
 
 SIZES = {
     "smoke": CommandSize("bert-base-uncased", 48, 16, 1, {"train": 64, "val": 32, "test": 48}),
     "book": CommandSize("bert-base-uncased", 128, 8, 1, {"train": 20_000, "val": 300, "test": 1_000}),
-    "full": CommandSize("bert-base-uncased", 256, 32, 2, {"train": 100_000, "val": 2_000, "test": 10_000}),
+    "full": CommandSize(
+        "bert-base-uncased", 256, 32, 2, {"train": 100_000, "val": 2_000, "test": 10_000}, BERT_BASE_RATES
+    ),
 }
-
-
-class TaskPlaybook(Playbook):
-    """Chapter 07's runs (``tap.playbook.Playbook``) on a reader's task: its splits, its classes,
-    and runs cached under ``playbook-*`` with the data's digest in their key."""
-
-    cache_prefix = "playbook"
-
-    def __init__(self, task: TaskData, size: PlaybookSize, profile: Profile, hub_id: str, seed: int = 0) -> None:
-        super().__init__(profile, hub_id, seed)
-        self.task, self.size, self.num_classes = task, size, task.num_classes
-        self.keep_state = set(PEFT_FORMAT)
-
-    def with_seed(self, seed: int) -> TaskPlaybook:
-        """The same task, sizes and model with another seed."""
-        return TaskPlaybook(self.task, self.size, self.profile, self.hub_id, seed)
-
-    def model_path(self) -> str:
-        """A local folder as given; a Hub id as the profile resolves it."""
-        return self.hub_id if Path(self.hub_id).is_dir() else super().model_path()
-
-    def splits(self, n_train: int | None = None) -> Splits:
-        s = self.task.splits
-        return Splits(
-            subset(s.train, n_train or self.size.train),
-            subset(s.val, self.size.val),
-            subset(s.test, self.size.test),
-            s.label_names,
-            s.note,
-        )
-
-    def dataset_key(self) -> dict:
-        return {"dataset": self.task.name, "digest": self.task.digest}
 
 
 def parse_methods(text: str | list[str]) -> list[str]:
@@ -114,10 +83,10 @@ class Comparison:
     model: str
     profile: str
     actual_s: float
-    playbook: TaskPlaybook
+    playbook: Playbook
 
 
-def _speed(book: TaskPlaybook, precision: str):
+def _speed(book: Playbook, precision: str):
     """This machine's speed for the task's model, on one real training batch."""
     book.load_model()  # the first load also imports the model's code: time the second
     with timer() as clock:
@@ -137,6 +106,7 @@ def render_plan(plan: Plan, task: TaskData, methods: list[str], precision: str, 
         if METHOD_KEYS[m]
     )
     s = plan.speed
+    chosen = f" after pilots on {plan.pilot:,} training examples, then the chosen rate on all" if plan.pilot else ""
     return (
         f"Plan for {task.name} ({task.num_classes} classes: {', '.join(task.splits.label_names)}); model {model}, {precision}\n"
         f"  measured here: {s.step_s:.2f} s per training step of {plan.batch_size} examples, "
@@ -144,7 +114,7 @@ def render_plan(plan: Plan, task: TaskData, methods: list[str], precision: str, 
         f"  training examples  {plan.train:>7,} (of {len(task.splits.train):,})   steps per run {plan.steps:,}\n"
         f"  validation         {plan.val:>7,} (of {len(task.splits.val):,})\n"
         f"  test               {plan.test:>7,} (of {len(task.splits.test):,})\n"
-        f"  neural runs        {plan.runs:>7} ({len(RATE_FACTORS)} learning rates per method, chosen on validation)\n"
+        f"  neural runs        {plan.runs:>7} ({len(RATE_FACTORS)} learning rates per method, chosen on validation{chosen})\n"
         f"{rates}\n"
         f"  estimated time     {plan.estimate_s / 60:>7.1f} min "
         + (
@@ -184,7 +154,7 @@ def run_playbook(
         echo(f"warning: {warning}")
     size = SIZES[p.name]
     hub_id = model or size.model
-    book = TaskPlaybook(
+    book = Playbook(
         task,
         PlaybookSize(
             train=len(task.splits.train),
@@ -196,10 +166,12 @@ def run_playbook(
             curve=(),
             tfidf_curve=(),
             tfidf_all=0,
+            lr=size.lr,
         ),
         p,
         hub_id,
         seed,
+        keep_state=PEFT_FORMAT,
     )
     with quiet_transformers():  # loading reports and "newly initialised head" notes: the plan says what loads
         precision = book.train_config(METHOD["full"]).mixed_precision
@@ -220,19 +192,20 @@ def run_playbook(
             fixed_s=time.perf_counter() - start,
             sizes=sizes,
         )
-        book.size = replace(book.size, train=plan.train, val=plan.val, test=plan.test)
+        book.size = replace(book.size, train=plan.train, val=plan.val, test=plan.test, pilot=plan.pilot)
         loaded = models.STAND_INS.get(hub_id, hub_id) if p.name != "smoke" else "a tiny random BERT (smoke profile)"
         echo(render_plan(plan, task, names, precision, loaded))
         if dry_run:
             return plan
         search: dict[str, list[dict]] = {}
         records: dict[str, dict] = {}
-        with tqdm(total=plan.runs + 1, desc="playbook", unit="run") as overall:
+        per_method = len(RATE_FACTORS) + (1 if plan.pilot else 0)  # the pilots, then the chosen rate's run
+        with tqdm(total=len(neural) * per_method + 1, desc="playbook", unit="run") as overall:
             for key in neural:
                 method = METHOD[key]
                 overall.set_postfix_str(f"{method.label}, {len(RATE_FACTORS)} rates")
                 records[method.label], search[method.label] = book.search(method, plan.train)
-                overall.update(len(RATE_FACTORS))
+                overall.update(per_method)
             overall.set_postfix_str(TFIDF_SAME)
             records[TFIDF_SAME] = book.tfidf(plan.train)
             overall.update()

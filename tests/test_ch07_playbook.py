@@ -16,7 +16,7 @@ from tap.chapters import ch07_playbook as ch07
 from tap.chapters import chapter
 from tap.devices import fitting_precision
 from tap.methods import METHOD, METHODS
-from tap.playbook import TFIDF_ALL, TFIDF_SAME, Playbook
+from tap.playbook import TFIDF_ALL, TFIDF_SAME
 from tap.profiles import get_profile
 from tap.report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, format_table
 
@@ -221,7 +221,7 @@ def test_bitfit_phrase_follows_the_measured_order(bitfit_acc, opening):
 
 
 def test_method_table_shows_whole_settings_and_exact_rates():
-    table = ch07.method_table(Playbook(get_profile("book")))
+    table = ch07.method_table(get_profile("book"))
     assert (
         table.loc["LoRA (tap)", "settings"]
         == "r 8; alpha 16; targets query, value; dropout 0.0; init A copied from PEFT"
@@ -363,7 +363,13 @@ def test_the_experiment_runs_every_method_and_the_introduction_shows_its_numbers
             and again["lr"] == by_key["full"]["lr"]
             and outcome.records[f"{again['method']}, seed {seed}"] is again
         )
+        assert again["test_correct"] != by_key["full"]["test_correct"]  # scored on another draw of test reviews
     assert facts["seed_words"].startswith(f"Over {len(ch07.SEEDS)} seeds the difference runs from")
+    # The comparison is the command's: run_playbook on IMDB's own splits, at the pinned sizes.
+    result = outcome.context["result"]
+    assert result.task.source == ch07.IMDB and result.plan.pinned and result.plan.pilot == 16
+    assert {k: getattr(result.plan, k) for k in ("train", "val", "test")} == {"train": 32, "val": 16, "test": 32}
+    assert all(comparison[label] is r for label, r in result.records.items())
     # The introduction: the same comparison, now from the run cache, and the same numbers.
     headline = chapter("ch07").experiment(profile, comparison_only=True)
     assert all(r["from_cache"] for r in headline.records.values())

@@ -6,12 +6,15 @@ from dataclasses import replace
 
 import pytest
 import torch
+from datasets import Dataset
 
 from tap import devices
 from tap.cache import config_key
+from tap.data import Splits
 from tap.methods import METHOD
-from tap.playbook import Playbook
+from tap.playbook import SIZES, Playbook
 from tap.profiles import get_profile
+from tap.task_data import TaskData
 
 
 @pytest.fixture
@@ -45,13 +48,20 @@ def test_bf16_only_where_the_cpu_and_pytorch_compute_it(cpu, capability, flags, 
     assert sentence.endswith(".") and ("many times slower" in sentence) == (chosen == "no")
 
 
+def two_class_playbook() -> Playbook:
+    """The smoke profile's playbook on a task of two classes (no rows: nothing here reads them)."""
+    empty = Dataset.from_dict({"text": [], "label": []})
+    task = TaskData("toy", "toy.csv", Splits(empty, empty, empty, ["neg", "pos"], ""), "0")
+    return Playbook(task, SIZES["smoke"], get_profile("smoke"))
+
+
 def test_the_playbook_runs_in_the_fitting_precision_and_repeats_only_bf16_in_float32(cpu, monkeypatch):
     def run(self, method, n_train=None, mixed_precision=None, lr=None):
         return {"mixed_precision": self.train_config(METHOD[method], mixed_precision, lr).mixed_precision}
 
     monkeypatch.setattr(Playbook, "run", run)
     monkeypatch.setattr(Playbook, "chosen_rate", lambda self, method: 1e-4)
-    book = Playbook(get_profile("smoke"))
+    book = two_class_playbook()
     cpu("AVX2", "avx512_bf16")
     assert book.train_config(METHOD["lora"]).mixed_precision == "no"
     assert book.precision_check() == {"float32": {"mixed_precision": "no"}}
@@ -61,7 +71,7 @@ def test_the_playbook_runs_in_the_fitting_precision_and_repeats_only_bf16_in_flo
 
 
 def test_the_precision_is_part_of_a_runs_cache_key():
-    book, full = Playbook(get_profile("smoke")), METHOD["full"]
+    book, full = two_class_playbook(), METHOD["full"]
     configs = {p: book.train_config(full, p) for p in ("bf16", "no")}
     assert replace(configs["bf16"], mixed_precision="no") == configs["no"]  # nothing else differs
     keys = {p: book.config(full, 32, cfg) for p, cfg in configs.items()}

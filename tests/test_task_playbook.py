@@ -12,7 +12,8 @@ import torch
 
 from tap import __main__ as cli
 from tap import budget
-from tap.task_data import InputError, load_task
+from tap.task_data import InputError, load_task, subset
+from tap.task_playbook import run_playbook
 
 WORDS = {
     "pos": "great wonderful moving superb",
@@ -215,13 +216,13 @@ def test_an_interrupted_comparison_resumes_without_recomputing_finished_runs(tmp
 
 @pytest.fixture
 def task_book(tmp_path):
-    from tap.playbook import SIZES
+    from tap.playbook import SIZES, Playbook
     from tap.profiles import get_profile
-    from tap.task_playbook import TaskPlaybook
 
     rows(["pos", "neg"], 40).to_csv(tmp_path / "a.csv", index=False)
     size = replace(SIZES["smoke"], train=16, val=8, test=8)
-    return TaskPlaybook(load_task(str(tmp_path / "a.csv")), size, get_profile("smoke"), "bert-base-uncased", seed=0)
+    task = load_task(str(tmp_path / "a.csv"))
+    return Playbook(task, size, get_profile("smoke"), "bert-base-uncased", seed=0, keep_state=("lora",))
 
 
 def test_with_seed_keeps_the_task_and_its_sizes(task_book):
@@ -233,19 +234,46 @@ def test_with_seed_keeps_the_task_and_its_sizes(task_book):
 
 
 def test_seed_repeats_run_on_the_same_task(task_book, monkeypatch):
-    from tap.task_playbook import TaskPlaybook
-
-    monkeypatch.setattr(TaskPlaybook, "chosen_rate", lambda self, key: 1e-3)
-    monkeypatch.setattr(TaskPlaybook, "run", lambda self, key, lr: (type(self).__name__, self.task.name, self.seed))
-    repeats = task_book.seed_repeats(("full",), (0, 1))
-    assert repeats == {seed: {"full": ("TaskPlaybook", task_book.task.name, seed)} for seed in (0, 1)}
-
-
-def test_a_playbook_with_another_seed_is_a_playbook_of_the_same_profile():
     from tap.playbook import Playbook
-    from tap.profiles import get_profile
 
-    book = Playbook(get_profile("smoke"), seed=0)
-    other = book.with_seed(2)
-    assert type(other) is Playbook and other.seed == 2
-    assert (other.profile, other.hub_id, other.size) == (book.profile, book.hub_id, book.size)
+    monkeypatch.setattr(Playbook, "chosen_rate", lambda self, key: 1e-3)
+    monkeypatch.setattr(Playbook, "run", lambda self, key, lr: (self.task.name, self.seed))
+    repeats = task_book.seed_repeats(("full",), (0, 1))
+    assert repeats == {seed: {"full": (task_book.task.name, seed)} for seed in (0, 1)}
+
+
+def test_pinned_sizes_with_a_pilot_are_estimated_as_pilots_then_one_run_per_method():
+    speed = budget.Speed(step_s=0.5, scored_per_s=50.0, load_s=1.0)
+    available = {"train": 10_000, "val": 500, "test": 2_000}
+    rates = {"full": [1e-4 / 3, 1e-4, 3e-4], "lora": [2e-3 / 3, 2e-3, 6e-3]}
+    args = dict(rates=rates, batch_size=8, epochs=1, caps={}, num_classes=2)
+    sizes = {"train": 800, "val": 100, "test": 400}
+    plain = budget.make_plan(60, speed, available, sizes=sizes, **args)
+    piloted = budget.make_plan(60, speed, available, sizes={**sizes, "pilot": 400}, **args)
+    assert plain.pinned and plain.pilot == 0 and piloted.pilot == 400
+    pilots = budget.cost_s(speed, 6, 400, 100, 0, 8, 1)  # six searched runs, unscored
+    finals = budget.cost_s(speed, 2, 800, 100, 400, 8, 1)  # each method's chosen rate, scored
+    assert piloted.estimate_s == pytest.approx(pilots + finals) and piloted.estimate_s < plain.estimate_s
+    assert budget.make_plan(60, speed, available, sizes={**sizes, "pilot": 800}, **args).pilot == 0  # no smaller
+
+
+def test_another_seed_draws_other_examples_nested_and_the_same_everywhere(tmp_path):
+    rows(["pos", "neg"], 60).to_csv(tmp_path / "data.csv", index=False)
+    train = load_task(str(tmp_path / "data.csv")).splits.train
+    assert subset(train, 10)["text"] == train["text"][:10]  # seed 0: the content order
+    one, again, two = subset(train, 10, seed=1), subset(train, 10, seed=1), subset(train, 10, seed=2)
+    assert one["text"] == again["text"] and one["text"] != two["text"] and one["text"] != subset(train, 10)["text"]
+    assert subset(train, 5, seed=1)["text"] == one["text"][:5]  # nested within a seed
+
+
+def test_a_seed_repeat_is_the_same_task_at_the_same_sizes_with_other_examples(tmp_path, cache):
+    rows(["pos", "neg"], 120).to_csv(tmp_path / "data.csv", index=False)
+    sizes = {"train": 32, "val": 16, "test": 24, "pilot": 16}
+    result = run_playbook(str(tmp_path / "data.csv"), methods="probe,full", profile="smoke", sizes=sizes, echo=print)
+    book = result.playbook
+    assert result.plan.pilot == 16 and book.size.pilot == 16
+    assert all(r["train_examples"] == 16 and "test_accuracy" not in r for runs in result.search.values() for r in runs)
+    assert all(result.records[m]["train_examples"] == 32 for m in ("linear probe", "full fine-tuning"))
+    other = book.with_seed(1)
+    assert type(other) is type(book) and other.task is book.task and other.size == book.size and other.seed == 1
+    assert set(other.main.test["text"]) != set(book.main.test["text"]) and len(other.main.test) == 24

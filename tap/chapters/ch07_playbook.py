@@ -1,5 +1,6 @@
 """Chapter 07's experiment, the playbook: every adaptation method of ``tap.methods`` side by side
-on one pre-trained model with the same reviews and budget (``tap.playbook`` runs them), against
+on one pre-trained model with the same reviews and budget (``python -m tap playbook``'s function,
+``tap.task_playbook.run_playbook``, runs them on IMDB), against
 TF-IDF + logistic regression; accuracy with 95% intervals, trainable parameters, bytes stored per
 task, time and memory; data efficiency; and the book's own encoder (chapters 01, 04, 05) beside
 them. Here too: the tables, the headline numbers and the words the page (and the introduction,
@@ -16,13 +17,15 @@ from .. import plots
 from ..devices import precision_reason
 from ..intervals import accuracy_interval, paired_difference
 from ..methods import METHOD, METHODS
-from ..playbook import TFIDF_SAME, Playbook
+from ..playbook import SIZES, TFIDF_ALL, TFIDF_SAME
 from ..profiles import Profile, as_profile
 from ..report import PEFT_TARGET_POINTS, gap, results_table, shown_difference
 from ..runs import Outcome
+from ..task_playbook import Comparison, run_playbook
 from ..verdict import interval_sentence, key_numbers, paired_claim, phrases, search_words
 from . import ch01_transfer, ch04_adapters, ch05_lora, ch07_study
 
+IMDB = "stanfordnlp/imdb"  # read through the command's loader, as a reader's Hub dataset would be
 SEEDS = (0, 1, 2)  # the headline pair is repeated with each: other reviews, initial head and order
 
 # --------------------------------------------------------------------------- tables
@@ -33,15 +36,16 @@ def _setting(value) -> str:
     return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
-def method_table(book: Playbook) -> pd.DataFrame:
-    """What each method trains, who implements it, and its usual learning rate in ``book``'s
-    profile: the centre of the three rates its search tries."""
+def method_table(profile: Profile) -> pd.DataFrame:
+    """What each method trains, who implements it, and its usual learning rate in ``profile``:
+    the centre of the three rates its search tries."""
+    rates = SIZES[profile.name].lr
     rows = [
         {
             "method": m.label,
             "what trains": m.trains,
             "implemented by": m.library,
-            "usual learning rate": np.format_float_positional(book.rates(m)[1], trim="-"),
+            "usual learning rate": np.format_float_positional(rates.get(m.key, m.lr), trim="-"),
             "settings": "; ".join(f"{k} {_setting(v)}" for k, v in m.settings.items()) or "—",
         }
         for m in METHODS
@@ -428,20 +432,45 @@ def seed_words(repeats: dict[int, dict[str, dict]], best_key: str) -> str:
     )
 
 
-def experiment(profile: Profile | None = None, book: Playbook | None = None, comparison_only: bool = False) -> Outcome:
+def pinned_sizes(profile: Profile) -> dict[str, int]:
+    """The sizes the chapter pins (``tap.playbook.SIZES``), so that its numbers do not depend on
+    the speed of the machine that builds it: train, val, test and the rate search's pilot."""
+    s = SIZES[profile.name]
+    return {"train": s.train, "val": s.val, "test": s.test, "pilot": s.pilot}
+
+
+def imdb_comparison(profile: Profile | None = None, echo: Callable[[str], None] = print) -> tuple[Comparison, dict]:
+    """The chapter's comparison: ``python -m tap playbook``'s function on IMDB, at the pinned
+    sizes, every method's rate chosen on validation; then PEFT's LoRA at the rate chosen for
+    ``tap``'s (the two rows differ by implementation alone) and the anchor on every training
+    review. Returns the command's result and the records by the table's labels."""
+    p = as_profile(profile)
+    result = run_playbook(IMDB, test="test", profile=p, sizes=pinned_sizes(p), echo=echo)
+    book = result.playbook
+    records = {
+        m.label: book.run(m, lr=book.chosen_rate("lora")) if m.key == "lora-peft" else result.records[m.label]
+        for m in METHODS
+    }
+    records[TFIDF_SAME] = result.records[TFIDF_SAME]
+    records[TFIDF_ALL] = book.tfidf(SIZES[p.name].tfidf_all)
+    return result, records
+
+
+def experiment(profile: Profile | None = None, comparison_only: bool = False) -> Outcome:
     """Everything chapter 07 runs (from the run cache when it is there) and its figures.
-    ``book`` saves loading the data and tokenizer twice when the page has them.
     ``comparison_only`` (the introduction's headline) runs only the comparison of the methods
-    and the anchor, and draws only its accuracy-against-parameters figure.
+    and the anchor, quietly, and draws only its accuracy-against-parameters figure.
 
     ``records``: the comparison's runs by method, then the data-efficiency runs the comparison
-    does not hold already (``"<method>, <n> reviews"``) and the book's encoder's runs
-    (``"book's encoder: <how>"``). ``context``: ``book`` (the ``Playbook``), ``comparison``,
-    ``curves`` (method -> records by training size) and ``scratch`` (the book's encoder)."""
-    book = book or Playbook(as_profile(profile))
-    comparison = book.comparison()
-    scratch = from_scratch_runs(book.profile)
-    study = ch07_study.study_values(scratch, book.profile)
+    does not hold already (``"<method>, <n> reviews"``), the seed repeats and the book's encoder's
+    runs (``"book's encoder: <how>"``). ``context``: ``result`` (the command's ``Comparison``),
+    ``book`` (its ``Playbook``), ``comparison``, ``curves`` (method -> records by training size)
+    and ``scratch`` (the book's encoder)."""
+    p = as_profile(profile)
+    result, comparison = imdb_comparison(p, echo=(lambda _: None) if comparison_only else print)
+    book = result.playbook
+    scratch = from_scratch_runs(p)
+    study = ch07_study.study_values(scratch, p)
     study_figures = ch07_study.study_figures(study, scratch["from scratch"]["test_size"])
     if comparison_only:
         series, refs = frontier_series(comparison)
@@ -451,10 +480,11 @@ def experiment(profile: Profile | None = None, book: Playbook | None = None, com
         return Outcome(
             dict(comparison),
             {"accuracy_vs_parameters": figure, **study_figures},
-            {"book": book, "comparison": comparison, "scratch": scratch, "study": study},
+            {"result": result, "book": book, "comparison": comparison, "scratch": scratch, "study": study},
         )
-    search = {m.label: book.search(m)[1] for m in METHODS if m.key != "lora-peft"}  # from the run cache
-    curves, precision = book.data_efficiency(), book.precision_check()
+    s = SIZES[p.name]
+    curves = book.data_efficiency(s.curve, (*s.tfidf_curve, s.tfidf_all))
+    precision = book.precision_check()
     best_key = comparison[key_numbers(comparison)["best_label"]]["method_key"]
     repeats = book.seed_repeats(("full", best_key), SEEDS)
     records = dict(comparison)
@@ -498,13 +528,14 @@ def experiment(profile: Profile | None = None, book: Playbook | None = None, com
         records,
         {**figures, **study_figures},
         {
+            "result": result,
             "book": book,
             "comparison": comparison,
             "curves": curves,
             "scratch": scratch,
             "study": study,
             "precision": precision,
-            "search": search,
+            "search": result.search,
             "repeats": repeats,
             "best_key": best_key,
         },
