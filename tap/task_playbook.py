@@ -22,6 +22,7 @@ from .methods import METHOD
 from .models import quiet_transformers
 from .playbook import BERT_BASE_RATES, TFIDF_SAME, Playbook, PlaybookSize
 from .profiles import Profile, get_profile
+from .report import shown_difference
 from .task_data import InputError, TaskData, load_task, subset
 
 METHOD_KEYS = {  # the command's names -> tap.methods' keys (None: the TF-IDF anchor)
@@ -223,7 +224,7 @@ def summary_rows(result: Comparison) -> list[dict]:
     rows = []
     for label, r in result.records.items():
         lo, hi = accuracy_interval(r)
-        d, d_lo, d_hi = paired_difference(r["test_correct"], best["test_correct"])
+        _, d_lo, d_hi = paired_difference(r["test_correct"], best["test_correct"])
         rows.append(
             {
                 "method": label,
@@ -232,7 +233,8 @@ def summary_rows(result: Comparison) -> list[dict]:
                 "macro-F1 (%)": 100 * f1_score(gold, r["test_predicted"], average="macro"),
                 f"vs {best_label} (points, paired 95%)": "—"
                 if label == best_label
-                else f"{100 * d:+.1f} ({100 * d_lo:+.1f} to {100 * d_hi:+.1f})",
+                else f"{shown_difference(100 * r['test_accuracy'], 100 * best['test_accuracy']):+.1f} "
+                f"({100 * d_lo:+.1f} to {100 * d_hi:+.1f})",
                 "learning rate": f"{r['lr']:.1e}" if "lr" in r else "",
                 "validation accuracy (%)": 100 * r["best_val_accuracy"] if "best_val_accuracy" in r else None,
                 "trainable params": r["trainable_params"],

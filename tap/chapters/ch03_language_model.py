@@ -24,7 +24,7 @@ from ..hf_data import TokenizedDataset
 from ..lm_finetune import bert_classifier
 from ..models import quiet_transformers
 from ..profiles import Profile, as_profile, get_profile
-from ..report import compare, standard_error
+from ..report import gap, standard_error
 from ..runs import EncodedTask, Outcome, Run, run_classifier
 from ..text import Vocabulary, words
 from ..training import TrainConfig
@@ -411,7 +411,7 @@ def facts(outcome: Outcome) -> dict:
         if len(shared) >= 3
         else "lists that change with the context: the model has begun to use the words around the gap",
         **{f"{key}_acc": 100 * r[name]["test_accuracy"] for key, name in CLASSIFIERS.items()},
-        "gain_text": compare(gain, ahead="above", behind="below", level="level with"),
+        "gain_text": gap(100 * pre["test_accuracy"], 100 * scratch["test_accuracy"], ahead="above", behind="below"),
         "train_size": pre["train_examples"],
         "test_size": n_test,
         "ft_time": pre["wall_time_s"],

@@ -25,7 +25,7 @@ from ..lora import apply_lora, merge, unmerge
 from ..methods import peft_lora
 from ..parameter_counts import count_parameters
 from ..profiles import Profile, as_profile
-from ..report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, format_table, gap, results_table
+from ..report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, format_table, gap, results_table, shown_difference
 from ..runs import Outcome, Run, run_classifier
 from ..text import EncodedDataset
 from ..training import TrainConfig, logits_of
@@ -455,7 +455,7 @@ def facts(outcome: Outcome) -> dict:
         "target_share": PEFT_TARGET_SHARE,
         "target_points_unit": "point" if PEFT_TARGET_POINTS == 1 else "points",
         "small_sentence": small_sentence,
-        "target_met": "meets" if chosen and ft_acc - _acc(chosen) <= PEFT_TARGET_POINTS else "misses",
+        "target_met": "meets" if chosen and shown_difference(ft_acc, _acc(chosen)) <= PEFT_TARGET_POINTS else "misses",
         "embedding_share": 100 * c["source"].model.embedding.weight.numel() / ft["total_params"],
         "test_size": best["test_size"],
         "lora_train": best["train_examples"],
