@@ -319,5 +319,19 @@ def test_distribution_is_tap_playbook_and_imports_as_tap():
         tomllib = pytest.importorskip("tomli")
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert project["project"]["name"] == "tap-playbook"
-    assert project["tool"]["setuptools"]["packages"] == ["tap"]
     assert "`tap-playbook`" in README
+
+
+def test_the_distribution_holds_every_subpackage_a_page_imports():
+    """A Colab or Binder page installs the package from git, not in editable mode: the wheel must hold
+    ``tap.chapters`` (and any other subpackage), which a bare ``packages = ["tap"]`` leaves out."""
+    import setuptools
+
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    found = set(setuptools.find_packages(str(ROOT), include=include))
+    wanted = {".".join(p.relative_to(ROOT).parts) for p in (ROOT / "tap").rglob("*") if (p / "__init__.py").exists()}
+    assert wanted | {"tap"} <= found and "tap.chapters" in found
