@@ -17,7 +17,7 @@ import numpy as np
 from datasets import ClassLabel, Dataset, disable_progress_bars, load_dataset
 from datasets.utils import logging as datasets_logging
 
-from .data import DATA_ENV, Splits, content_order, read_folder, text_key
+from .data import DATA_ENV, Splits, content_order, read_folder, text_keys
 from .hub import hub_available, revision
 
 LOADERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
@@ -197,14 +197,11 @@ def _encode(ds: Dataset, names: list[str]) -> Dataset:
     return ds.cast_column("label", ClassLabel(names=names))
 
 
-def _share(text: str) -> float:
-    """Where a text falls in [0, 1): from its hash, so the split ignores row order, and rows
-    with the same text always land on the same side."""
-    return text_key(text) / 2**64
-
-
 def _carve(ds: Dataset, start: float, stop: float) -> Dataset:
-    return ds.filter(lambda row: start <= _share(row["text"]) < stop)
+    """The rows whose text's hash, as a share of [0, 1), falls in [start, stop), in their order: the
+    split ignores row order, and rows with the same text always land on the same side."""
+    shares = text_keys(ds) / 2**64
+    return ds.select(np.flatnonzero((shares >= start) & (shares < stop)))
 
 
 def check_classes(splits: dict[str, Dataset], names: list[str], source: str) -> None:
