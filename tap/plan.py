@@ -337,7 +337,8 @@ def _ch04(p: Profile) -> tuple[list[Job], list[str]]:
         )
     )
     keep = ("AG News", "IMDB full", "linear probe:")
-    return jobs + [j for j in base if j.what.startswith(keep)], [
+    shared = _comparison(p, "probe, adapters and full fine-tuning in the pre-trained BERT", 3, 3)
+    return shared + jobs + [j for j in base if j.what.startswith(keep)], [
         "adapter runs timed as full training: their backward pass still crosses every layer (an upper bound)"
     ]
 
@@ -388,7 +389,8 @@ def _ch05(p: Profile) -> tuple[list[Job], list[str]]:
         )
     )
     keep = ("AG News", "IMDB full", "linear probe:")
-    return jobs + [j for j in base if j.what.startswith(keep)], [
+    shared = _comparison(p, "probe, LoRA and full fine-tuning in the pre-trained BERT", 3, 3)
+    return shared + jobs + [j for j in base if j.what.startswith(keep)], [
         "the original study's word-vector classifier not estimated (a 100 → 128 → 2 network on mean vectors: "
         "seconds; reading the reviews dominates)",
         "the check against PEFT on BERT not estimated (a few steps)",
@@ -469,49 +471,61 @@ def _ch06(p: Profile) -> tuple[list[Job], list[str]]:
     ]
 
 
-def _ch07(p: Profile) -> tuple[list[Job], list[str]]:
-    s = playbook.SIZES[p.name]
+def _playbook_model(p: Profile) -> tuple[Shape, str]:
+    """The shape and name of the pre-trained model the book's IMDB comparison adapts."""
     if p.name == "smoke":
-        shape, model = (
-            Shape.of("tiny BERT (smoke)", "bert", vocab_size=30_522, **playbook.SMOKE_BERT),
-            "tiny random BERT",
-        )
-    elif p.original_models:
-        shape, model = (
+        return Shape.of("tiny BERT (smoke)", "bert", vocab_size=30_522, **playbook.SMOKE_BERT), "tiny random BERT"
+    if p.original_models:
+        return (
             Shape.of("BERT-base (30,522-token vocabulary)", "bert", vocab_size=30_522, **BERT_BASE),
             _hub(playbook.BASE_MODEL, p, ""),
         )
-    else:
-        shape, model = (
-            Shape.of("all-MiniLM-L6-v2 shape", "bert", **MINILM_SHAPE),
-            _hub(playbook.BASE_MODEL, p, "all-MiniLM-L6-v2"),
-        )
+    return Shape.of("all-MiniLM-L6-v2 shape", "bert", **MINILM_SHAPE), _hub(playbook.BASE_MODEL, p, "all-MiniLM-L6-v2")
+
+
+def _comparison(p: Profile, what: str, runs: int, searched: int) -> list[Job]:
+    """The book's IMDB comparison (``tap.task_playbook.imdb_playbook``): ``runs`` final runs, and
+    the pilots of the ``searched`` methods that choose their rate. Chapters 04 and 05 run their
+    methods' share of it and chapter 07 the rest, through the run cache; each chapter alone runs
+    its share from an empty cache."""
+    s = playbook.SIZES[p.name]
+    shape, model = _playbook_model(p)
     test = s.test or IMDB_TEST
-    per_run = s.val * s.epochs + test
-    curve = [n for n in s.curve if n != s.train]
-    jobs = [
+    return [
         Job(
-            f"{len(methods.METHODS)} methods, the same budget",
+            what,
             model,
             shape,
             _imdb(p, s.train, s.val, test),
-            s.train * len(methods.METHODS),
+            s.train * runs,
             s.epochs,
             length("imdb", "train", s.max_len),
             s.batch_size,
-            per_run * len(methods.METHODS),
+            (s.val * s.epochs + test) * runs,
         ),
         Job(
-            f"learning-rate pilots: {len(methods.METHODS) - 1} methods x {len(budget.RATE_FACTORS)} rates",
+            f"learning-rate pilots: {searched} methods x {len(budget.RATE_FACTORS)} rates",
             model,
             shape,
             _imdb(p, s.pilot, s.val, 0),
-            s.pilot * (len(methods.METHODS) - 1) * len(budget.RATE_FACTORS),
+            s.pilot * searched * len(budget.RATE_FACTORS),
             s.epochs,
             length("imdb", "train", s.max_len),
             s.batch_size,
-            s.val * s.epochs * (len(methods.METHODS) - 1) * len(budget.RATE_FACTORS),
+            s.val * s.epochs * searched * len(budget.RATE_FACTORS),
         ),
+    ]
+
+
+def _ch07(p: Profile) -> tuple[list[Job], list[str]]:
+    s = playbook.SIZES[p.name]
+    shape, model = _playbook_model(p)
+    test = s.test or IMDB_TEST
+    per_run = s.val * s.epochs + test
+    curve = [n for n in s.curve if n != s.train]
+    n = len(methods.METHODS)
+    jobs = [
+        *_comparison(p, f"{n} methods, the same budget", n, n - 1),
         Job(
             "data efficiency: full fine-tuning and LoRA",
             model,
@@ -525,7 +539,7 @@ def _ch07(p: Profile) -> tuple[list[Job], list[str]]:
         ),
     ]
     mine = _ch01(p, "ch01")
-    lora = _ch05(p)[0][0]
+    lora = next(j for j in _ch05(p)[0] if j.what.startswith("LoRA runs"))
     jobs += [j for j in mine if not j.what.startswith("linear probe of")] + [
         Job(
             "LoRA on the book's encoder (4 targets)",

@@ -67,6 +67,7 @@ SMOKE_BERT = {
     "intermediate_size": 64,
     "max_position_embeddings": 64,
 }
+LONGER = 2  # how many times the usual epochs a run below the probe trains again
 RUN_VERSION = 1  # bump when the record a run stores changes meaning
 TFIDF_SAME = "TF-IDF + logistic regression"
 TFIDF_ALL = "TF-IDF + logistic regression, all reviews"
@@ -277,12 +278,15 @@ class Playbook:
         """The test reviews every run is scored on once, tokenised."""
         return self.tokenized(self.main.test)
 
-    def train_config(self, method: Method, mixed_precision: str | None = None, lr: float | None = None) -> TrainConfig:
-        """The one training budget, at ``lr``, else ``method``'s learning rate (the profile may override it),
+    def train_config(
+        self, method: Method, mixed_precision: str | None = None, lr: float | None = None, epochs: int | None = None
+    ) -> TrainConfig:
+        """The one training budget (``epochs`` only for a run that tests whether a method was
+        undertrained), at ``lr``, else ``method``'s learning rate (the profile may override it),
         in ``mixed_precision``, else the profile's, else the one this machine computes natively
         (resolved here, so the precision a run used is in its cache key)."""
         return TrainConfig(
-            epochs=self.size.epochs,
+            epochs=epochs or self.size.epochs,
             lr=lr or self.size.lr.get(method.key, method.lr),
             batch_size=self.size.batch_size,
             evals_per_epoch=1,
@@ -385,10 +389,11 @@ class Playbook:
         mixed_precision: str | None,
         lr: float | None,
         scored: bool = True,
+        epochs: int | None = None,
     ) -> tuple[dict, dict | None]:
         method = METHOD[method] if isinstance(method, str) else method
         n = n_train or self.size.train
-        cfg = self.train_config(method, mixed_precision, lr)
+        cfg = self.train_config(method, mixed_precision, lr, epochs)
         return cached_run(
             f"{self.cache_prefix}-{method.key}",
             self.config(method, n, cfg, scored),
@@ -402,11 +407,23 @@ class Playbook:
         mixed_precision: str | None = None,
         lr: float | None = None,
         scored: bool = True,
+        epochs: int | None = None,
     ) -> dict:
-        """The record of ``method`` trained on ``n_train`` reviews (default: the comparison's), in
+        """The record of ``method`` trained on ``n_train`` examples (default: the comparison's), in
         ``mixed_precision`` (default: ``train_config``'s), at ``lr`` (default: the method's usual
-        rate), scored on the test reviews unless not ``scored``: from the run cache, or trained now."""
-        return self._cached(method, n_train, mixed_precision, lr, scored)[0]
+        rate), for ``epochs`` (default: the size's), scored on the test examples unless not
+        ``scored``: from the run cache, or trained now."""
+        return self._cached(method, n_train, mixed_precision, lr, scored, epochs)[0]
+
+    def longer_runs(self, records: dict[str, dict], labels: list[str], factor: int = LONGER) -> dict[str, dict]:
+        """The methods ``labels`` of ``records`` trained again at their chosen rates for ``factor``
+        times the epochs: the runs that show whether a method that ended below the linear probe
+        (``tap.verdict.below_probe``) was only undertrained."""
+        return {
+            label: self.run(r["method_key"], lr=r["lr"], epochs=factor * self.size.epochs)
+            for label, r in records.items()
+            if label in labels
+        }
 
     def rates(self, method: Method | str) -> list[float]:
         """The rates searched for ``method``: its usual rate (the profile may override it), a

@@ -21,6 +21,7 @@ from .measure import timer
 from .methods import METHOD
 from .models import quiet_transformers
 from .playbook import BERT_BASE_RATES, TFIDF_SAME, Playbook, PlaybookSize
+from .playbook import SIZES as BOOK_SIZES
 from .profiles import Profile, get_profile
 from .report import shown_difference
 from .task_data import InputError, TaskData, load_task, subset
@@ -34,6 +35,7 @@ METHOD_KEYS = {  # the command's names -> tap.methods' keys (None: the TF-IDF an
     "ia3": "ia3-peft",
     "full": "full",
 }
+IMDB = "stanfordnlp/imdb"  # the book's own task, read through the same loader as a reader's Hub dataset
 PEFT_FORMAT = ("lora", "ia3-peft")  # methods whose trained weights PEFT's from_pretrained loads
 
 
@@ -211,6 +213,19 @@ def run_playbook(
             records[TFIDF_SAME] = book.tfidf(plan.train)
             overall.update()
         return Comparison(task, plan, records, search, precision, loaded, p.name, time.perf_counter() - start, book)
+
+
+def imdb_playbook(
+    profile: Profile | str | None = None, methods: str | list[str] = tuple(METHOD_KEYS), echo=print
+) -> Comparison:
+    """The book's comparison on IMDB: this command's function on IMDB's own test split (validation
+    carved from training), at the sizes the book pins (``tap.playbook.SIZES``: train, val, test
+    and the pilot the rates are tried on), so that its numbers do not depend on the speed of the
+    machine that builds it, and chapters 04, 05 and 07 share their runs through the run cache."""
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    s = BOOK_SIZES[p.name]
+    sizes = {"train": s.train, "val": s.val, "test": s.test, "pilot": s.pilot}
+    return run_playbook(IMDB, test="test", profile=p, sizes=sizes, methods=methods, echo=echo)
 
 
 def summary_rows(result: Comparison) -> list[dict]:

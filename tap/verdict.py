@@ -8,6 +8,7 @@ from __future__ import annotations
 from .intervals import accuracy_interval, paired_difference
 from .methods import METHOD
 from .playbook import TFIDF_ALL, TFIDF_SAME
+from .provenance import loaded_name
 from .report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, gap, shown_difference
 
 
@@ -198,3 +199,86 @@ def search_words(records: dict[str, dict], search: dict[str, list[dict]]) -> str
 
 def _listed(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def below_probe(records: dict[str, dict]) -> list[str]:
+    """The parameter-efficient methods in ``records`` that ended below the linear probe on the same
+    base, as the pages show accuracies (to 0.1 point). Each trains the probe's head and more, so
+    ending below it needs a reason on the page and a run that shows it (``longer_words``)."""
+    probe = records.get(METHOD["probe"].label)
+    if probe is None:
+        return []
+    return [
+        label
+        for label, r in records.items()
+        if "base_params" in r
+        and r["method_key"] not in ("full", "probe")
+        and shown_difference(100 * r["test_accuracy"], 100 * probe["test_accuracy"]) < 0
+    ]
+
+
+def longer_words(records: dict[str, dict], longer: dict[str, dict]) -> str:
+    """What the runs trained longer (``Playbook.longer_runs``) say about each method that ended
+    below the probe: whether more training at the same rate lifted it past the probe (the short
+    run was undertrained) or not (on this little data the probe's head, fitted to convergence,
+    is the stronger one)."""
+    if not longer:
+        return "No parameter-efficient method ended below the linear probe on the same base."
+    probe = records[METHOD["probe"].label]
+    p = 100 * probe["test_accuracy"]
+    sentences = []
+    for label, again in longer.items():
+        first, then = 100 * records[label]["test_accuracy"], 100 * again["test_accuracy"]
+        factor = again["steps"] // records[label]["steps"]
+        verdict = (
+            "so the short run was undertrained"
+            if shown_difference(then, p) >= 0
+            else "so more of the same training does not close the gap here: on this little data the probe's "
+            "head, fitted to convergence, is the stronger estimator"
+        )
+        sentences.append(
+            f"{label} ended {gap(first, p, ahead='above', behind='below')} the linear probe ({first:.1f}% against "
+            f"{p:.1f}%), although it trains the probe's head and more; trained {factor} times as long at the same "
+            f"rate it reaches {then:.1f}%, {gap(then, p, ahead='above', behind='below')} the probe, {verdict}."
+        )
+    return " ".join(sentences)
+
+
+def method_facts(records: dict[str, dict], key: str, longer: dict[str, dict]) -> dict:
+    """One parameter-efficient method (``tap.methods`` key ``key``) against full fine-tuning and
+    the linear probe on the same pre-trained base (a comparison of ``python -m tap playbook``),
+    as chapters 04 and 05 state it: accuracies, its share of the parameters, the gaps as the
+    pages show them, the paired interval against full fine-tuning read by ``paired_claim``'s
+    rule, the book's target, and what a run trained longer says when it ended below the probe."""
+    full, probe, tfidf = (records[label] for label in (METHOD["full"].label, METHOD["probe"].label, TFIDF_SAME))
+    r = records[METHOD[key].label]
+    acc, full_acc, probe_acc = (100 * x["test_accuracy"] for x in (r, full, probe))
+    _, lo, hi = paired_difference(r["test_correct"], full["test_correct"])
+    share = 100 * r["trainable_params"] / r["total_params"]
+    met = -shown_difference(acc, full_acc) <= PEFT_TARGET_POINTS and share <= PEFT_TARGET_SHARE
+    claim = {
+        "kept": "the whole interval lies above the margin: it loses at most the target's "
+        f"{PEFT_TARGET_POINTS:g} point (non-inferiority)",
+        "undecided": "the interval includes zero and reaches below the margin: this test set can neither tell "
+        "the two apart nor rule out a larger loss",
+        "lost": "the whole interval lies below zero: it is measurably behind",
+    }[paired_claim(100 * lo, 100 * hi)]
+    return {
+        "model": loaded_name(r["model"]),
+        "train_n": r["train_examples"],
+        "test_n": r["test_size"],
+        "acc": acc,
+        "full_acc": full_acc,
+        "probe_acc": probe_acc,
+        "tfidf_acc": 100 * tfidf["test_accuracy"],
+        "share": share,
+        "lr": r["lr"],
+        "vs_full": gap(acc, full_acc, ahead="above", behind="below"),
+        "vs_probe": gap(acc, probe_acc, ahead="above", behind="below"),
+        "vs_tfidf": gap(acc, 100 * tfidf["test_accuracy"], ahead="above", behind="below"),
+        "lo": 100 * lo,
+        "hi": 100 * hi,
+        "claim": claim,
+        "target_word": "meets" if met else "misses",
+        "longer_words": longer_words(records, longer),
+    }

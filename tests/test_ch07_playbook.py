@@ -19,6 +19,7 @@ from tap.methods import METHOD, METHODS
 from tap.playbook import TFIDF_ALL, TFIDF_SAME
 from tap.profiles import get_profile
 from tap.report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, format_table
+from tap.task_playbook import IMDB
 
 
 def test_wilson_interval_hand_checked():
@@ -367,7 +368,7 @@ def test_the_experiment_runs_every_method_and_the_introduction_shows_its_numbers
     assert facts["seed_words"].startswith(f"Over {len(ch07.SEEDS)} seeds the difference runs from")
     # The comparison is the command's: run_playbook on IMDB's own splits, at the pinned sizes.
     result = outcome.context["result"]
-    assert result.task.source == ch07.IMDB and result.plan.pinned and result.plan.pilot == 16
+    assert result.task.source == IMDB and result.plan.pinned and result.plan.pilot == 16
     assert {k: getattr(result.plan, k) for k in ("train", "val", "test")} == {"train": 32, "val": 16, "test": 32}
     assert all(comparison[label] is r for label, r in result.records.items())
     # The introduction: the same comparison, now from the run cache, and the same numbers.
@@ -451,3 +452,50 @@ def test_interval_sentence_glosses_an_interval_that_includes_zero_as_undecided()
     assert "-1.2 to +0.5 points" in verdict.interval_sentence(-1.24, 0.5)
     for lo, hi in [(-1.0, 1.0), (0.1, 0.2), (-3.0, -2.0)]:
         assert "choice of" not in verdict.interval_sentence(lo, hi)
+
+
+def _headline(adapters_acc: float) -> dict[str, dict]:
+    """Full fine-tuning, the probe, adapters at ``adapters_acc`` and the anchor, as the command records them."""
+    records = {
+        METHOD["full"].label: _record("full fine-tuning", "full", 0.80, 10_000_000, seed=1),
+        METHOD["probe"].label: _record("linear probe", "probe", 0.75, 770, seed=2),
+        METHOD["adapters"].label: _record("adapters (tap)", "adapters", adapters_acc, 90_000, seed=3),
+        TFIDF_SAME: {**_record(TFIDF_SAME, "tfidf", 0.82, 50_000, seed=4)},
+    }
+    del records[TFIDF_SAME]["base_params"]
+    for label in (METHOD["full"].label, METHOD["adapters"].label):
+        records[label].update({"lr": 1e-3, "steps": 63, "model": "bert-base-uncased"})
+    return records
+
+
+def test_a_method_below_the_probe_is_named_with_what_its_longer_run_showed():
+    records = _headline(0.74)
+    assert verdict.below_probe(records) == [METHOD["adapters"].label]
+    assert verdict.below_probe(_headline(0.751)) == []  # 75.1% is above 75.0% as shown
+    assert verdict.below_probe({**_headline(0.7504)}) == []  # shown as 75.0%: level with the probe
+    lifted = {METHOD["adapters"].label: {**records[METHOD["adapters"].label], "test_accuracy": 0.77, "steps": 126}}
+    words = verdict.longer_words(records, lifted)
+    assert words.startswith("adapters (tap) ended 1.0 point below the linear probe (74.0% against 75.0%)")
+    assert "trained 2 times as long at the same rate it reaches 77.0%, 2.0 points above the probe" in words
+    assert words.endswith("so the short run was undertrained.")
+    still = {METHOD["adapters"].label: {**lifted[METHOD["adapters"].label], "test_accuracy": 0.745}}
+    assert "0.5 points below the probe, so more of the same training does not close the gap" in verdict.longer_words(
+        records, still
+    )
+    assert (
+        verdict.longer_words(records, {})
+        == "No parameter-efficient method ended below the linear probe on the same base."
+    )
+
+
+def test_method_facts_state_one_method_against_full_fine_tuning_and_the_probe():
+    facts = verdict.method_facts(_headline(0.79), "adapters", {})
+    assert (facts["acc"], facts["full_acc"], facts["probe_acc"], facts["tfidf_acc"]) == (79.0, 80.0, 75.0, 82.0)
+    assert facts["vs_full"] == "1.0 point below" and facts["vs_probe"] == "4.0 points above"
+    assert facts["vs_tfidf"] == "3.0 points below" and facts["share"] == pytest.approx(0.9)
+    assert facts["target_word"] == "meets" and facts["lo"] <= -1.0 <= facts["hi"]
+    reading = verdict.paired_claim(facts["lo"], facts["hi"])
+    assert facts["claim"].startswith(
+        {"kept": "the whole interval lies above", "undecided": "the interval includes"}[reading]
+    )
+    assert verdict.method_facts(_headline(0.78), "adapters", {})["target_word"] == "misses"

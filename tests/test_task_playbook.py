@@ -274,6 +274,10 @@ def test_a_seed_repeat_is_the_same_task_at_the_same_sizes_with_other_examples(tm
     assert result.plan.pilot == 16 and book.size.pilot == 16
     assert all(r["train_examples"] == 16 and "test_accuracy" not in r for runs in result.search.values() for r in runs)
     assert all(result.records[m]["train_examples"] == 32 for m in ("linear probe", "full fine-tuning"))
+    longer = book.longer_runs(result.records, ["linear probe"])  # the run that tests undertraining
+    again = longer["linear probe"]
+    assert list(longer) == ["linear probe"] and again["steps"] == 2 * result.records["linear probe"]["steps"]
+    assert again["lr"] == result.records["linear probe"]["lr"] and again["test_size"] == 24
     other = book.with_seed(1)
     assert type(other) is type(book) and other.task is book.task and other.size == book.size and other.seed == 1
     assert set(other.main.test["text"]) != set(book.main.test["text"]) and len(other.main.test) == 24

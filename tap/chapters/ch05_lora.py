@@ -27,11 +27,25 @@ from ..parameter_counts import count_parameters
 from ..profiles import Profile, as_profile
 from ..report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, format_table, gap, results_table, shown_difference
 from ..runs import Outcome, Run, run_classifier
+from ..task_playbook import Comparison, imdb_playbook
 from ..text import EncodedDataset
 from ..training import TrainConfig, logits_of
+from ..verdict import below_probe
 from . import ch01_transfer as ch01
 from . import ch05_word_vectors
 from .ch01_transfer import TransferSetup
+
+# --- On a pre-trained BERT: LoRA against full fine-tuning and the probe -----------------------------
+
+
+def pretrained_base(profile: Profile | None = None, echo=print) -> tuple[Comparison, dict[str, dict]]:
+    """This chapter's LoRA (rank and targets of ``tap.methods``' setting) in the pre-trained BERT
+    stand-in (bert-base in ``full``), against full fine-tuning and the linear probe on that base,
+    each at the rate chosen on validation: the book's IMDB comparison, whose runs chapters 04 and
+    07 share through the run cache. With it, the run trained longer when LoRA ended below the probe."""
+    result = imdb_playbook(as_profile(profile), ["probe", "lora", "full"], echo)
+    return result, result.playbook.longer_runs(result.records, below_probe(result.records))
+
 
 # --- Checked against the reference implementation, Hugging Face PEFT -------------------------------
 

@@ -17,15 +17,14 @@ from .. import plots
 from ..devices import precision_reason
 from ..intervals import accuracy_interval, paired_difference
 from ..methods import METHOD, METHODS
-from ..playbook import SIZES, TFIDF_ALL, TFIDF_SAME
+from ..playbook import LONGER, SIZES, TFIDF_ALL, TFIDF_SAME
 from ..profiles import Profile, as_profile
 from ..report import PEFT_TARGET_POINTS, gap, results_table, shown_difference
 from ..runs import Outcome
-from ..task_playbook import Comparison, run_playbook
-from ..verdict import interval_sentence, key_numbers, paired_claim, phrases, search_words
+from ..task_playbook import Comparison, imdb_playbook
+from ..verdict import below_probe, interval_sentence, key_numbers, longer_words, paired_claim, phrases, search_words
 from . import ch01_transfer, ch04_adapters, ch05_lora, ch07_study
 
-IMDB = "stanfordnlp/imdb"  # read through the command's loader, as a reader's Hub dataset would be
 SEEDS = (0, 1, 2)  # the headline pair is repeated with each: other reviews, initial head and order
 
 # --------------------------------------------------------------------------- tables
@@ -432,20 +431,13 @@ def seed_words(repeats: dict[int, dict[str, dict]], best_key: str) -> str:
     )
 
 
-def pinned_sizes(profile: Profile) -> dict[str, int]:
-    """The sizes the chapter pins (``tap.playbook.SIZES``), so that its numbers do not depend on
-    the speed of the machine that builds it: train, val, test and the rate search's pilot."""
-    s = SIZES[profile.name]
-    return {"train": s.train, "val": s.val, "test": s.test, "pilot": s.pilot}
-
-
 def imdb_comparison(profile: Profile | None = None, echo: Callable[[str], None] = print) -> tuple[Comparison, dict]:
     """The chapter's comparison: ``python -m tap playbook``'s function on IMDB, at the pinned
     sizes, every method's rate chosen on validation; then PEFT's LoRA at the rate chosen for
     ``tap``'s (the two rows differ by implementation alone) and the anchor on every training
     review. Returns the command's result and the records by the table's labels."""
     p = as_profile(profile)
-    result = run_playbook(IMDB, test="test", profile=p, sizes=pinned_sizes(p), echo=echo)
+    result = imdb_playbook(p, echo=echo)
     book = result.playbook
     records = {
         m.label: book.run(m, lr=book.chosen_rate("lora")) if m.key == "lora-peft" else result.records[m.label]
@@ -485,6 +477,7 @@ def experiment(profile: Profile | None = None, comparison_only: bool = False) ->
     s = SIZES[p.name]
     curves = book.data_efficiency(s.curve, (*s.tfidf_curve, s.tfidf_all))
     precision = book.precision_check()
+    longer = book.longer_runs(comparison, [k for k in below_probe(comparison) if not collapsed(comparison[k])])
     best_key = comparison[key_numbers(comparison)["best_label"]]["method_key"]
     repeats = book.seed_repeats(("full", best_key), SEEDS)
     records = dict(comparison)
@@ -494,6 +487,7 @@ def experiment(profile: Profile | None = None, comparison_only: bool = False) ->
         for r in runs:
             if r not in records.values():
                 records[f"{label}, {r['train_examples']:,} reviews"] = r
+    records.update({f"{label}, {LONGER}× the epochs": r for label, r in longer.items()})
     for seed, runs in repeats.items():
         if seed != book.seed:
             records.update({f"{r['method']}, seed {seed}": r for r in runs.values()})
@@ -535,6 +529,7 @@ def experiment(profile: Profile | None = None, comparison_only: bool = False) ->
             "scratch": scratch,
             "study": study,
             "precision": precision,
+            "longer": longer,
             "search": result.search,
             "repeats": repeats,
             "best_key": best_key,
@@ -571,6 +566,8 @@ def facts(outcome: Outcome) -> dict:
     if "repeats" in outcome.context:
         values["seed_words"] = seed_words(outcome.context["repeats"], outcome.context["best_key"])
         values["seeds_n"] = len(outcome.context["repeats"])
+    if "longer" in outcome.context:
+        values["longer_words"] = longer_words(comparison, outcome.context["longer"])
     if "search" in outcome.context:
         values["search_words"] = search_words(comparison, outcome.context["search"])
         values["collapse_words"] = collapse_words(comparison, outcome.context["search"])
