@@ -49,6 +49,11 @@ class Plan:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Plan:
+        """The plan ``to_dict`` wrote (as stored in the run cache and in ``results.json``)."""
+        return cls(**{**data, "speed": Speed(**data["speed"])})
+
 
 def parse_budget(text: str) -> float:
     """``"10m"``, ``"90s"``, ``"1h"``, ``"1h30m"`` or plain seconds, as seconds."""

@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from . import adapters, lora
+from . import adapters, freezing, lora, parameter_counts, submodules
 from .freezing import freeze_base
 
+# The modules every parameter-efficient method of tap runs (finding and replacing sub-modules,
+# freezing the base, counting what trains): part of the code digest of each cached run.
+PEFT_MACHINERY = (submodules, freezing, parameter_counts)
 HEAD = "head"  # the name of ``MeanPooledClassifier``'s head, which every method trains
 
 

@@ -16,11 +16,12 @@ from tqdm.auto import tqdm
 
 from . import models
 from .budget import RATE_FACTORS, Plan, make_plan, measure_speed, parse_budget
+from .cache import cached_folder
 from .intervals import accuracy_interval, paired_difference
-from .measure import timer
+from .measure import hardware, timer
 from .methods import METHOD
 from .models import quiet_transformers
-from .playbook import BERT_BASE_RATES, TFIDF_SAME, Playbook, PlaybookSize
+from .playbook import BERT_BASE_RATES, TFIDF_SAME, Playbook, PlaybookSize, below_probe
 from .playbook import SIZES as BOOK_SIZES
 from .profiles import Profile, get_profile
 from .report import shown_difference
@@ -101,6 +102,48 @@ def _speed(book: Playbook, precision: str):
     return speed
 
 
+def _plan(
+    book: Playbook, budget_s: float, sizes: dict[str, int] | None, neural: list[str], precision: str, start: float
+) -> tuple[Plan, bool]:
+    """The comparison's plan, kept in the run cache under the command's inputs (the data's
+    digest, the budget or pinned sizes, the methods, model, profile and this machine): the same
+    command run again plans the same sizes, and so finds its finished runs, where a new speed
+    measurement would buy a few examples more or less and start over. The seed is not an input:
+    every seed runs the same plan. Returns the plan and whether it was reused."""
+    task, size = book.task, book.size
+    available = {"train": len(task.splits.train), "val": len(task.splits.val), "test": len(task.splits.test)}
+    config = {
+        "data": task.digest,
+        "budget_s": None if sizes else budget_s,
+        "sizes": sizes,
+        "methods": neural,
+        "model": book.hub_id,
+        "profile": book.profile.name,
+        "precision": precision,
+        "machine": hardware(),
+    }
+
+    def compute(_folder) -> dict:
+        speed = _speed(book, precision)
+        rates = {k: book.rates(k) for k in neural}
+        plan = make_plan(
+            budget_s,
+            speed,
+            available,
+            rates,
+            size.batch_size,
+            size.epochs,
+            SIZES[book.profile.name].caps,
+            task.num_classes,
+            fixed_s=time.perf_counter() - start,
+            sizes=sizes,
+        )
+        return {"plan": plan.to_dict()}
+
+    _, record = cached_folder("playbook-plan", config, compute)
+    return Plan.from_dict(record["plan"]), record["from_cache"]
+
+
 def render_plan(plan: Plan, task: TaskData, methods: list[str], precision: str, model: str) -> str:
     """The plan as the table printed before any training."""
     rates = "\n".join(
@@ -178,26 +221,15 @@ def run_playbook(
     )
     with quiet_transformers():  # loading reports and "newly initialised head" notes: the plan says what loads
         precision = book.train_config(METHOD["full"]).mixed_precision
-        speed = _speed(book, precision)
         neural = [METHOD_KEYS[m] for m in names if METHOD_KEYS[m]]
-        available = {
-            k: len(v) for k, v in (("train", task.splits.train), ("val", task.splits.val), ("test", task.splits.test))
-        }
-        plan = make_plan(
-            budget_s,
-            speed,
-            available,
-            {k: book.rates(k) for k in neural},
-            size.batch_size,
-            size.epochs,
-            size.caps,
-            task.num_classes,
-            fixed_s=time.perf_counter() - start,
-            sizes=sizes,
-        )
+        plan, reused = _plan(book, budget_s, sizes, neural, precision, start)
         book.size = replace(book.size, train=plan.train, val=plan.val, test=plan.test, pilot=plan.pilot)
         loaded = models.STAND_INS.get(hub_id, hub_id) if p.name != "smoke" else "a tiny random BERT (smoke profile)"
         echo(render_plan(plan, task, names, precision, loaded))
+        if reused:
+            echo(
+                "  (the plan this command made before, kept in the run cache with its runs: nothing finished is redone)"
+            )
         if dry_run:
             return plan
         search: dict[str, list[dict]] = {}
@@ -226,6 +258,18 @@ def imdb_playbook(
     s = BOOK_SIZES[p.name]
     sizes = {"train": s.train, "val": s.val, "test": s.test, "pilot": s.pilot}
     return run_playbook(IMDB, test="test", profile=p, sizes=sizes, methods=methods, echo=echo)
+
+
+def imdb_against_probe_and_full(
+    method: str, profile: Profile | str | None = None, echo=print
+) -> tuple[Comparison, dict[str, dict]]:
+    """One parameter-efficient ``method`` (a command name: ``adapters`` in chapter 04, ``lora`` in
+    05) in the book's IMDB comparison, against full fine-tuning and the linear probe on the same
+    pre-trained base, each at the rate chosen on validation; chapter 07 finds these runs in the
+    run cache. With it, the method trained again for longer when it ended below the probe, the
+    run that says whether it was only undertrained."""
+    result = imdb_playbook(profile, ["probe", method, "full"], echo)
+    return result, result.playbook.longer_runs(result.records, below_probe(result.records))
 
 
 def summary_rows(result: Comparison) -> list[dict]:

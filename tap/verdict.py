@@ -201,22 +201,6 @@ def _listed(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def below_probe(records: dict[str, dict]) -> list[str]:
-    """The parameter-efficient methods in ``records`` that ended below the linear probe on the same
-    base, as the pages show accuracies (to 0.1 point). Each trains the probe's head and more, so
-    ending below it needs a reason on the page and a run that shows it (``longer_words``)."""
-    probe = records.get(METHOD["probe"].label)
-    if probe is None:
-        return []
-    return [
-        label
-        for label, r in records.items()
-        if "base_params" in r
-        and r["method_key"] not in ("full", "probe")
-        and shown_difference(100 * r["test_accuracy"], 100 * probe["test_accuracy"]) < 0
-    ]
-
-
 def longer_words(records: dict[str, dict], longer: dict[str, dict]) -> str:
     """What the runs trained longer (``Playbook.longer_runs``) say about each method that ended
     below the probe: whether more training at the same rate lifted it past the probe (the short
@@ -230,6 +214,7 @@ def longer_words(records: dict[str, dict], longer: dict[str, dict]) -> str:
     for label, again in longer.items():
         first, then = 100 * records[label]["test_accuracy"], 100 * again["test_accuracy"]
         factor = again["steps"] // records[label]["steps"]
+        times = {2: "twice", 3: "three times"}.get(factor, f"{factor} times")
         verdict = (
             "so the short run was undertrained"
             if shown_difference(then, p) >= 0
@@ -238,7 +223,7 @@ def longer_words(records: dict[str, dict], longer: dict[str, dict]) -> str:
         )
         sentences.append(
             f"{label} ended {gap(first, p, ahead='above', behind='below')} the linear probe ({first:.1f}% against "
-            f"{p:.1f}%), although it trains the probe's head and more; trained {factor} times as long at the same "
+            f"{p:.1f}%), although it trains the probe's head and more; trained {times} as long at the same "
             f"rate it reaches {then:.1f}%, {gap(then, p, ahead='above', behind='below')} the probe, {verdict}."
         )
     return " ".join(sentences)

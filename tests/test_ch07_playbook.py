@@ -16,7 +16,7 @@ from tap.chapters import ch07_playbook as ch07
 from tap.chapters import chapter
 from tap.devices import fitting_precision
 from tap.methods import METHOD, METHODS
-from tap.playbook import TFIDF_ALL, TFIDF_SAME
+from tap.playbook import TFIDF_ALL, TFIDF_SAME, below_probe
 from tap.profiles import get_profile
 from tap.report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, format_table
 from tap.task_playbook import IMDB
@@ -219,6 +219,8 @@ def test_bitfit_phrase_follows_the_measured_order(bitfit_acc, opening):
     assert "…" not in text and "-0.0" not in text
     if "below" in opening:
         assert "learning rate of 0.002 against the probe's 0.005" in text and "63 optimisation steps" in text
+        longer = {"BitFit": {**records["BitFit"], "steps": 126}}
+        assert ch07.bitfit_phrase(records, longer) == ""  # the longer run's sentence says it, once
 
 
 def test_method_table_shows_whole_settings_and_exact_rates():
@@ -470,13 +472,13 @@ def _headline(adapters_acc: float) -> dict[str, dict]:
 
 def test_a_method_below_the_probe_is_named_with_what_its_longer_run_showed():
     records = _headline(0.74)
-    assert verdict.below_probe(records) == [METHOD["adapters"].label]
-    assert verdict.below_probe(_headline(0.751)) == []  # 75.1% is above 75.0% as shown
-    assert verdict.below_probe({**_headline(0.7504)}) == []  # shown as 75.0%: level with the probe
+    assert below_probe(records) == [METHOD["adapters"].label]
+    assert below_probe(_headline(0.751)) == []  # 75.1% is above 75.0% as shown
+    assert below_probe({**_headline(0.7504)}) == []  # shown as 75.0%: level with the probe
     lifted = {METHOD["adapters"].label: {**records[METHOD["adapters"].label], "test_accuracy": 0.77, "steps": 126}}
     words = verdict.longer_words(records, lifted)
     assert words.startswith("adapters (tap) ended 1.0 point below the linear probe (74.0% against 75.0%)")
-    assert "trained 2 times as long at the same rate it reaches 77.0%, 2.0 points above the probe" in words
+    assert "trained twice as long at the same rate it reaches 77.0%, 2.0 points above the probe" in words
     assert words.endswith("so the short run was undertrained.")
     still = {METHOD["adapters"].label: {**lifted[METHOD["adapters"].label], "test_accuracy": 0.745}}
     assert "0.5 points below the probe, so more of the same training does not close the gap" in verdict.longer_words(

@@ -214,6 +214,32 @@ def test_an_interrupted_comparison_resumes_without_recomputing_finished_runs(tmp
     assert cached[:3] == [True, True, True] and not any(cached[3:])  # the probe's three runs had finished
 
 
+def test_a_budgeted_rerun_reuses_its_plan_instead_of_measuring_again(tmp_path, cache, monkeypatch):
+    """The budget binds here (a slow machine, faked): a second speed measurement would buy fewer
+    examples, and so new runs. The rerun must plan nothing; a new budget must plan again."""
+    from tap import task_playbook
+
+    rows(["pos", "neg"], 60).to_csv(tmp_path / "data.csv", index=False)
+    speeds = iter([budget.Speed(5.0, 200.0, 1.0), budget.Speed(7.5, 150.0, 1.0), budget.Speed(7.5, 150.0, 1.0)])
+    measured = []
+    monkeypatch.setattr(task_playbook, "_speed", lambda book, precision: measured.append(1) or next(speeds))
+
+    def plan(budget_text: str):
+        return run_playbook(
+            str(tmp_path / "data.csv"),
+            methods=METHODS,
+            budget=budget_text,
+            profile="smoke",
+            dry_run=True,
+            echo=lambda _: None,
+        )
+
+    first = plan("3m")
+    assert first.train < 64  # below the smoke cap: the speed decided the size
+    assert plan("3m") == first and len(measured) == 1
+    assert plan("200s").train < first.train and len(measured) == 2
+
+
 @pytest.fixture
 def task_book(tmp_path):
     from tap.playbook import SIZES, Playbook

@@ -1,6 +1,6 @@
 """Chapter 04's experiment: bottleneck adapters (``tap.adapters``) in the pre-trained BERT stand-in
-against full fine-tuning and the linear probe on it (``pretrained_base``, the book's IMDB
-comparison); then, as the contrast, a base with nothing to adapt: chapter 01's encoder
+against full fine-tuning and the linear probe on it (``tap.task_playbook.imdb_against_probe_and_full``, the
+book's IMDB comparison); then, as the contrast, a base with nothing to adapt: chapter 01's encoder
 pre-trained on AG News, for IMDB: Houlsby and Pfeiffer placements and a bottleneck sweep against
 chapter 01's full fine-tuning and linear probe; the same adapters with the embedding table
 trained too (a diagnosis); and a second set of adapters, for AG News, served from the same frozen
@@ -16,15 +16,14 @@ from collections import Counter
 import pandas as pd
 from torch import nn
 
-from .. import adapters, freezing, parameter_counts, plots, submodules
+from .. import adapters, plots
 from ..cache import source_digest
 from ..measure import timer
+from ..methods import PEFT_MACHINERY
 from ..profiles import Profile, as_profile
 from ..report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, gap, shown_difference
 from ..runs import Outcome, Run, run_classifier
-from ..task_playbook import Comparison, imdb_playbook
 from ..training import TrainConfig, evaluate
-from ..verdict import below_probe
 from . import ch01_transfer as ch01
 from .ch01_transfer import TransferSetup
 
@@ -33,15 +32,6 @@ ADAPTER_LR = 1e-2  # chosen on IMDB validation accuracy among 1e-3, 3e-3, 1e-2, 
 # epoch, half of chapter 01's runs, so that the chapter's runs fit its 5-minute budget on 2 cores.
 ADAPTER_EPOCHS = {"book": 1}
 EMBEDDING_LR = 3e-3  # when the embedding table trains too: a rate between from-scratch training's and ADAPTER_LR
-
-
-def pretrained_base(profile: Profile | None = None, echo=print) -> tuple[Comparison, dict[str, dict]]:
-    """This chapter's adapters (Houlsby, m = d/16) inserted into the pre-trained BERT stand-in
-    (bert-base in ``full``), against full fine-tuning and the linear probe on that base, each at
-    the rate chosen on validation: the book's IMDB comparison, whose runs chapter 07 shares
-    through the run cache. With it, the run trained longer when the adapters ended below the probe."""
-    result = imdb_playbook(as_profile(profile), ["probe", "adapters", "full"], echo)
-    return result, result.playbook.longer_runs(result.records, below_probe(result.records))
 
 
 def adapter_epochs(profile: Profile) -> int:
@@ -93,7 +83,7 @@ def train_adapters(
         "source": source.record["config"],
         "task": task,
         "adapters": method,
-        "adapters_code": source_digest(submodules, freezing, parameter_counts, adapters, ch01, sys.modules[__name__]),
+        "adapters_code": source_digest(*PEFT_MACHINERY, adapters, ch01, sys.modules[__name__]),
     }
     name = f"{task}-adapters-{placement}-m{m}" + ("-embeddings" if train_embeddings else "")
     return run_classifier(

@@ -16,35 +16,24 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from .. import cnn, freezing, lora, measure, parameter_counts, plots, submodules
+from .. import cnn, lora, measure, plots
 from ..cache import source_digest
 from ..data import Splits
 from ..devices import device
 from ..freezing import freeze_base
 from ..lora import apply_lora, merge, unmerge
-from ..methods import peft_lora
+from ..methods import PEFT_MACHINERY, peft_lora
 from ..parameter_counts import count_parameters
 from ..profiles import Profile, as_profile
 from ..report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, format_table, gap, results_table, shown_difference
 from ..runs import Outcome, Run, run_classifier
-from ..task_playbook import Comparison, imdb_playbook
 from ..text import EncodedDataset
 from ..training import TrainConfig, logits_of
-from ..verdict import below_probe
 from . import ch01_transfer as ch01
 from . import ch05_word_vectors
 from .ch01_transfer import TransferSetup
 
 # --- On a pre-trained BERT: LoRA against full fine-tuning and the probe -----------------------------
-
-
-def pretrained_base(profile: Profile | None = None, echo=print) -> tuple[Comparison, dict[str, dict]]:
-    """This chapter's LoRA (rank and targets of ``tap.methods``' setting) in the pre-trained BERT
-    stand-in (bert-base in ``full``), against full fine-tuning and the linear probe on that base,
-    each at the rate chosen on validation: the book's IMDB comparison, whose runs chapters 04 and
-    07 share through the run cache. With it, the run trained longer when LoRA ended below the probe."""
-    result = imdb_playbook(as_profile(profile), ["probe", "lora", "full"], echo)
-    return result, result.playbook.longer_runs(result.records, below_probe(result.records))
 
 
 # --- Checked against the reference implementation, Hugging Face PEFT -------------------------------
@@ -236,7 +225,7 @@ def train_lora(setup: TransferSetup, source: Run, settings: LoRASettings = LoRAS
         **setup.key(),
         "source": source.record["config"],
         "lora": asdict(settings),
-        "lora_code": source_digest(submodules, freezing, parameter_counts, lora),
+        "lora_code": source_digest(*PEFT_MACHINERY, lora),
     }
     return run_classifier(settings.name(), key, build, task, cfg)
 
@@ -305,7 +294,7 @@ def cnn_runs(setup: TransferSetup, alpha: float = 2 * CNN_RANK, epochs: int = 2,
     fine-tuned, LoRA on its convolution filters (and on its embedding table too), or linearly
     probed; LoRA runs also train the head. Cached runs, by ``CNN_METHODS`` key."""
     p, vocab = setup.profile, len(setup.vocab)
-    key = {**setup.key(), "cnn_code": source_digest(cnn, submodules, freezing, parameter_counts, lora)}
+    key = {**setup.key(), "cnn_code": source_digest(cnn, *PEFT_MACHINERY, lora)}
 
     def cfg(n_epochs: int, lr: float) -> TrainConfig:
         return TrainConfig(epochs=n_epochs, lr=lr, batch_size=p.batch_size, evals_per_epoch=p.evals_per_epoch)

@@ -17,12 +17,12 @@ from .. import plots
 from ..devices import precision_reason
 from ..intervals import accuracy_interval, paired_difference
 from ..methods import METHOD, METHODS
-from ..playbook import LONGER, SIZES, TFIDF_ALL, TFIDF_SAME
+from ..playbook import LONGER, SIZES, TFIDF_ALL, TFIDF_SAME, below_probe
 from ..profiles import Profile, as_profile
 from ..report import PEFT_TARGET_POINTS, gap, results_table, shown_difference
 from ..runs import Outcome
 from ..task_playbook import Comparison, imdb_playbook
-from ..verdict import below_probe, interval_sentence, key_numbers, longer_words, paired_claim, phrases, search_words
+from ..verdict import interval_sentence, key_numbers, longer_words, paired_claim, phrases, search_words
 from . import ch01_transfer, ch04_adapters, ch05_lora, ch07_study
 
 SEEDS = (0, 1, 2)  # the headline pair is repeated with each: other reviews, initial head and order
@@ -288,10 +288,13 @@ def collapse_words(records: dict[str, dict], search: dict[str, list[dict]]) -> s
     return " ".join(sentences) or "Every run at its searched rate learned: none ended at chance."
 
 
-def bitfit_phrase(records: dict[str, dict]) -> str:
+def bitfit_phrase(records: dict[str, dict], longer: dict[str, dict] | None = None) -> str:
     """BitFit against the linear probe, in words chosen by the measured order. BitFit trains
-    everything the probe trains and every bias besides, so ending below it needs a reason."""
+    everything the probe trains and every bias besides, so ending below it needs a reason: the
+    run trained longer gives it when there is one (``longer_words`` says it), this the likely one."""
     bitfit, probe = records[METHOD["bitfit"].label], records[METHOD["probe"].label]
+    if METHOD["bitfit"].label in (longer or {}):
+        return ""
     if collapsed(bitfit):
         return "BitFit's run ended at chance (see the rate search above), so it cannot say here what the biases add."
     _, lo, hi = (100 * v for v in paired_difference(bitfit["test_correct"], probe["test_correct"]))
@@ -554,7 +557,7 @@ def facts(outcome: Outcome) -> dict:
         "full_mb": k["full_bytes"] / 2**20,
         "times": {1: "once", 2: "twice"}.get(size.epochs, f"{size.epochs} times"),
         "passes": "one pass" if size.epochs == 1 else f"{size.epochs} passes",
-        "bitfit_vs_probe": bitfit_phrase(comparison),
+        "bitfit_vs_probe": bitfit_phrase(comparison, outcome.context.get("longer")),
         "lora_diff": abs(
             shown_difference(100 * by_key["lora"]["test_accuracy"], 100 * by_key["lora-peft"]["test_accuracy"])
         ),  # the difference of the two accuracies as the table shows them, the rule ``gap`` words
