@@ -1,23 +1,25 @@
 """The Transformer Adaptation Playbook: the code behind the book's chapters.
 
-The modules follow the data: data (``data``, ``hf_data``) → text (``text``, ``subwords``,
-``word_vectors``) → models (``encoder``, ``cnn``, ``pooled``, ``vector_classifier``, ``models``,
-``lm``) → methods (``submodules``, ``freezing``, ``parameter_counts``, ``probing``, ``adapters``, ``lora``, ``lora_io``, ``methods``)
-→ training (``training``, ``inference``, ``generation``, ``multiclass``, ``instruct``,
-``playbook``) → runs (``runs``: train, cache, record) → chapters (``chapters.chNN_*``: each
-chapter's one ``experiment``) → report (``report``, ``plots``, ``provenance``). ``profiles``,
-``cache``, ``hub`` and ``measure`` serve every floor. The README's "How the code is laid out"
-has the table; ``tests/test_layering.py`` checks that no floor reaches up.
+The subpackages follow the data, each a floor that uses only itself and the floors below it:
+``data`` (datasets, a reader's own texts, words, subwords, tokenised batches) → ``models`` (the
+networks, written out or from the Hub, and word vectors) → ``methods`` (what each adaptation
+method is, behind one ``registry``) → ``training`` (loops, baselines, inference, generation, the
+book's language models) → ``pages`` (figures, diagrams, provenance, exercises) → ``playbook``
+(every method compared, on the book's data or a reader's own) → ``chapters`` (each chapter's one
+``experiment``, and the run ``harness``). ``core`` (profiles, caches, Hub revisions, measurement,
+devices, intervals, the wording of numbers) serves every floor; ``plan``, ``throughput`` and the
+command line (``__main__``) sit above the chapters. The README's "How the code is laid out" has
+the table; ``tests/test_layering.py`` checks that no floor reaches up.
 """
 
 import pandas as pd
 
-from .cache import cached_run
-from .data import ag_news_splits, imdb_splits
-from .encoder import TransformerClassifier
-from .parameter_counts import count_parameters
-from .profiles import get_profile
-from .training import TrainConfig, evaluate, train
+from .core.cache import cached_run
+from .core.profiles import get_profile
+from .data.datasets import ag_news_splits, imdb_splits
+from .methods.parameter_counts import count_parameters
+from .models.encoder import TransformerClassifier
+from .training.loop import TrainConfig, evaluate, train
 
 __all__ = [
     "cached_run",

@@ -19,11 +19,11 @@ import sys
 from pathlib import Path
 
 from .chapters import EXPERIMENTS, chapter
-from .data import DataUnavailableError
-from .devices import is_main_process
-from .models import ModelUnavailableError
-from .profiles import PROFILE_ENV, PROFILES, get_profile
-from .runs import Outcome
+from .chapters.harness import Outcome
+from .core.devices import is_main_process
+from .core.profiles import PROFILE_ENV, PROFILES, get_profile
+from .data.datasets import DataUnavailableError
+from .models.pretrained import ModelUnavailableError
 
 # Errors whose message already says what is wrong and how to fix it (DataFormatError is a ValueError).
 PROJECT_ERRORS = (ValueError, DataUnavailableError, ModelUnavailableError)
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_playbook_parser(sub) -> None:
     """``playbook``: chapter 07's comparison on the reader's own labelled texts."""
-    from .task_playbook import METHOD_KEYS
+    from .playbook.command import METHOD_KEYS
 
     pb = sub.add_parser(
         "playbook",
@@ -161,13 +161,13 @@ def plan(args: argparse.Namespace) -> int:
 
 def playbook(args: argparse.Namespace) -> int:
     """``playbook``: check the input (exit status 2, nothing written), plan, compare, report."""
-    from . import task_report
-    from .task_playbook import run_playbook
+    from .playbook import report
+    from .playbook.command import run_playbook
 
     try:
         profile = get_profile(args.profile)
         if args.out:
-            task_report.output_folder(args.out, "")  # a file there: refused before any work
+            report.output_folder(args.out, "")  # a file there: refused before any work
         os.environ[PROFILE_ENV] = profile.name
         result = run_playbook(
             args.data,
@@ -191,7 +191,7 @@ def playbook(args: argparse.Namespace) -> int:
         return 130
     if args.dry_run:
         return 0
-    folder = task_report.write(result, args.out)
+    folder = report.write(result, args.out)
     print(f"report: {folder / 'report.html'}")
     return 0
 

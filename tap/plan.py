@@ -19,15 +19,20 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from functools import cache, lru_cache
 
-from . import budget, instruct, lm, methods, multiclass, playbook, subwords, task_playbook
 from .chapters import EXPERIMENTS, ch02_inference, ch03_language_model, ch04_adapters, ch05_lora, ch08_your_task
 from .chapters.ch06_instruction_tuning import INSTRUCT_SIZES
-from .devices import device
-from .hub import revision
-from .measure import hardware
-from .models import MINILM
-from .profiles import Profile
+from .core.devices import device
+from .core.hub import revision
+from .core.measure import hardware
+from .core.profiles import Profile
+from .data import subwords
+from .methods import registry
+from .models.pretrained import MINILM
+from .playbook import budget, command
+from .playbook.runs import BASE_MODEL, SMOKE_BERT
+from .playbook.runs import SIZES as PLAYBOOK_SIZES
 from .throughput import STEPS, WARMUP, Shape, measurements, throughput
+from .training import instruct, lm, multiclass
 
 SAMPLE = 1_000  # texts whose length is counted, per dataset
 # Published sizes of splits the plan cannot count offline.
@@ -81,7 +86,7 @@ class ChapterPlan:
 def _texts(dataset: str, split: str) -> list[str] | None:
     """``SAMPLE`` texts of a split, from the local copy or the Hub as the book loads it (in the
     content order every subset uses), or None when the data cannot be had."""
-    from .data import load
+    from .data.datasets import load
 
     try:
         table = load(dataset)
@@ -113,7 +118,7 @@ def _wordpiece():
 def length(dataset: str, split: str, cap: int, subword: bool = True) -> Length:
     """Mean tokens per text of ``dataset``'s ``split``, each cut at ``cap`` (0: uncut), counted on
     ``SAMPLE`` texts: in WordPiece tokens (``subword``) or the book's words. Without the data, ``cap``."""
-    from .text import words
+    from .data.text import words
 
     texts, tokenizer = _texts(dataset, split), _wordpiece() if subword else None
     if texts is None or (subword and tokenizer is None):
@@ -157,7 +162,7 @@ def _encoder(p: Profile) -> Shape:
 
 
 def _ch01(p: Profile, shared: str = "") -> list[Job]:
-    enc, name = _encoder(p), "tap.encoder, random init"
+    enc, name = _encoder(p), "tap.models.encoder, random init"
     imdb, ag = length("imdb", "train", p.encoder.max_len, False), length("ag_news", "train", p.encoder.max_len, False)
     evals = p.imdb_val * p.evals_per_epoch * p.epochs + (p.imdb_test or IMDB_TEST)
     imdb_run = dict(
@@ -365,7 +370,7 @@ def _ch05(p: Profile) -> tuple[list[Job], list[str]]:
     jobs.append(
         Job(
             "CNN pre-trained on AG News",
-            "tap.cnn, random init",
+            "tap.models.cnn, random init",
             cnn,
             base[0].data,
             p.ag_train,
@@ -378,7 +383,7 @@ def _ch05(p: Profile) -> tuple[list[Job], list[str]]:
     jobs.append(
         Job(
             "CNN on IMDB: full, LoRA ×2, probe",
-            "tap.cnn",
+            "tap.models.cnn",
             cnn,
             _imdb(p),
             4 * p.imdb_train,
@@ -474,21 +479,21 @@ def _ch06(p: Profile) -> tuple[list[Job], list[str]]:
 def _playbook_model(p: Profile) -> tuple[Shape, str]:
     """The shape and name of the pre-trained model the book's IMDB comparison adapts."""
     if p.name == "smoke":
-        return Shape.of("tiny BERT (smoke)", "bert", vocab_size=30_522, **playbook.SMOKE_BERT), "tiny random BERT"
+        return Shape.of("tiny BERT (smoke)", "bert", vocab_size=30_522, **SMOKE_BERT), "tiny random BERT"
     if p.original_models:
         return (
             Shape.of("BERT-base (30,522-token vocabulary)", "bert", vocab_size=30_522, **BERT_BASE),
-            _hub(playbook.BASE_MODEL, p, ""),
+            _hub(BASE_MODEL, p, ""),
         )
-    return Shape.of("all-MiniLM-L6-v2 shape", "bert", **MINILM_SHAPE), _hub(playbook.BASE_MODEL, p, "all-MiniLM-L6-v2")
+    return Shape.of("all-MiniLM-L6-v2 shape", "bert", **MINILM_SHAPE), _hub(BASE_MODEL, p, "all-MiniLM-L6-v2")
 
 
 def _comparison(p: Profile, what: str, runs: int, searched: int) -> list[Job]:
-    """The book's IMDB comparison (``tap.task_playbook.imdb_playbook``): ``runs`` final runs, and
+    """The book's IMDB comparison (``tap.playbook.command.imdb_playbook``): ``runs`` final runs, and
     the pilots of the ``searched`` methods that choose their rate. Chapters 04 and 05 run their
     methods' share of it and chapter 07 the rest, through the run cache; each chapter alone runs
     its share from an empty cache."""
-    s = playbook.SIZES[p.name]
+    s = PLAYBOOK_SIZES[p.name]
     shape, model = _playbook_model(p)
     test = s.test or IMDB_TEST
     return [
@@ -518,12 +523,12 @@ def _comparison(p: Profile, what: str, runs: int, searched: int) -> list[Job]:
 
 
 def _ch07(p: Profile) -> tuple[list[Job], list[str]]:
-    s = playbook.SIZES[p.name]
+    s = PLAYBOOK_SIZES[p.name]
     shape, model = _playbook_model(p)
     test = s.test or IMDB_TEST
     per_run = s.val * s.epochs + test
     curve = [n for n in s.curve if n != s.train]
-    n = len(methods.METHODS)
+    n = len(registry.METHODS)
     jobs = [
         *_comparison(p, f"{n} methods, the same budget", n, n - 1),
         Job(
@@ -576,7 +581,7 @@ def _ch08(p: Profile) -> tuple[list[Job], list[str]]:
     jobs, notes = _ch07(p)
     model, shape = jobs[0].model, jobs[0].shape
     n = ch08_your_task.SIZES[p.name]
-    runs = len(task_playbook.METHOD_KEYS) - 1  # the neural methods; TF-IDF takes seconds
+    runs = len(command.METHOD_KEYS) - 1  # the neural methods; TF-IDF takes seconds
     rates = len(budget.RATE_FACTORS)
     return [
         Job(
@@ -585,9 +590,9 @@ def _ch08(p: Profile) -> tuple[list[Job], list[str]]:
             shape,
             f"AG News {n['train']:,} train, {n['val']:,} val, {n['test']:,} test",
             n["train"] * runs * rates,
-            task_playbook.SIZES[p.name].epochs,
-            length("ag_news", "test", task_playbook.SIZES[p.name].max_len),
-            task_playbook.SIZES[p.name].batch_size,
+            command.SIZES[p.name].epochs,
+            length("ag_news", "test", command.SIZES[p.name].max_len),
+            command.SIZES[p.name].batch_size,
             (n["val"] + n["test"]) * runs * rates,
         )
     ], notes[-2:]

@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from .devices import device
-from .encoder import EncoderSize
-from .measure import timer
-from .models import quiet_transformers
+from .core.devices import device
+from .core.measure import timer
+from .models.encoder import EncoderSize
+from .models.pretrained import quiet_transformers
 
 WARMUP, STEPS = 1, 2  # training steps per measurement: untimed, then timed
 CPU_STEP_FLOPS = 1e11  # on a CPU, a measured step is cut to about this much work (a few seconds)
@@ -22,7 +22,7 @@ CPU_STEP_FLOPS = 1e11  # on a CPU, a measured step is cut to about this much wor
 @dataclass(frozen=True)
 class Shape:
     """A model's architecture: enough to build it with random weights. ``kind``: ``encoder``
-    (``tap.encoder``), ``cnn`` (``tap.cnn``), ``bert`` (a classifier), ``bert-mlm``, ``gpt2``, ``opt``."""
+    (``tap.models.encoder``), ``cnn`` (``tap.models.cnn``), ``bert`` (a classifier), ``bert-mlm``, ``gpt2``, ``opt``."""
 
     name: str
     kind: str
@@ -63,8 +63,8 @@ def build(shape: Shape) -> torch.nn.Module:
         OPTForCausalLM,
     )
 
-    from .cnn import TextCNN
-    from .encoder import TransformerClassifier
+    from .models.cnn import TextCNN
+    from .models.encoder import TransformerClassifier
 
     c = dict(shape.config)
     makers = {

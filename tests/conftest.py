@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from fake_mirror import use_mirror, write_dataset
 
-from tap import data
+from tap.data import datasets
 
 
 def imdb_rows(n_per_label: int, label_values=(0, 1), split: str = "") -> pd.DataFrame:
@@ -38,4 +38,4 @@ def mirror(tmp_path, monkeypatch):
     )
     use_mirror(monkeypatch, tmp_path)
     yield tmp_path
-    data.load.cache_clear()
+    datasets.load.cache_clear()

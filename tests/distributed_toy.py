@@ -9,9 +9,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from test_training import SIZE, toy_task  # noqa: E402
 
-from tap.devices import is_main_process  # noqa: E402
-from tap.encoder import TransformerClassifier  # noqa: E402
-from tap.training import TrainConfig, predict, train  # noqa: E402
+from tap.core.devices import is_main_process  # noqa: E402
+from tap.models.encoder import TransformerClassifier  # noqa: E402
+from tap.training.loop import TrainConfig, predict, train  # noqa: E402
 
 
 def trained(micro_batch: int = 0) -> tuple[dict, dict, torch.Tensor]:

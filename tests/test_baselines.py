@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from tap.baselines import tfidf_logreg
+from tap.training.baselines import tfidf_logreg
 
 WORDS = [
     "great wonderful moving superb",

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from tap import cache
+from tap.core import cache
 
 
 @pytest.fixture(autouse=True)

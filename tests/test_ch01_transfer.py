@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from tap import probing
 from tap.chapters import ch01_transfer as ch01
-from tap.encoder import TransformerClassifier
+from tap.methods import probing
+from tap.models.encoder import TransformerClassifier
 
 
 def test_the_probe_head_reaches_the_logistic_regression_optimum():
@@ -30,8 +30,8 @@ def test_the_probe_head_reaches_the_logistic_regression_optimum():
 
 
 def test_frozen_features_are_the_vector_the_head_reads_without_dropout():
-    from tap.encoder import EncoderSize
-    from tap.text import EncodedDataset, Vocabulary
+    from tap.data.text import EncodedDataset, Vocabulary
+    from tap.models.encoder import EncoderSize
 
     vocab = Vocabulary.build(["a good film", "a bad film", "good", "bad"], max_size=20, min_freq=1)
     data = EncodedDataset.from_texts(["a good film", "a bad film", "good good"], [1, 0, 1], vocab, 8)
@@ -46,7 +46,7 @@ def test_frozen_features_are_the_vector_the_head_reads_without_dropout():
 
 
 def test_top_layer_fine_tuning_trains_only_the_top_layer_and_the_head(mirror):
-    from tap.profiles import get_profile
+    from tap.core.profiles import get_profile
 
     setup = ch01.prepare(get_profile("smoke"))
     source = ch01.pretrain_on_ag_news(setup)
@@ -69,7 +69,7 @@ def test_top_layer_fine_tuning_trains_only_the_top_layer_and_the_head(mirror):
 def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line(mirror):
     from tap import __main__ as cli
     from tap.chapters import chapter
-    from tap.profiles import get_profile
+    from tap.core.profiles import get_profile
 
     assert cli.chapter("ch01").experiment is chapter("ch01").experiment is ch01.experiment
     outcome = ch01.experiment(get_profile("smoke"))

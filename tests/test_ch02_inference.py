@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tap.chapters import chapter
-from tap.profiles import get_profile
+from tap.core.profiles import get_profile
 
 PAGE = Path(__file__).resolve().parents[1] / "book" / "02_inference.md"
 # Glued on the page itself, from its demonstration cells (the manual path, pipeline(), fill-mask,
@@ -24,7 +24,7 @@ def outcome(tmp_path_factory):
     from fake_mirror import use_mirror, write_dataset
 
     from conftest import imdb_rows
-    from tap import data
+    from tap.data import datasets
 
     root = tmp_path_factory.mktemp("mirror")
     write_dataset(
@@ -39,7 +39,7 @@ def outcome(tmp_path_factory):
     with pytest.MonkeyPatch.context() as monkeypatch:
         use_mirror(monkeypatch, root)
         yield chapter("ch02").experiment(get_profile("smoke"))
-    data.load.cache_clear()
+    datasets.load.cache_clear()
 
 
 def test_the_records_are_the_results_table_and_json(outcome):
@@ -71,7 +71,7 @@ def test_facts_glue_every_number_the_prose_names(outcome):
 
 
 def test_the_measurements_hold_together(outcome):
-    from tap import inference
+    from tap.training import inference
 
     c = outcome.context
     assert c["padding"]["padding (% of positions)"].is_monotonic_decreasing  # max length ≥ dynamic ≥ sorted

@@ -5,10 +5,11 @@ import torch
 from torch import nn
 from transformers import AutoConfig, BertForMaskedLM, BertModel
 
-from tap import lm, subwords
 from tap.chapters import ch03_language_model as ch03
-from tap.lm_finetune import bert_classifier
-from tap.pooled import MeanPooledClassifier
+from tap.data import subwords
+from tap.models.lm_finetune import bert_classifier
+from tap.models.pooled import MeanPooledClassifier
+from tap.training import lm
 
 
 def test_the_mean_pooled_classifier_draws_its_head_after_the_encoder(tmp_path):
@@ -32,7 +33,7 @@ def test_the_mean_pooled_classifier_draws_its_head_after_the_encoder(tmp_path):
 def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line(mirror):
     from tap import __main__ as cli
     from tap.chapters import chapter
-    from tap.profiles import get_profile
+    from tap.core.profiles import get_profile
 
     assert cli.chapter("ch03").experiment is chapter("ch03").experiment is ch03.experiment
     outcome = ch03.experiment(get_profile("smoke"))

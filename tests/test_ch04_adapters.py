@@ -5,8 +5,8 @@ from types import SimpleNamespace as NS
 
 import torch
 
-from tap import adapters
 from tap.chapters import ch04_adapters as ch04
+from tap.methods import adapters
 
 
 def test_sentiment_words_are_counted_in_the_source_text():
@@ -23,7 +23,7 @@ def test_sentiment_words_are_counted_in_the_source_text():
 def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line(mirror):
     from tap import __main__ as cli
     from tap.chapters import chapter
-    from tap.profiles import get_profile
+    from tap.core.profiles import get_profile
 
     assert cli.chapter("ch04").experiment is chapter("ch04").experiment is ch04.experiment
     outcome = ch04.experiment(get_profile("smoke"))

@@ -1,4 +1,4 @@
-"""Chapter 05's experiment (``tap.chapters.ch05_lora``): ``tap.lora`` checked against Hugging Face
+"""Chapter 05's experiment (``tap.chapters.ch05_lora``): ``tap.methods.lora`` checked against Hugging Face
 PEFT, the helpers of the LoRA runs, and the one entry point the page and the command line call."""
 
 import dataclasses
@@ -8,13 +8,13 @@ import pytest
 import torch
 from tiny_encoder import batch, encoder
 
-from tap import plots
 from tap.chapters import ch05_lora as ch05
 from tap.chapters import ch05_word_vectors
-from tap.text import EncodedDataset
-from tap.training import evaluate
+from tap.data.text import EncodedDataset
+from tap.pages import plots
+from tap.training.loop import evaluate
 
-# --- tap.lora against PEFT -----------------------------------------------------------------------
+# --- tap.methods.lora against PEFT -----------------------------------------------------------------------
 
 
 def test_equivalence_with_peft_on_taps_encoder():
@@ -35,10 +35,10 @@ def test_equivalence_with_peft_on_the_embedding_table():
 
 @pytest.fixture(scope="module")
 def minilm():
-    from tap import models
+    from tap.models import pretrained
 
     try:
-        return models.load_classifier("bert-base-uncased", 2)
+        return pretrained.load_classifier("bert-base-uncased", 2)
     except RuntimeError as err:  # neither the Hub nor the offline copy
         pytest.skip(str(err))
 
@@ -161,7 +161,7 @@ def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line(mir
 
     from tap import __main__ as cli
     from tap.chapters import chapter
-    from tap.profiles import get_profile
+    from tap.core.profiles import get_profile
 
     assert cli.chapter("ch05").experiment is chapter("ch05").experiment is ch05.experiment
     outcome = ch05.experiment(get_profile("smoke"))

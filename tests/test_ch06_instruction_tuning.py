@@ -6,14 +6,14 @@ the smoke profile's 64-token context."""
 import json
 
 from tap.chapters import ch06_instruction_tuning as ch06
-from tap.instruct import OPTIONS
-from tap.report import format_table
+from tap.core.report import format_table
+from tap.training.instruct import OPTIONS
 
 
 def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line():
     from tap import __main__ as cli
     from tap.chapters import chapter
-    from tap.profiles import get_profile
+    from tap.core.profiles import get_profile
 
     assert cli.chapter("ch06").experiment is chapter("ch06").experiment is ch06.experiment
     outcome = ch06.experiment(get_profile("smoke"))

@@ -11,15 +11,16 @@ import pytest
 import torch
 from fake_mirror import use_mirror, write_dataset
 
-from tap import intervals, verdict
 from tap.chapters import ch07_playbook as ch07
 from tap.chapters import chapter
-from tap.devices import fitting_precision
-from tap.methods import METHOD, METHODS
-from tap.playbook import TFIDF_ALL, TFIDF_SAME, below_probe
-from tap.profiles import get_profile
-from tap.report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, format_table
-from tap.task_playbook import IMDB
+from tap.core import intervals
+from tap.core.devices import fitting_precision
+from tap.core.profiles import get_profile
+from tap.core.report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, format_table
+from tap.methods.registry import METHOD, METHODS
+from tap.playbook import verdict
+from tap.playbook.command import IMDB
+from tap.playbook.runs import TFIDF_ALL, TFIDF_SAME, below_probe
 
 
 def test_wilson_interval_hand_checked():
@@ -302,7 +303,7 @@ def _imdb(n_per_label: int, split: str) -> pd.DataFrame:
 def playbook_mirror(tmp_path, monkeypatch):
     """A mirror large enough for the smoke profile's anchor on 400 reviews, and a run cache of
     its own (chapter 07's cache keys name the data's sizes, not its content)."""
-    from tap import data
+    from tap.data import datasets
 
     write_dataset(
         tmp_path,
@@ -321,7 +322,7 @@ def playbook_mirror(tmp_path, monkeypatch):
     use_mirror(monkeypatch, tmp_path)
     monkeypatch.setenv("TAP_CACHE_DIR", str(tmp_path / "cache"))
     yield tmp_path
-    data.load.cache_clear()
+    datasets.load.cache_clear()
 
 
 def test_the_experiment_runs_every_method_and_the_introduction_shows_its_numbers(playbook_mirror):

@@ -73,7 +73,7 @@ def test_clean_page_passes_every_rule():
 
 BAD = {
     check_html.object_reprs: [
-        code_cell("run", text_output("&lt;tap.training.Run object at 0x7f3a2c1d9e80&gt;")),
+        code_cell("run", text_output("&lt;tap.training.loop.Run object at 0x7f3a2c1d9e80&gt;")),
         code_cell("display", text_output("&lt;IPython.core.display.HTML object&gt;")),
     ],
     check_html.tuples_for_numbers: [

@@ -8,13 +8,13 @@ import pytest
 import torch
 from datasets import Dataset
 
-from tap import devices
-from tap.cache import config_key
-from tap.data import Splits
-from tap.methods import METHOD
-from tap.playbook import SIZES, Playbook
-from tap.profiles import get_profile
-from tap.task_data import TaskData
+from tap.core import devices
+from tap.core.cache import config_key
+from tap.core.profiles import get_profile
+from tap.data.datasets import Splits
+from tap.data.task_data import TaskData
+from tap.methods.registry import METHOD
+from tap.playbook.runs import SIZES, Playbook
 
 
 @pytest.fixture

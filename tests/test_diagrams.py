@@ -4,7 +4,7 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from tap import diagrams
+from tap.pages import diagrams
 
 
 def shown(fig: Figure) -> str:

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from tap.encoder import EncoderSize, TransformerClassifier, sinusoidal_positions
+from tap.models.encoder import EncoderSize, TransformerClassifier, sinusoidal_positions
 
 SIZE = EncoderSize(vocab_size=50, d_model=16, num_heads=2, d_ff=32, num_layers=2, max_len=20)
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from tap.adapters import Adapter
-from tap.exercises import check_adapter, check_lora_layer, check_masking, check_probe_freezing
-from tap.freezing import freeze_base
-from tap.lora import LoRALayer
+from tap.methods.adapters import Adapter
+from tap.methods.freezing import freeze_base
+from tap.methods.lora import LoRALayer
+from tap.pages.exercises import check_adapter, check_lora_layer, check_masking, check_probe_freezing
 
 # --- LoRA ---------------------------------------------------------------------------------------------
 

@@ -26,11 +26,13 @@ from fake_mirror import use_mirror, write_dataset
 
 from conftest import imdb_rows
 from tap import __main__ as cli
-from tap import adapters, cache, data, hub, lora
-from tap.data import DataFormatError, DataUnavailableError
-from tap.models import ModelUnavailableError
-from tap.profiles import get_profile
-from tap.runs import Outcome
+from tap.chapters.harness import Outcome
+from tap.core import cache, hub
+from tap.core.profiles import get_profile
+from tap.data import datasets
+from tap.data.datasets import DataFormatError, DataUnavailableError
+from tap.methods import adapters, lora
+from tap.models.pretrained import ModelUnavailableError
 
 fork = multiprocessing.get_context("fork")
 
@@ -367,7 +369,7 @@ def test_data_unavailable_from_the_command_line_is_one_line(tmp_path, monkeypatc
     (tmp_path / "empty-mirror").mkdir()
     monkeypatch.setenv("TAP_DATA_DIR", str(tmp_path / "empty-mirror"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    data.load.cache_clear()
+    datasets.load.cache_clear()
     assert cli.main(["run", "ch01", "--profile", "smoke", "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "TAP_DATA_DIR" in err
@@ -377,8 +379,8 @@ def test_data_unavailable_from_the_command_line_is_one_line(tmp_path, monkeypatc
 
 
 def _tiny_encoder():
-    from tap.encoder import TransformerClassifier
-    from tap.profiles import get_profile
+    from tap.core.profiles import get_profile
+    from tap.models.encoder import TransformerClassifier
 
     torch.manual_seed(0)
     return TransformerClassifier(get_profile("smoke").encoder, num_classes=2)
@@ -479,7 +481,7 @@ def test_lora_applied_twice_is_a_clear_error():
 
 
 def _imdb_parquet(root: Path) -> Path:
-    return next((root / data.HUB_IDS["imdb"]).rglob("train-*.parquet"))
+    return next((root / datasets.HUB_IDS["imdb"]).rglob("train-*.parquet"))
 
 
 @pytest.fixture
@@ -497,7 +499,7 @@ def shared_mirror(monkeypatch):
         if folder.is_dir():
             folder.chmod(0o755)
     shutil.rmtree(base)
-    data.load.cache_clear()
+    datasets.load.cache_clear()
 
 
 def _read_without_write_access(base: Path) -> list[str]:
@@ -515,9 +517,9 @@ def _read_without_write_access(base: Path) -> list[str]:
             os.setgid(65534)
             os.setuid(65534)
         os.environ["HF_HOME"] = str(base / "hf-datasets")
-        data.load.cache_clear()
+        datasets.load.cache_clear()
         try:
-            answers.put(("ok", list(data.load("imdb")["train"]["text"])))
+            answers.put(("ok", list(datasets.load("imdb")["train"]["text"])))
         except Exception as err:  # noqa: BLE001 - the parent asserts on it
             answers.put(("error", f"{type(err).__name__}: {err}"))
 
@@ -530,7 +532,7 @@ def _read_without_write_access(base: Path) -> list[str]:
 
 
 def test_a_read_only_cache_serves_the_data_it_holds(shared_mirror):
-    first = list(data.load("imdb")["train"]["text"])
+    first = list(datasets.load("imdb")["train"]["text"])
     before = snapshot(shared_mirror / "cache")
     assert _read_without_write_access(shared_mirror) == first
     assert snapshot(shared_mirror / "cache") == before
@@ -542,16 +544,16 @@ def test_an_empty_read_only_cache_still_reads_the_data(shared_mirror):
 
 
 def test_a_damaged_arrow_copy_is_rebuilt_from_the_parquet(mirror):
-    first = list(data.load("imdb")["train"]["text"])
+    first = list(datasets.load("imdb")["train"]["text"])
     arrow = max((cache.cache_dir() / "datasets").rglob("*train*.arrow"), key=lambda p: p.stat().st_size)
     arrow.write_bytes(arrow.read_bytes()[: arrow.stat().st_size // 2])
-    data.load.cache_clear()
-    assert list(data.load("imdb")["train"]["text"]) == first
+    datasets.load.cache_clear()
+    assert list(datasets.load("imdb")["train"]["text"]) == first
 
 
 @pytest.mark.parametrize("error, calls", [(OSError("truncated"), 2), (KeyError("a bug"), 1)])
 def test_only_a_damaged_arrow_copy_is_rebuilt(mirror, monkeypatch, error, calls):
-    folder, seen = mirror / data.HUB_IDS["imdb"], []
+    folder, seen = mirror / datasets.HUB_IDS["imdb"], []
 
     def load_dataset(*args, **kwargs):
         seen.append(kwargs["cache_dir"])
@@ -559,55 +561,55 @@ def test_only_a_damaged_arrow_copy_is_rebuilt(mirror, monkeypatch, error, calls)
             raise error
         return "rebuilt"
 
-    monkeypatch.setattr(data, "load_dataset", load_dataset)
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
     if calls == 2:
-        assert data.read_folder(folder) == "rebuilt"
+        assert datasets.read_folder(folder) == "rebuilt"
     else:
         with pytest.raises(type(error)):
-            data.read_folder(folder)
+            datasets.read_folder(folder)
     assert len(seen) == calls
 
 
 def test_a_damaged_parquet_is_named(mirror):
     path = _imdb_parquet(mirror)
     path.write_bytes(path.read_bytes()[:200])
-    data.load.cache_clear()
+    datasets.load.cache_clear()
     with pytest.raises(DataUnavailableError, match=r"Parquet file .* is damaged: .*train-00000-of-00001\.parquet"):
-        data.load("imdb")
+        datasets.load("imdb")
 
 
 def test_a_cache_path_that_is_a_file_is_named(mirror, tmp_path, monkeypatch):
     (tmp_path / "not-a-folder").write_text("")
     monkeypatch.setenv("TAP_CACHE_DIR", str(tmp_path / "not-a-folder"))
     with pytest.raises(ValueError, match=r"TAP_CACHE_DIR=.*not-a-folder is a file, not a folder"):
-        data.load("imdb")
+        datasets.load("imdb")
 
 
 def test_a_second_download_beside_the_first_is_refused(mirror):
     path = _imdb_parquet(mirror)
     (path.parent / "train-00000-of-00001 (1).parquet").write_bytes(path.read_bytes())
-    data.load.cache_clear()
+    datasets.load.cache_clear()
     with pytest.raises(DataFormatError, match=r"train-00000-of-00001 \(1\)\.parquet is not one of .* Remove it"):
-        data.load("imdb")
+        datasets.load("imdb")
 
 
 def test_a_missing_shard_is_refused(mirror):
     path = _imdb_parquet(mirror)
     path.rename(path.with_name("train-00001-of-00002.parquet"))
-    data.load.cache_clear()
+    datasets.load.cache_clear()
     with pytest.raises(DataFormatError, match=r"split 'train' has the shards .* some are missing"):
-        data.load("imdb")
+        datasets.load("imdb")
 
 
 def test_a_partial_download_names_the_missing_split(mirror):
-    folder = mirror / data.HUB_IDS["imdb"]
+    folder = mirror / datasets.HUB_IDS["imdb"]
     (folder / "README.md").unlink()
     for path in folder.rglob("*.parquet"):
         if not path.name.startswith("train-"):
             path.unlink()
-    data.load.cache_clear()
+    datasets.load.cache_clear()
     with pytest.raises(DataUnavailableError, match=r"no 'test' split in the local copy in \$TAP_DATA_DIR"):
-        data.imdb_splits(get_profile("smoke"))
+        datasets.imdb_splits(get_profile("smoke"))
 
 
 def test_carving_never_puts_one_text_on_both_sides(tmp_path, monkeypatch):
@@ -615,7 +617,7 @@ def test_carving_never_puts_one_text_on_both_sides(tmp_path, monkeypatch):
     rows = imdb_rows(60, split="train")
     write_dataset(tmp_path, "imdb", {"train": pd.concat([rows, rows]), "test": imdb_rows(40, split="test")})
     use_mirror(monkeypatch, tmp_path)
-    splits = data.imdb_splits(get_profile("smoke"))
+    splits = datasets.imdb_splits(get_profile("smoke"))
     assert not set(splits.train["text"]) & set(splits.val["text"])
     assert len(splits.val) == get_profile("smoke").imdb_val
 
@@ -640,9 +642,9 @@ def test_a_mirror_that_never_answers_falls_back_offline_within_30_s(mirror, sile
     hub.hub_available.cache_clear()
     start = time.perf_counter()
     try:
-        splits = data.imdb_splits(get_profile("smoke"))
+        splits = datasets.imdb_splits(get_profile("smoke"))
     finally:
         hub.hub_available.cache_clear()
     assert time.perf_counter() - start < 30 and len(splits.train) == get_profile("smoke").imdb_train
     err = capsys.readouterr().err
-    assert f"({silent_server}) did not answer within" in err and data.data_source().startswith("local copy")
+    assert f"({silent_server}) did not answer within" in err and datasets.data_source().startswith("local copy")

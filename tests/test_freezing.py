@@ -1,5 +1,5 @@
-from tap.encoder import EncoderSize, TransformerClassifier
-from tap.freezing import freeze_base
+from tap.methods.freezing import freeze_base
+from tap.models.encoder import EncoderSize, TransformerClassifier
 
 SIZE = EncoderSize(vocab_size=30, d_model=8, num_heads=2, d_ff=16, num_layers=2, max_len=10)
 

@@ -36,7 +36,7 @@ def test_key_changes_with_profile_and_code(tmp_path):
     key = fresh_pages.execution_key("book", package)
     assert key == fresh_pages.execution_key("book", package)
     assert fresh_pages.execution_key("smoke", package) != key
-    (package / "data.py").write_text((package / "data.py").read_text() + "\n# edited\n")
+    (package / "data" / "datasets.py").write_text((package / "data" / "datasets.py").read_text() + "\n# edited\n")
     edited = fresh_pages.execution_key("book", package)
     assert edited != key
     chapter = package / "chapters" / "ch01_transfer.py"  # a chapter's module, one folder down

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from tap.chapters import EXPERIMENTS, chapter
-from tap.profiles import get_profile
+from tap.core.profiles import get_profile
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
 

@@ -21,9 +21,10 @@ from transformers import (
     pipeline,
 )
 
-from tap import generation, hub_models, inference, models
-from tap.measure import benchmark, time_calls, time_steps
-from tap.pooled import MeanPooledClassifier
+from tap.core.measure import benchmark, time_calls, time_steps
+from tap.models import pretrained
+from tap.models.pooled import MeanPooledClassifier
+from tap.training import generation, hub_models, inference
 
 TEXTS = [
     "a wonderful, moving film",
@@ -39,7 +40,7 @@ TEXTS = [
 def tiny_classifier(tmp_path_factory):
     """A small random mean-pooled BERT with the MiniLM tokenizer, saved as a folder."""
     torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(models.minilm_path())
+    tokenizer = AutoTokenizer.from_pretrained(pretrained.minilm_path())
     config = inference.MeanPooledBertConfig(
         vocab_size=tokenizer.vocab_size,
         hidden_size=32,
@@ -185,7 +186,7 @@ def test_hub_only_tasks_do_not_run_offline(monkeypatch):
 
 
 def test_padding_share():
-    tokenizer = AutoTokenizer.from_pretrained(models.minilm_path())
+    tokenizer = AutoTokenizer.from_pretrained(pretrained.minilm_path())
     texts = ["a", "a b c d e f g h"]
     assert (
         inference.padding_share(tokenizer, texts, 16, 2, "max_length", False)
@@ -310,7 +311,7 @@ def tiny_hub(tmp_path_factory):
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(models.minilm_path())
+    tokenizer = AutoTokenizer.from_pretrained(pretrained.minilm_path())
     folders = {}
     bert = BertForSequenceClassification(
         BertConfig(
@@ -334,7 +335,7 @@ def test_hub_extras_run_in_the_book_profile_when_the_hub_answers(tiny_hub, monke
     monkeypatch.setattr(hub_models, "hub_available", lambda: True)
     asked = []
     monkeypatch.setattr(
-        models,
+        pretrained,
         "hub_snapshot",
         lambda hub_id: (
             asked.append(hub_id) or str(tiny_hub["lm" if hub_id == hub_models.CAUSAL_LM_HUB_ID else "classifier"])

@@ -8,9 +8,9 @@ import pytest
 import torch
 from datasets import Dataset
 
-from tap import instruct as ins
 from tap.chapters.ch06_instruction_tuning import INSTRUCT_SIZES
-from tap.profiles import get_profile
+from tap.core.profiles import get_profile
+from tap.training import instruct as ins
 
 SMOKE = INSTRUCT_SIZES["smoke"]
 WORDS = "good bad film plot actor story great awful boring fun world sports market science team".split()

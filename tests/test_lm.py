@@ -7,8 +7,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer, BertForMaskedLM, GPT2LMHeadModel
 
-from tap import lm, subwords
-from tap.lm import LMSize, MaskedLMCollator
+from tap.data import subwords
+from tap.training import lm
+from tap.training.lm import LMSize, MaskedLMCollator
 
 WORDS = "the a movie film was great terrible acting plot actor ending boring loved hated it and but really".split()
 SIZE = LMSize(
@@ -69,7 +70,7 @@ def test_bpe_round_trips_any_text_exactly(bpe):
 
 
 def test_tokenized_dataset_pads_with_the_tokenizers_pad_id(bpe):
-    from tap.hf_data import TokenizedDataset
+    from tap.data.hf_data import TokenizedDataset
 
     ds = TokenizedDataset.from_tokenizer(bpe, ["great film", "the movie was really boring and long"], [1, 0], 32)
     inputs, labels = next(ds.batches(2, shuffle=False))
@@ -153,7 +154,7 @@ def test_unigram_perplexity_is_the_vocabulary_size_for_unseen_text(bpe):
 
 
 def test_classifier_starts_from_the_masked_lm_and_ignores_padding(wordpiece, tmp_path):
-    from tap.lm_finetune import bert_classifier
+    from tap.models.lm_finetune import bert_classifier
 
     torch.manual_seed(1)  # bert_classifier seeds 0: the from-scratch model differs from this one
     mlm = BertForMaskedLM(lm.bert_config(wordpiece, SIZE))
@@ -189,7 +190,7 @@ def test_each_prompt_gets_its_own_seed_and_both_models_the_same(bpe):
     import pandas as pd
 
     from tap.chapters.ch03_language_model import generate, sample_words
-    from tap.text import Vocabulary
+    from tap.data.text import Vocabulary
 
     torch.manual_seed(0)
     model = GPT2LMHeadModel(lm.gpt2_config(bpe, SIZE))

@@ -1,4 +1,4 @@
-"""Chapter 05's mechanism: ``tap.lora``'s layers, ``apply_lora`` and merging, and ``tap.cnn`` adapted with it
+"""Chapter 05's mechanism: ``tap.methods.lora``'s layers, ``apply_lora`` and merging, and ``tap.models.cnn`` adapted with it
 (the checks against PEFT and the experiment: ``test_ch05_lora.py``)."""
 
 import pytest
@@ -7,9 +7,9 @@ import torch.nn.functional as F
 from tiny_encoder import batch, encoder
 from torch import nn
 
-from tap import lora
-from tap.cnn import TextCNN, WindowConv
-from tap.parameter_counts import count_parameters
+from tap.methods import lora
+from tap.methods.parameter_counts import count_parameters
+from tap.models.cnn import TextCNN, WindowConv
 
 PROJECTIONS = [
     "attention.query",

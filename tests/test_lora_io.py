@@ -1,4 +1,4 @@
-"""Saving and loading a LoRA (tap/lora_io.py): tap -> tap, tap -> PEFT, PEFT -> tap, and the errors.
+"""Saving and loading a LoRA (tap/methods/lora_io.py): tap -> tap, tap -> PEFT, PEFT -> tap, and the errors.
 
 Every round trip is checked against a model whose output the adapter really changes (random B,
 a retrained head): a loader that dropped the factors or the head would fail."""
@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from tap import lora, lora_io
-from tap.encoder import EncoderSize, TransformerClassifier
+from tap.methods import lora, lora_io
+from tap.models.encoder import EncoderSize, TransformerClassifier
 
 pytest.importorskip("peft")
 from peft import LoraConfig, PeftModel, get_peft_model  # noqa: E402

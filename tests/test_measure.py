@@ -5,7 +5,7 @@ process's resident memory, never mixed with it."""
 import pytest
 import torch
 
-from tap import measure
+from tap.core import measure
 
 
 @pytest.fixture

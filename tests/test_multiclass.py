@@ -8,11 +8,11 @@ import torch
 from sklearn.metrics import f1_score
 from transformers import BertConfig, BertForSequenceClassification
 
-from tap import multiclass as mc
-from tap.devices import is_main_process
-from tap.hf_data import TokenizedDataset
-from tap.profiles import get_profile
-from tap.training import TrainConfig
+from tap.core.devices import is_main_process
+from tap.core.profiles import get_profile
+from tap.data.hf_data import TokenizedDataset
+from tap.training import multiclass as mc
+from tap.training.loop import TrainConfig
 
 
 def test_accuracy_macro_f1_and_confusion_match_a_hand_computed_example():

@@ -18,13 +18,14 @@ from fake_mirror import write_dataset
 
 SUBSETS = """
 import json
-from tap import data, hub
-from tap.profiles import get_profile
+from tap.data import datasets
+from tap.core import hub
+from tap.core.profiles import get_profile
 hub.REVISIONS.clear()  # the served repositories have their own commits, not the Hub's pinned ones
 p = get_profile("smoke")
-imdb, ag = data.imdb_splits(p), data.ag_news_splits(p)
-print(json.dumps({"source": data.data_source(),
-                  "features": {n: str(data.load(n)["test"].features) for n in data.HUB_IDS},
+imdb, ag = datasets.imdb_splits(p), datasets.ag_news_splits(p)
+print(json.dumps({"source": datasets.data_source(),
+                  "features": {n: str(datasets.load(n)["test"].features) for n in datasets.HUB_IDS},
                   "subsets": [list(getattr(s, part)["text"]) for s in (imdb, ag) for part in ("train", "val", "test")]}))
 """
 

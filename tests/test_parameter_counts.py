@@ -1,9 +1,9 @@
 import pytest
 from torch import nn
 
-from tap.encoder import EncoderSize, TransformerClassifier
-from tap.freezing import freeze_base
-from tap.parameter_counts import count_parameters, parameter_row
+from tap.methods.freezing import freeze_base
+from tap.methods.parameter_counts import count_parameters, parameter_row
+from tap.models.encoder import EncoderSize, TransformerClassifier
 
 SIZE = EncoderSize(vocab_size=30, d_model=8, num_heads=2, d_ff=16, num_layers=2, max_len=10)
 

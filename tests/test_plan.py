@@ -13,10 +13,10 @@ from conftest import imdb_rows
 from tap import __main__ as cli
 from tap import plan, throughput
 from tap.chapters import EXPERIMENTS
-from tap.encoder import EncoderSize, TransformerClassifier
-from tap.profiles import get_profile
-from tap.text import EncodedDataset, words
-from tap.training import TrainConfig, train
+from tap.core.profiles import get_profile
+from tap.data.text import EncodedDataset, words
+from tap.models.encoder import EncoderSize, TransformerClassifier
+from tap.training.loop import TrainConfig, train
 
 SMOKE = get_profile("smoke")
 

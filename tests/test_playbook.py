@@ -1,4 +1,4 @@
-"""Chapter 07's methods (``tap.methods``): parameter counts against independent formulas, and
+"""Chapter 07's methods (``tap.methods.registry``): parameter counts against independent formulas, and
 the tap and PEFT LoRA rows training the same parameters (and training them identically)."""
 
 import pytest
@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from transformers import BertConfig, BertModel
 
-from tap import methods as pb
-from tap.parameter_counts import count_parameters
-from tap.pooled import MeanPooledClassifier
+from tap.methods import registry as pb
+from tap.methods.parameter_counts import count_parameters
+from tap.models.pooled import MeanPooledClassifier
 
 H, L, FF, V, P = 32, 2, 48, 100, 40  # a tiny BERT: hidden, layers, feed-forward, vocabulary, positions
 

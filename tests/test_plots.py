@@ -1,4 +1,4 @@
-from tap import plots
+from tap.pages import plots
 
 
 def test_parameter_sweep_joins_settings_of_one_method_but_not_different_methods():

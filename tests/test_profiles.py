@@ -4,7 +4,7 @@ name fails at once with the valid names."""
 import pytest
 
 from tap.chapters import EXPERIMENTS, chapter
-from tap.profiles import PROFILE_ENV, as_profile, get_profile
+from tap.core.profiles import PROFILE_ENV, as_profile, get_profile
 
 
 def test_a_profile_its_name_or_none_give_the_same_profile(monkeypatch):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tap.profiles import get_profile
-from tap.provenance import provenance
+from tap.core.profiles import get_profile
+from tap.pages.provenance import provenance
 
 
 def _run(lr: float, seconds: float, **extra) -> dict:

@@ -7,7 +7,7 @@ import pytest
 from IPython.core.formatters import format_display_data
 from myst_nb.core.variables import format_plain_text
 
-from tap.report import compare, format_table, gap, glue, results_table, shown_difference
+from tap.core.report import compare, format_table, gap, glue, results_table, shown_difference
 
 
 @pytest.fixture
@@ -188,7 +188,7 @@ def test_format_table_cells_never_show_more_than_four_decimals():
 
 
 def test_standard_error_of_an_accuracy_and_of_a_difference_of_two():
-    from tap.report import standard_error
+    from tap.core.report import standard_error
 
     assert standard_error(100, 0.5) == pytest.approx(5.0)
     assert standard_error(100, 0.5, 0.5) == pytest.approx(5.0 * 2**0.5)
@@ -200,7 +200,7 @@ def test_standard_error_of_an_accuracy_and_of_a_difference_of_two():
 def test_speed_words_state_the_ratio_and_whether_the_runs_overlap(rate_a, rate_b, separated):
     """One wording for a speed-up: the ratio of the medians, and what the repeated timings show;
     a large speed-up is never called noise."""
-    from tap.report import speed_words
+    from tap.core.report import speed_words
 
     if separated is not None and separated != 0 and (rate_a > rate_b) != (separated == 1):
         pytest.skip("every run of one faster, its median slower: cannot happen")
@@ -215,7 +215,7 @@ def test_speed_words_state_the_ratio_and_whether_the_runs_overlap(rate_a, rate_b
 
 
 def test_speed_words_for_the_review_s_case():
-    from tap.report import speed_words
+    from tap.core.report import speed_words
 
     assert speed_words("inference_mode", "the default", 39.8, 15.4, 0, 3) == (
         "inference_mode ran 2.58 times as fast as the default (medians), but their 3 timed runs overlap (a run "

@@ -1,8 +1,8 @@
 import pytest
 from torch import nn
 
-from tap.encoder import EncoderSize, TransformerClassifier
-from tap.submodules import collapse_indices, match_modules, replace_module
+from tap.methods.submodules import collapse_indices, match_modules, replace_module
+from tap.models.encoder import EncoderSize, TransformerClassifier
 
 SIZE = EncoderSize(vocab_size=30, d_model=8, num_heads=2, d_ff=16, num_layers=2, max_len=10)
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 from transformers import AutoTokenizer
 
-from tap import subwords
+from tap.data import subwords
 
 SAMPLE = "The quixotic director's zany, jumbled plot was great.<br />Loved it!"
 
@@ -16,7 +16,7 @@ SAMPLE = "The quixotic director's zany, jumbled plot was great.<br />Loved it!"
 # most letters inside words, so many '##x' pieces) and prints their vocabularies and an encoding.
 TRAIN = """
 import hashlib, json, random
-from tap import subwords
+from tap.data import subwords
 words = ("the a movie film was great terrible acting plot actor ending boring loved hated it and but really "
          "quick brown fox jumps over lazy dog zany quixotic jumbled wizard vexing buzz jazz pixel squeeze "
          "rhythm oxygen fjord kayak yacht gnome whisky jinx awkward twelfth sphinx crypt glyph lymph").split()

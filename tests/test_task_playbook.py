@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from tap import __main__ as cli
-from tap import budget
-from tap.task_data import InputError, load_task, subset
-from tap.task_playbook import run_playbook
+from tap.data.task_data import InputError, load_task, subset
+from tap.playbook import budget
+from tap.playbook.command import run_playbook
 
 WORDS = {
     "pos": "great wonderful moving superb",
@@ -77,7 +77,7 @@ def test_end_to_end_on_a_csv_writes_the_report(classes, tmp_path, cache):
 def test_a_rerun_recomputes_nothing_and_the_adapter_loads_in_peft(tmp_path, cache):
     from peft import PeftModel
 
-    from tap.task_playbook import run_playbook
+    from tap.playbook.command import run_playbook
 
     rows(["pos", "neg"], 60).to_csv(tmp_path / "data.csv", index=False)
     first = run_playbook(
@@ -89,10 +89,10 @@ def test_a_rerun_recomputes_nothing_and_the_adapter_loads_in_peft(tmp_path, cach
     assert again.plan.train == first.plan.train
     assert all(r["from_cache"] for runs in again.search.values() for r in runs)
 
-    from tap import task_report
+    from tap.playbook import report
 
-    folder = task_report.write(again, tmp_path / "out")
-    label = task_report.best_adapter(again)
+    folder = report.write(again, tmp_path / "out")
+    label = report.best_adapter(again)
     record = again.records[label]
     trained = again.playbook.trained(record["method_key"], again.plan.train, lr=record["lr"])
     loaded = PeftModel.from_pretrained(again.playbook.load_model(), str(folder / "adapter")).eval()
@@ -190,10 +190,10 @@ def test_budgets_read_as_durations(text, seconds):
 
 
 def test_an_interrupted_comparison_resumes_without_recomputing_finished_runs(tmp_path, cache, monkeypatch, capsys):
-    from tap import playbook
+    import tap.playbook.runs
 
     rows(["pos", "neg"], 60).to_csv(tmp_path / "data.csv", index=False)
-    real_train, calls = playbook.train, []
+    real_train, calls = tap.playbook.runs.train, []
 
     def interrupted(*args, **kwargs):  # Ctrl-C during the fourth training run
         calls.append(1)
@@ -201,11 +201,11 @@ def test_an_interrupted_comparison_resumes_without_recomputing_finished_runs(tmp
             raise KeyboardInterrupt
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(playbook, "train", interrupted)
+    monkeypatch.setattr(tap.playbook.runs, "train", interrupted)
     assert run(str(tmp_path / "data.csv"), "--out", str(tmp_path / "out")) == 130
     assert "the same command resumes" in capsys.readouterr().err and not (tmp_path / "out").exists()
-    monkeypatch.setattr(playbook, "train", real_train)
-    from tap.task_playbook import run_playbook
+    monkeypatch.setattr(tap.playbook.runs, "train", real_train)
+    from tap.playbook.command import run_playbook
 
     again = run_playbook(
         str(tmp_path / "data.csv"), methods=METHODS, budget="5m", profile="smoke", echo=lambda _: None
@@ -217,12 +217,12 @@ def test_an_interrupted_comparison_resumes_without_recomputing_finished_runs(tmp
 def test_a_budgeted_rerun_reuses_its_plan_instead_of_measuring_again(tmp_path, cache, monkeypatch):
     """The budget binds here (a slow machine, faked): a second speed measurement would buy fewer
     examples, and so new runs. The rerun must plan nothing; a new budget must plan again."""
-    from tap import task_playbook
+    from tap.playbook import command
 
     rows(["pos", "neg"], 60).to_csv(tmp_path / "data.csv", index=False)
     speeds = iter([budget.Speed(5.0, 200.0, 1.0), budget.Speed(7.5, 150.0, 1.0), budget.Speed(7.5, 150.0, 1.0)])
     measured = []
-    monkeypatch.setattr(task_playbook, "_speed", lambda book, precision: measured.append(1) or next(speeds))
+    monkeypatch.setattr(command, "_speed", lambda book, precision: measured.append(1) or next(speeds))
 
     def plan(budget_text: str):
         return run_playbook(
@@ -242,8 +242,8 @@ def test_a_budgeted_rerun_reuses_its_plan_instead_of_measuring_again(tmp_path, c
 
 @pytest.fixture
 def task_book(tmp_path):
-    from tap.playbook import SIZES, Playbook
-    from tap.profiles import get_profile
+    from tap.core.profiles import get_profile
+    from tap.playbook.runs import SIZES, Playbook
 
     rows(["pos", "neg"], 40).to_csv(tmp_path / "a.csv", index=False)
     size = replace(SIZES["smoke"], train=16, val=8, test=8)
@@ -260,7 +260,7 @@ def test_with_seed_keeps_the_task_and_its_sizes(task_book):
 
 
 def test_seed_repeats_run_on_the_same_task(task_book, monkeypatch):
-    from tap.playbook import Playbook
+    from tap.playbook.runs import Playbook
 
     monkeypatch.setattr(Playbook, "chosen_rate", lambda self, key: 1e-3)
     monkeypatch.setattr(Playbook, "run", lambda self, key, lr: (self.task.name, self.seed))

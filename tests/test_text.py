@@ -1,6 +1,6 @@
 import torch
 
-from tap.text import EncodedDataset, Vocabulary, clean, pad_batch, words
+from tap.data.text import EncodedDataset, Vocabulary, clean, pad_batch, words
 
 
 def test_html_breaks_are_cleaned():

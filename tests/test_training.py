@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from tap.encoder import EncoderSize, TransformerClassifier
-from tap.text import EncodedDataset
-from tap.training import TrainConfig, evaluate, train, warmup_linear_decay
+from tap.data.text import EncodedDataset
+from tap.models.encoder import EncoderSize, TransformerClassifier
+from tap.training.loop import TrainConfig, evaluate, train, warmup_linear_decay
 
 SIZE = EncoderSize(vocab_size=20, d_model=16, num_heads=2, d_ff=32, num_layers=1, max_len=16)
 
@@ -103,7 +103,7 @@ def test_on_one_process_in_float32_accelerate_changes_no_bit():
     the same weights, bit for bit (one validation, at the end, so the kept weights are the last)."""
     import torch.nn.functional as F
 
-    from tap.training import warmup_linear_decay
+    from tap.training.loop import warmup_linear_decay
 
     cfg = TrainConfig(epochs=1, batch_size=7, evals_per_epoch=1)
     torch.manual_seed(0)

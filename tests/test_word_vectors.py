@@ -3,10 +3,10 @@
 import numpy as np
 import torch
 
-from tap.lora import apply_lora
-from tap.parameter_counts import count_parameters
-from tap.vector_classifier import WordVectorClassifier
-from tap.word_vectors import cooccurrences, ppmi_svd
+from tap.methods.lora import apply_lora
+from tap.methods.parameter_counts import count_parameters
+from tap.models.vector_classifier import WordVectorClassifier
+from tap.models.word_vectors import cooccurrences, ppmi_svd
 
 
 def test_words_used_alike_get_vectors_that_point_alike():
@@ -65,8 +65,8 @@ def test_a_profile_runs_the_headline_pair_again_with_the_vectors_it_compares(mir
     """The `full` profile (GloVe) also runs IMDB alone and rank-2 LoRA with the book's vectors;
     here the smoke profile stands in, with a second, smaller set of trained vectors."""
     from tap.chapters import ch05_word_vectors as study
-    from tap.profiles import get_profile
-    from tap.word_vectors import VectorSource
+    from tap.core.profiles import get_profile
+    from tap.models.word_vectors import VectorSource
 
     monkeypatch.setenv("TAP_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(study, "ALSO", {"smoke": VectorSource("imdb-ppmi-svd", max_words=300, min_count=2, dim=8)})

@@ -2,7 +2,7 @@
 
 import torch
 
-from tap.encoder import EncoderSize, TransformerClassifier
+from tap.models.encoder import EncoderSize, TransformerClassifier
 
 SIZE = EncoderSize(vocab_size=40, d_model=16, num_heads=2, d_ff=32, num_layers=2, max_len=20)
 

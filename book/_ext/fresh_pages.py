@@ -15,7 +15,7 @@ import os
 import shutil
 from pathlib import Path
 
-from tap.cache import code_digest
+from tap.core.cache import code_digest
 
 TAP = Path(__file__).resolve().parents[2] / "tap"
 

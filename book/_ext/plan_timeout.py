@@ -29,8 +29,8 @@ def timeout_for(profile: str, configured: int, longest_chapter_s: Callable[[], f
 
 
 def _longest_chapter_s(profile: str) -> float:
+    from tap.core.profiles import get_profile
     from tap.plan import plan
-    from tap.profiles import get_profile
 
     return max(chapter.seconds for chapter in plan(get_profile(profile)))
 

@@ -1,8 +1,11 @@
 """The book's experiments, one module per chapter.
 
-Each module has one entry point, ``experiment(profile) -> runs.Outcome``, which the chapter's
+Each module has one entry point, ``experiment(profile) -> harness.Outcome``, which the chapter's
 page calls and ``python -m tap run chNN`` calls: the page and the command line run the same code.
-Modules are imported when asked for, so listing the experiments stays instant.
+Modules are imported when asked for, so listing the experiments stays instant. ``harness`` is not
+a chapter but the chapters' run harness (train or fit a classifier under a configuration, cache
+it, return its record); only the chapters and the command line import it. The chapters may import
+every floor below them (``tap.playbook`` down to ``tap.core``); nothing below imports them.
 """
 
 from __future__ import annotations

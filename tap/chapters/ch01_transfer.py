@@ -11,17 +11,17 @@ from dataclasses import dataclass, replace
 
 from torch import nn
 
-from .. import plots
-from ..baselines import tfidf_logreg
-from ..data import ag_news_splits, imdb_splits
-from ..encoder import TransformerClassifier
-from ..freezing import freeze_base
-from ..probing import PROBE_L2, PROBE_MAX_ITER
-from ..profiles import Profile, as_profile, get_profile
-from ..report import gap, standard_error
-from ..runs import EncodedTask, Outcome, Run, run_classifier, run_probe
-from ..text import Vocabulary
-from ..training import TrainConfig
+from ..core.profiles import Profile, as_profile, get_profile
+from ..core.report import gap, standard_error
+from ..data.datasets import ag_news_splits, imdb_splits
+from ..data.text import Vocabulary
+from ..methods.freezing import freeze_base
+from ..methods.probing import PROBE_L2, PROBE_MAX_ITER
+from ..models.encoder import TransformerClassifier
+from ..pages import plots
+from ..training.baselines import tfidf_logreg
+from ..training.loop import TrainConfig
+from .harness import EncodedTask, Outcome, Run, run_classifier, run_probe
 
 
 @dataclass
@@ -128,7 +128,7 @@ def top_layers_fine_tune(setup: TransferSetup, source: Run, top_layers: int = 1,
 
 def linear_probe(setup: TransferSetup, source: Run, l2: float = PROBE_L2) -> Run:
     """Strategy 4: the pre-trained encoder frozen; only a new head is fitted, to convergence
-    (logistic regression on the encoder's features, ``runs.run_probe``)."""
+    (logistic regression on the encoder's features, ``harness.run_probe``)."""
     key = {**setup.key(), "source": source.record["config"]}
     return run_probe("imdb-linear-probe", key, lambda: from_source(setup, source, freeze_encoder=True), setup.imdb, l2)
 

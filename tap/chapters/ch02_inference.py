@@ -4,7 +4,7 @@ strategies, accuracy and speed against truncation length, the autograd switches,
 versus dynamic int8, and the TF-IDF anchor; for the language model: what the KV cache saves
 per token, the sampling filters on one prompt, and the decoding strategies on a few prompts.
 
-Models are Hub-first (``tap.hub_models``): DistilBERT fine-tuned on SST-2 and GPT-2 in the
+Models are Hub-first (``tap.training.hub_models``): DistilBERT fine-tuned on SST-2 and GPT-2 in the
 ``full`` profile. At CPU scale the stand-ins are a sentiment classifier trained here (a
 logistic-regression head on frozen, mean-pooled all-MiniLM-L6-v2 features, ``inference``) and
 chapter 03's causal language model. ``facts`` words the measurements for the page's prose.
@@ -20,18 +20,21 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, BertModel
 
-from .. import data, generation, inference, models, plots, text
-from ..baselines import tfidf_logreg
-from ..cache import cached_folder, source_digest
-from ..data import Splits, imdb_splits
-from ..devices import device
-from ..hub_models import SENTIMENT_HUB_ID, Resolved, language_model, model_note
-from ..measure import hardware, timer, track_peak_memory
-from ..parameter_counts import count_parameters
-from ..profiles import Profile, as_profile
-from ..report import gap, speed_words, standard_error
-from ..runs import Outcome
-from ..text import clean
+from ..core.cache import cached_folder, source_digest
+from ..core.devices import device
+from ..core.measure import hardware, timer, track_peak_memory
+from ..core.profiles import Profile, as_profile
+from ..core.report import gap, speed_words, standard_error
+from ..data import datasets, text
+from ..data.datasets import Splits, imdb_splits
+from ..data.text import clean
+from ..methods.parameter_counts import count_parameters
+from ..models import pretrained
+from ..pages import plots
+from ..training import generation, inference
+from ..training.baselines import tfidf_logreg
+from ..training.hub_models import SENTIMENT_HUB_ID, Resolved, language_model, model_note
+from .harness import Outcome
 
 
 @dataclass(frozen=True)
@@ -142,13 +145,13 @@ def train_sentiment_head(profile: Profile, seed: int = 0) -> tuple[Path, dict]:
     MiniLM features of ``sizes(profile).train`` IMDB reviews, and save the whole classifier
     as a folder that ``from_pretrained`` and ``pipeline()`` load. Returns the folder and the
     training record."""
-    s, base = sizes(profile), models.minilm_path()
+    s, base = sizes(profile), pretrained.minilm_path()
     config = {
         "base": "all-MiniLM-L6-v2",
         "train": s.train,
         "max_len": s.max_len,
         "seed": seed,
-        "code": source_digest(data, text, inference, sys.modules[__name__]),
+        "code": source_digest(datasets, text, inference, sys.modules[__name__]),
     }
 
     def compute(folder: Path) -> dict:
@@ -193,7 +196,7 @@ def sentiment_model(profile: Profile) -> Resolved:
         return folder
 
     s = sizes(profile)
-    where = models.resolve(
+    where = pretrained.resolve(
         SENTIMENT_HUB_ID,
         stand_in=(
             f"all-MiniLM-L6-v2 (frozen) + mean pooling + logistic-regression head trained on "

@@ -1,8 +1,8 @@
-"""Chapter 03's experiment: subword tokenizers (``tap.subwords``) against chapter 01's word
+"""Chapter 03's experiment: subword tokenizers (``tap.data.subwords``) against chapter 01's word
 vocabulary; a masked LM (BERT) and a causal LM (GPT-2) pre-trained on IMDB's unlabelled reviews
-(``tap.lm``) and what each learned (held-out perplexity against a unigram yardstick, fill-in-the-
+(``tap.training.lm``) and what each learned (held-out perplexity against a unigram yardstick, fill-in-the-
 blank guesses, samples before and after pre-training); and whether masked-LM pre-training pays
-when the same BERT (``tap.lm_finetune``) is fine-tuned on labelled reviews, next to chapter 01's
+when the same BERT (``tap.models.lm_finetune``) is fine-tuned on labelled reviews, next to chapter 01's
 encoders and the TF-IDF baseline."""
 
 from __future__ import annotations
@@ -16,20 +16,23 @@ import torch
 from tokenizers import decoders
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GPT2LMHeadModel, pipeline
 
-from .. import hf_data, lm, lm_finetune, plots, pooled, subwords
-from ..baselines import tfidf_logreg
-from ..cache import source_digest
-from ..devices import device
-from ..hf_data import TokenizedDataset
-from ..lm_finetune import bert_classifier
-from ..models import quiet_transformers
-from ..profiles import Profile, as_profile, get_profile
-from ..report import gap, standard_error
-from ..runs import EncodedTask, Outcome, Run, run_classifier
-from ..text import Vocabulary, words
-from ..training import TrainConfig
-from ..word_vectors import WordVectors, nearest, word_vectors
+from ..core.cache import source_digest
+from ..core.devices import device
+from ..core.profiles import Profile, as_profile, get_profile
+from ..core.report import gap, standard_error
+from ..data import hf_data, subwords
+from ..data.hf_data import TokenizedDataset
+from ..data.text import Vocabulary, words
+from ..models import lm_finetune, pooled
+from ..models.lm_finetune import bert_classifier
+from ..models.pretrained import quiet_transformers
+from ..models.word_vectors import WordVectors, nearest, word_vectors
+from ..pages import plots
+from ..training import lm
+from ..training.baselines import tfidf_logreg
+from ..training.loop import TrainConfig
 from . import ch01_transfer as ch01
+from .harness import EncodedTask, Outcome, Run, run_classifier
 
 MASKED_LM, CAUSAL_LM = "masked LM (BERT)", "causal LM (GPT-2)"
 # The classifiers' names on the page, in the order it presents them, and their short labels in the bar chart.
@@ -216,7 +219,7 @@ def sample_words(samples: pd.DataFrame, vocab: Vocabulary) -> pd.DataFrame:
 
 def pretraining_table(records: dict[str, dict]) -> pd.DataFrame:
     """What each language model's pre-training cost and reached (unrounded: show it through
-    ``tap.report.format_table``)."""
+    ``tap.core.report.format_table``)."""
     return pd.DataFrame(
         [
             {

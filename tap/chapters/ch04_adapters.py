@@ -1,6 +1,6 @@
-"""Chapter 04's experiment: bottleneck adapters (``tap.adapters``) in the pre-trained BERT stand-in
-against full fine-tuning and the linear probe on it (``tap.task_playbook.imdb_against_probe_and_full``, the
-book's IMDB comparison); then, as the contrast, a base with nothing to adapt: chapter 01's encoder
+"""Chapter 04's experiment: bottleneck adapters (``tap.methods.adapters``) in the pre-trained BERT stand-in
+against full fine-tuning and the linear probe on it (``tap.playbook.command.imdb_against_probe_and_full``,
+the book's IMDB comparison); then, as the contrast, a base with nothing to adapt: chapter 01's encoder
 pre-trained on AG News, for IMDB: Houlsby and Pfeiffer placements and a bottleneck sweep against
 chapter 01's full fine-tuning and linear probe; the same adapters with the embedding table
 trained too (a diagnosis); and a second set of adapters, for AG News, served from the same frozen
@@ -16,16 +16,17 @@ from collections import Counter
 import pandas as pd
 from torch import nn
 
-from .. import adapters, plots
-from ..cache import source_digest
-from ..measure import timer
-from ..methods import PEFT_MACHINERY
-from ..profiles import Profile, as_profile
-from ..report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, gap, shown_difference
-from ..runs import Outcome, Run, run_classifier
-from ..training import TrainConfig, evaluate
+from ..core.cache import source_digest
+from ..core.measure import timer
+from ..core.profiles import Profile, as_profile
+from ..core.report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, gap, shown_difference
+from ..methods import adapters
+from ..methods.registry import PEFT_MACHINERY
+from ..pages import plots
+from ..training.loop import TrainConfig, evaluate
 from . import ch01_transfer as ch01
 from .ch01_transfer import TransferSetup
+from .harness import Outcome, Run, run_classifier
 
 ADAPTER_LR = 1e-2  # chosen on IMDB validation accuracy among 1e-3, 3e-3, 1e-2, 3e-2 (Houlsby, m = d/16, 2 epochs)
 # Epochs per adapter run, by profile (default: the profile's own). The book profile trains one

@@ -1,7 +1,7 @@
-"""Chapter 05's experiment: LoRA (``tap.lora``) on chapter 01's AG-News-pre-trained encoder for
+"""Chapter 05's experiment: LoRA (``tap.methods.lora``) on chapter 01's AG-News-pre-trained encoder for
 IMDB (which layers to adapt, at rank 8; how much rank, swept on the layers that did best by
 validation accuracy; what merging saves at inference) and a convolutional classifier
-(``tap.cnn``) adapted with the same code. Also the check of ``tap.lora`` against Hugging Face
+(``tap.models.cnn``) adapted with the same code. Also the check of ``tap.methods.lora`` against Hugging Face
 PEFT, the reference implementation, which the page runs on a pre-trained BERT."""
 
 from __future__ import annotations
@@ -16,22 +16,25 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from .. import cnn, lora, measure, plots
-from ..cache import source_digest
-from ..data import Splits
-from ..devices import device
-from ..freezing import freeze_base
-from ..lora import apply_lora, merge, unmerge
-from ..methods import PEFT_MACHINERY, peft_lora
-from ..parameter_counts import count_parameters
-from ..profiles import Profile, as_profile
-from ..report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, format_table, gap, results_table, shown_difference
-from ..runs import Outcome, Run, run_classifier
-from ..text import EncodedDataset
-from ..training import TrainConfig, logits_of
+from ..core import measure
+from ..core.cache import source_digest
+from ..core.devices import device
+from ..core.profiles import Profile, as_profile
+from ..core.report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, format_table, gap, results_table, shown_difference
+from ..data.datasets import Splits
+from ..data.text import EncodedDataset
+from ..methods import lora
+from ..methods.freezing import freeze_base
+from ..methods.lora import apply_lora, merge, unmerge
+from ..methods.parameter_counts import count_parameters
+from ..methods.registry import PEFT_MACHINERY, peft_lora
+from ..models import cnn
+from ..pages import plots
+from ..training.loop import TrainConfig, logits_of
 from . import ch01_transfer as ch01
 from . import ch05_word_vectors
 from .ch01_transfer import TransferSetup
+from .harness import Outcome, Run, run_classifier
 
 # --- On a pre-trained BERT: LoRA against full fine-tuning and the probe -----------------------------
 
@@ -259,7 +262,7 @@ def merge_latency(
 
 def within_budget(runs: dict[str, Run], share: float = PEFT_TARGET_SHARE) -> dict[str, Run]:
     """The runs that train at most ``share`` percent of their model's parameters, adapters included
-    (the "trainable (%)" of ``tap.report.results_table``)."""
+    (the "trainable (%)" of ``tap.core.report.results_table``)."""
     return {k: r for k, r in runs.items() if 100 * r.record["trainable_params"] / r.record["total_params"] <= share}
 
 
@@ -277,7 +280,7 @@ def overfitting(record: dict) -> dict:
     }
 
 
-# --- LoRA beyond Transformers: the convolutional classifier of tap.cnn --------------------------
+# --- LoRA beyond Transformers: the convolutional classifier of tap.models.cnn --------------------------
 
 CNN_RANK = 4
 CNN_METHODS = {

@@ -18,17 +18,19 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from .. import lora, plots, pooled, vector_classifier
-from ..cache import source_digest
-from ..data import Splits, ag_news_splits, imdb_splits
-from ..lora import apply_lora
-from ..profiles import Profile, get_profile
-from ..report import gap, results_table, standard_error
-from ..runs import EncodedTask, Outcome, Run, run_classifier, run_probe
-from ..text import EncodedDataset
-from ..training import TrainConfig
-from ..vector_classifier import WordVectorClassifier
-from ..word_vectors import VectorSource, WordVectors, word_vectors
+from ..core.cache import source_digest
+from ..core.profiles import Profile, get_profile
+from ..core.report import gap, results_table, standard_error
+from ..data.datasets import Splits, ag_news_splits, imdb_splits
+from ..data.text import EncodedDataset
+from ..methods import lora
+from ..methods.lora import apply_lora
+from ..models import pooled, vector_classifier
+from ..models.vector_classifier import WordVectorClassifier
+from ..models.word_vectors import VectorSource, WordVectors, word_vectors
+from ..pages import plots
+from ..training.loop import TrainConfig
+from .harness import EncodedTask, Outcome, Run, run_classifier, run_probe
 
 RANKS = (1, 2, 4, 8)
 MAX_WORDS = 512  # per review: longer reviews are cut (few are)

@@ -19,19 +19,22 @@ import pandas as pd
 import torch
 from datasets import Dataset, concatenate_datasets, load_dataset
 
-from .. import data, hf_data, instruct, lm, models, multiclass, plots, text, training
-from ..baselines import tfidf_logreg
-from ..cache import cached_run, source_digest
-from ..data import Splits
-from ..hub import revision
-from ..instruct import ANSWER, OPTIONS, TEMPLATES, InstructionData, InstructSize
-from ..measure import hardware, timer, track_peak_memory
-from ..parameter_counts import count_parameters
-from ..profiles import Profile, as_profile
-from ..provenance import loaded_name
-from ..report import format_table, gap, results_table
-from ..runs import Outcome
-from ..training import TrainConfig
+from ..core.cache import cached_run, source_digest
+from ..core.hub import revision
+from ..core.measure import hardware, timer, track_peak_memory
+from ..core.profiles import Profile, as_profile
+from ..core.report import format_table, gap, results_table
+from ..data import datasets, hf_data, text
+from ..data.datasets import Splits
+from ..methods.parameter_counts import count_parameters
+from ..models import pretrained
+from ..pages import plots
+from ..pages.provenance import loaded_name
+from ..training import instruct, lm, loop, multiclass
+from ..training.baselines import tfidf_logreg
+from ..training.instruct import ANSWER, OPTIONS, TEMPLATES, InstructionData, InstructSize
+from ..training.loop import TrainConfig
+from .harness import Outcome
 
 # --- part 1: multi-class fine-tuning -------------------------------------------------------
 
@@ -55,11 +58,11 @@ def fine_tune_bert(task: str, profile: Profile, seed: int = 0) -> MultiClassRun:
     cfg = TrainConfig(
         epochs=size.epochs, lr=size.lr, batch_size=size.batch_size, evals_per_epoch=size.evals_per_epoch, seed=seed
     )
-    where = models.resolve(size.model)  # offline: records the stand-in in models.STAND_INS
+    where = pretrained.resolve(size.model)  # offline: records the stand-in in pretrained.STAND_INS
 
     def compute() -> tuple[dict, None]:
         torch.manual_seed(seed)  # the new head's initial weights, whatever ran before in this process
-        model, tokenizer = models.load_classifier(size.model, num_classes)
+        model, tokenizer = pretrained.load_classifier(size.model, num_classes)
         enc = {
             name: multiclass.encode(tokenizer, ds, size.max_len)
             for name, ds in (("train", splits.train), ("val", splits.val), ("test", splits.test))
@@ -73,7 +76,7 @@ def fine_tune_bert(task: str, profile: Profile, seed: int = 0) -> MultiClassRun:
         "model": where.rsplit("/", 1)[-1],
         "train": cfg.to_dict(),
         "sizes": splits.sizes(),
-        "code": source_digest(data, text, hf_data, training, multiclass, sys.modules[__name__]),
+        "code": source_digest(datasets, text, hf_data, loop, multiclass, sys.modules[__name__]),
     }
     record, _ = cached_run(f"ch06-{task}", key, compute)
     baseline = multiclass.majority_baseline(list(splits.train["label"]), list(splits.test["label"]), num_classes)
@@ -172,13 +175,13 @@ class InstructSetup:
             "size": self.size.to_dict(),
             "base": Path(self.where).name,
             "ag_news": self.profile.ag_train,
-            "code": source_digest(data, instruct, sys.modules[__name__]),
+            "code": source_digest(datasets, instruct, sys.modules[__name__]),
         }
 
 
 def base_location(profile: Profile) -> str:
     """``facebook/opt-350m`` from the Hub; offline, chapter 03's causal LM pre-trained on IMDB."""
-    return models.resolve(
+    return pretrained.resolve(
         INSTRUCT_SIZES[profile.name].base,
         stand_in=(
             "the small GPT-2-style causal LM pre-trained on IMDB reviews in chapter 03",
@@ -456,7 +459,7 @@ def facts(outcome: Outcome) -> dict:
         "bert": f"{loaded_name(size.model)}, a 6-layer BERT distilled from a larger one, the same model that "
         "stands in for bert-base-uncased in chapters 04 and 07; at CPU scale it also stands in for "
         f"{size.model}, which the full profile fine-tunes here"
-        if size.model in models.STAND_INS
+        if size.model in pretrained.STAND_INS
         else size.model,
         "epochs": size.epochs,
         "epochs_unit": "epoch" if size.epochs == 1 else "epochs",
@@ -542,7 +545,7 @@ def _instruction_facts(setup: InstructSetup, sft: dict[str, dict]) -> dict:
         )
     gap_seen = 100 * (_mean(full["exact_match_seen"]) - _mean(full["exact_match"]))
     saved = 100 * (1 - lora["wall_time_s"] / full["wall_time_s"])
-    stand_in = setup.size.base in models.STAND_INS
+    stand_in = setup.size.base in pretrained.STAND_INS
     base_params = untuned["total_params"]
     values = {
         "lora_extra": "The base model's final LayerNorm is trained too (peft's modules_to_save): a LoRA "

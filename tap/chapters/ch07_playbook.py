@@ -1,6 +1,6 @@
-"""Chapter 07's experiment, the playbook: every adaptation method of ``tap.methods`` side by side
+"""Chapter 07's experiment, the playbook: every adaptation method of ``tap.methods.registry`` side by side
 on one pre-trained model with the same reviews and budget (``python -m tap playbook``'s function,
-``tap.task_playbook.run_playbook``, runs them on IMDB), against
+``tap.playbook.command.run_playbook``, runs them on IMDB), against
 TF-IDF + logistic regression; accuracy with 95% intervals, trainable parameters, bytes stored per
 task, time and memory; data efficiency; and the book's own encoder (chapters 01, 04, 05) beside
 them. Here too: the tables, the headline numbers and the words the page (and the introduction,
@@ -13,17 +13,17 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from .. import plots
-from ..devices import precision_reason
-from ..intervals import accuracy_interval, paired_difference
-from ..methods import METHOD, METHODS
-from ..playbook import LONGER, SIZES, TFIDF_ALL, TFIDF_SAME, below_probe
-from ..profiles import Profile, as_profile
-from ..report import PEFT_TARGET_POINTS, gap, results_table, shown_difference
-from ..runs import Outcome
-from ..task_playbook import Comparison, imdb_playbook
-from ..verdict import interval_sentence, key_numbers, longer_words, paired_claim, phrases, search_words
+from ..core.devices import precision_reason
+from ..core.intervals import accuracy_interval, paired_difference
+from ..core.profiles import Profile, as_profile
+from ..core.report import PEFT_TARGET_POINTS, gap, results_table, shown_difference
+from ..methods.registry import METHOD, METHODS
+from ..pages import plots
+from ..playbook.command import Comparison, imdb_playbook
+from ..playbook.runs import LONGER, SIZES, TFIDF_ALL, TFIDF_SAME, below_probe
+from ..playbook.verdict import interval_sentence, key_numbers, longer_words, paired_claim, phrases, search_words
 from . import ch01_transfer, ch04_adapters, ch05_lora, ch07_study
+from .harness import Outcome
 
 SEEDS = (0, 1, 2)  # the headline pair is repeated with each: other reviews, initial head and order
 
@@ -53,12 +53,12 @@ def method_table(profile: Profile) -> pd.DataFrame:
 
 
 def comparison_table(records: dict[str, dict]) -> pd.DataFrame:
-    """``tap.report.results_table`` (accuracy, trainable parameters absolute and as a share of
+    """``tap.core.report.results_table`` (accuracy, trainable parameters absolute and as a share of
     the adapted model, time, throughput, peak memory) plus what this chapter compares on: each
     accuracy's 95% interval, the training reviews, the bytes each task stores, and the memory
     training needed above what the process already held (on a GPU: the GPU's own peak, never
     resident memory subtracted from it). Unrounded: show it through
-    ``comparison_tables`` and ``tap.report.format_table``."""
+    ``comparison_tables`` and ``tap.core.report.format_table``."""
     table = results_table(records)
     table["trainable (%)"] = [
         100 * r["trainable_params"] / r["total_params"] if "base_params" in r else None for r in records.values()

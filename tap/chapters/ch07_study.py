@@ -8,11 +8,11 @@ from __future__ import annotations
 import torch
 from matplotlib.figure import Figure
 
-from .. import plots
-from ..lora import apply_lora
-from ..profiles import Profile
-from ..vector_classifier import WordVectorClassifier
-from ..word_vectors import VECTORS
+from ..core.profiles import Profile
+from ..methods.lora import apply_lora
+from ..models.vector_classifier import WordVectorClassifier
+from ..models.word_vectors import VECTORS
+from ..pages import plots
 
 # The study's reported IMDB accuracies (%), from its write-up: its own GPU runs with frozen GloVe
 # vectors, not run here. Its LoRA was applied to a word-vector classifier (chapter 05).

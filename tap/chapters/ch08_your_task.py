@@ -1,16 +1,16 @@
-"""Chapter 08's experiment: ``python -m tap playbook`` (``tap.task_playbook.run_playbook``) on a second
+"""Chapter 08's experiment: ``python -m tap playbook`` (``tap.playbook.command.run_playbook``) on a second
 task, AG News's four topics, the way a reader runs it on their own data. The page pins the sizes
 that a five-minute budget buys on a 2-core CPU, so that its numbers do not depend on the speed of
 the machine that builds it; the command itself sizes them from the budget and the speed it measures."""
 
 from __future__ import annotations
 
-from ..profiles import Profile, as_profile
-from ..report import shown_difference
-from ..runs import Outcome
-from ..task_playbook import Comparison, run_playbook
-from ..task_report import figures
-from ..verdict import key_numbers, phrases, task_words
+from ..core.profiles import Profile, as_profile
+from ..core.report import shown_difference
+from ..playbook.command import Comparison, run_playbook
+from ..playbook.report import figures
+from ..playbook.verdict import key_numbers, phrases, task_words
+from .harness import Outcome
 
 DATASET = "fancyzhx/ag_news"
 BUDGET = {"smoke": "1m", "book": "5m", "full": "30m"}
@@ -56,7 +56,7 @@ def _agree(same: bool) -> str:
 
 def _signed_gap(k: dict) -> str:
     """The best method's accuracy minus full fine-tuning's, signed, as the difference of the two
-    values the pages show (``tap.report.gap``'s rule), not of the raw accuracies."""
+    values the pages show (``tap.core.report.gap``'s rule), not of the raw accuracies."""
     return f"{shown_difference(k['best_acc'], k['full_acc']):+.1f}"
 
 
