@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 # so that "the models are on the GPU" cannot pass by finding none. Their records still say where
 # each run trained (``hardware``).
 WITHOUT_MODELS = {
-    "ch06": "multiclass.fine_tune and the instruction-tuning runs return records; no model is kept",
+    "ch06": "the multi-class runs and the instruction-tuning runs return records; no model is kept",
     "ch07": "the playbook's runs return records (and the Playbook that ran them), not models",
     "ch08": "its context is the playbook command's report, written from the runs' records",
 }

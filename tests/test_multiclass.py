@@ -1,4 +1,5 @@
-"""Chapter 06's metrics and written-out loop; run as a script (by ``torchrun``), it trains the
+"""Chapter 06's metrics, and the book's training loop run as chapter 06 runs it (BERT's weight-decay
+recipe, macro-F1 at each validation); run as a script (by ``torchrun``), it trains the
 dropout-free tiny BERT for the two-process test."""
 
 import sys
@@ -12,7 +13,7 @@ from tap.core.devices import is_main_process
 from tap.core.profiles import get_profile
 from tap.data.hf_data import TokenizedDataset
 from tap.training import multiclass as mc
-from tap.training.loop import TrainConfig
+from tap.training.loop import TrainConfig, param_groups, train
 
 
 def test_accuracy_macro_f1_and_confusion_match_a_hand_computed_example():
@@ -67,19 +68,37 @@ def tiny_bert(dropout: float = 0.1) -> BertForSequenceClassification:
     return BertForSequenceClassification(cfg)
 
 
-def test_the_written_out_loop_learns_and_keeps_the_best_checkpoint():
+def fine_tune(model, train_data: TokenizedDataset, val_data: TokenizedDataset, cfg: TrainConfig):
+    """Chapter 06's call of the loop, on three classes."""
+    cfg = TrainConfig(**{**cfg.to_dict(), "no_decay": mc.BERT_NO_DECAY})
+    return train(model, train_data, val_data, cfg, validate=mc.validation(val_data, 3))
+
+
+def test_berts_recipe_leaves_biases_and_layernorm_gains_undecayed():
+    model = tiny_bert()
+    decayed, kept = param_groups(model, TrainConfig(weight_decay=0.01, no_decay=mc.BERT_NO_DECAY))
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert decayed["weight_decay"] == 0.01 and kept["weight_decay"] == 0.0
+    assert all(names[id(p)].endswith("bias") or "LayerNorm" in names[id(p)] for p in kept["params"])
+    assert not any(names[id(p)].endswith("bias") or "LayerNorm" in names[id(p)] for p in decayed["params"])
+    assert len(decayed["params"]) + len(kept["params"]) == len(list(model.parameters()))
+    (everything,) = param_groups(model, TrainConfig(weight_decay=0.01))  # the default: one group, all decayed
+    assert len(everything["params"]) == len(list(model.parameters()))
+    model.bert.requires_grad_(False)  # frozen weights are not the optimiser's
+    assert [len(g["params"]) for g in param_groups(model, TrainConfig(no_decay=mc.BERT_NO_DECAY))] == [1, 1]
+
+
+def test_the_loop_learns_and_keeps_the_best_checkpoint():
     data = toy_split()
     model = tiny_bert()
     before = mc.evaluate_split(model, data, 3)
-    record, model = mc.fine_tune(
-        model, data, data, TrainConfig(epochs=15, lr=1e-2, batch_size=16, evals_per_epoch=2), 3
-    )
+    record, model = fine_tune(model, data, data, TrainConfig(epochs=15, lr=1e-2, batch_size=16, evals_per_epoch=2))
     after = mc.evaluate_split(model, data, 3)
     assert after["loss"] < before["loss"]
     assert record["history"][-1]["train_loss"] < 0.5 * record["history"][0]["train_loss"]
     assert after["accuracy"] == record["best_val_accuracy"] == max(h["val_accuracy"] for h in record["history"])
     assert after["accuracy"] > 0.9
-    assert record["processes"] == 1
+    assert record["processes"] == 1 and all("val_macro_f1" in h for h in record["history"])
     for field in ("wall_time_s", "examples_per_s", "peak_memory_mb", "trainable_params", "total_params"):
         assert record[field]
 
@@ -87,12 +106,11 @@ def test_the_written_out_loop_learns_and_keeps_the_best_checkpoint():
 def trained_without_dropout(micro_batch: int = 0) -> tuple[dict, dict, list]:
     """``(record, weights, test probabilities)``: batches of 7 leave a last batch of 5 rows, the
     20 validation rows are one batch (a second process scores none), the 150 test rows three."""
-    record, model = mc.fine_tune(
+    record, model = fine_tune(
         tiny_bert(dropout=0.0),
         toy_split(40),
         toy_split(20),
         TrainConfig(epochs=6, lr=3e-3, batch_size=7, evals_per_epoch=2, micro_batch=micro_batch),
-        3,
     )
     return record, model.state_dict(), mc.score_test_split(model, toy_split(150), 3)["test_probs"]
 

@@ -1,5 +1,5 @@
 """Chapter 06's experiment. Part 1: a pre-trained BERT fully fine-tuned on AG News's four topics
-with the training loop written out (``multiclass.fine_tune``), against the majority class and
+with the book's training loop (``tap.training.loop.train``), against the majority class and
 TF-IDF + logistic regression. Part 2: a causal LM instruction-tuned with ``trl``'s
 ``SFTTrainer`` on a FLAN-style mixture (``instruct``), fully and with LoRA, against the untuned
 model and each task's majority answer, on held-out phrasings and texts. The ``full`` profile
@@ -50,13 +50,18 @@ class MultiClassRun:
 
 
 def fine_tune_bert(task: str, profile: Profile, seed: int = 0) -> MultiClassRun:
-    """Fine-tune the profile's BERT on ``task`` with ``multiclass.fine_tune``, test it once, or
+    """Fine-tune the profile's BERT on ``task`` with the book's loop, test it once, or
     reuse the cached run with the same data, settings and code."""
     size = multiclass.size_of(profile)
     splits = multiclass.task_splits(task, profile, seed)
     num_classes = len(splits.label_names)
     cfg = TrainConfig(
-        epochs=size.epochs, lr=size.lr, batch_size=size.batch_size, evals_per_epoch=size.evals_per_epoch, seed=seed
+        epochs=size.epochs,
+        lr=size.lr,
+        batch_size=size.batch_size,
+        evals_per_epoch=size.evals_per_epoch,
+        seed=seed,
+        no_decay=multiclass.BERT_NO_DECAY,
     )
     where = pretrained.resolve(size.model)  # offline: records the stand-in in pretrained.STAND_INS
 
@@ -67,7 +72,14 @@ def fine_tune_bert(task: str, profile: Profile, seed: int = 0) -> MultiClassRun:
             name: multiclass.encode(tokenizer, ds, size.max_len)
             for name, ds in (("train", splits.train), ("val", splits.val), ("test", splits.test))
         }
-        record, model = multiclass.fine_tune(model, enc["train"], enc["val"], cfg, num_classes)
+        record, model = loop.train(
+            model,
+            enc["train"],
+            enc["val"],
+            cfg,
+            desc=f"BERT on {task}",
+            validate=multiclass.validation(enc["val"], num_classes),
+        )
         return {**record, **multiclass.score_test_split(model, enc["test"], num_classes), "model": where}, None
 
     key = {

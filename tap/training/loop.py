@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import Protocol
@@ -48,6 +48,7 @@ class TrainConfig:
     seed: int = 0
     mixed_precision: str = "no"  # "bf16" or "fp16": forward passes in 16 bits, weights kept in 32
     micro_batch: int = 0  # > 0: rows per forward pass, gradients accumulated up to ``batch_size``
+    no_decay: tuple[str, ...] = ()  # parameters whose name holds one of these are not decayed
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,6 +112,20 @@ def warmup_linear_decay(step: int, total: int, warmup: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
+def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
+    """AdamW's parameter groups: every trainable weight decays towards zero at
+    ``cfg.weight_decay``, except those named by ``cfg.no_decay`` (BERT's recipe leaves biases
+    and LayerNorm gains alone: their scale is meaningful)."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not named:
+        raise ValueError("The model has no trainable parameters: unfreeze something (at least the head).")
+    kept = [p for n, p in named if any(part in n for part in cfg.no_decay)]
+    decayed = [p for n, p in named if not any(part in n for part in cfg.no_decay)]
+    return [{"params": decayed, "weight_decay": cfg.weight_decay}] + (
+        [{"params": kept, "weight_decay": 0.0}] if kept else []
+    )
+
+
 def process_parts(n_rows: int, cfg: TrainConfig, acc: Accelerator) -> list[tuple[torch.Tensor, int]]:
     """This process's rows of a batch of ``n_rows``, as micro-batches of at most
     ``cfg.micro_batch`` rows, each with the factor that makes its summed loss, divided by
@@ -133,80 +148,88 @@ def train(
     val_data: BatchSource,
     cfg: TrainConfig,
     desc: str = "training",
+    validate: Callable[[nn.Module, Accelerator], dict] | None = None,
 ) -> tuple[dict, nn.Module]:
-    """Train the parameters of ``model`` that require gradients; keep the checkpoint with
-    the best validation accuracy. Returns ``(record, model with the best weights)``."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("The model has no trainable parameters: unfreeze something (at least the head).")
+    """Train the parameters of ``model`` that require gradients; keep the checkpoint with the
+    best validation accuracy. Returns ``(record, model with the best weights)``. ``validate``
+    scores the model on the validation set (default: ``evaluate``; any ``loss``, ``accuracy``
+    and further metrics it returns go into the history).
+
+    ``accelerate`` runs the loop: on the GPU when there is one, in ``cfg.mixed_precision``, in
+    micro-batches of ``cfg.micro_batch`` rows, and with each batch split across the processes of
+    ``torchrun`` or ``accelerate launch``, with the same batches, steps and learning rates."""
+    validate = validate or (lambda m, acc: evaluate(m, val_data, acc=acc))
+    params = [p for p in model.parameters() if p.requires_grad]  # clipped together, in the model's order
     torch.manual_seed(cfg.seed)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr)
     steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
-    eval_every = max(1, steps_per_epoch // max(1, cfg.evals_per_epoch))
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: warmup_linear_decay(s, total, int(cfg.warmup_ratio * total))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up, then linear decay to 0
+        optimizer, lambda s: warmup_linear_decay(s, total, int(cfg.warmup_ratio * total))
     )
-    plain = model  # evaluated without the multi-process wrapper: processes may score unequal shares
+    eval_every = max(1, steps_per_epoch // max(1, cfg.evals_per_epoch))
+    plain = model  # validated as it is: each process scores a share of the batches (scored_in_shares)
+
     history: list[dict] = []  # one entry per validation
-    best, best_state = -1.0, None  # the best validation accuracy so far, and the weights that reached it
+    best_accuracy, best_state = -1.0, None  # the best validation accuracy so far, and its weights
     step = seen = 0  # optimiser steps taken, training examples seen
-    window: list[float] = []  # the latest losses, for the progress bar
+    losses: list[float] = []  # training losses since the last validation
+    # acc: this process's device, precision and place among the processes
     with (
         accelerating(cfg.mixed_precision) as acc,
-        track_peak_memory() as mem,
+        track_peak_memory() as memory,
         timer() as clock,
         tqdm(total=total, desc=desc, leave=False, disable=not acc.is_main_process) as bar,
     ):
-        model, opt = acc.prepare(model, opt)
+        model, optimizer = acc.prepare(model, optimizer)  # onto acc.device; in DDP under several processes
         for epoch in range(cfg.epochs):
             for inputs, labels in train_data.batches(cfg.batch_size, shuffle=True, seed=cfg.seed + epoch):
-                model.train()
-                parts, batch_loss = process_parts(len(labels), cfg, acc), 0.0
+                model.train()  # dropout on
+                parts, batch_loss = process_parts(len(labels), cfg, acc), 0.0  # this process's rows, in parts
                 for i, (rows, factor) in enumerate(parts):
-                    last = i == len(parts) - 1  # gradients are exchanged once, after the last part
-                    with nullcontext() if last else acc.no_sync(model), acc.autocast():
-                        logits = logits_of(model, _to({k: v[rows] for k, v in inputs.items()}, acc.device))
-                        summed = F.cross_entropy(logits.float(), labels[rows].to(acc.device), reduction="sum")
-                        loss = summed * factor / len(labels)
-                    acc.backward(loss)
+                    last = i == len(parts) - 1  # the processes add up their gradients once, after the last part
+                    with nullcontext() if last else acc.no_sync(model), acc.autocast():  # bf16/fp16 if asked
+                        part = {k: v[rows].to(acc.device) for k, v in inputs.items()}  # e.g. input_ids, attention_mask
+                        logits = logits_of(model, part).float()  # [rows, classes]
+                        summed = F.cross_entropy(logits, labels[rows].to(acc.device), reduction="sum")
+                        loss = summed * factor / len(labels)  # this part's share of the batch's mean loss
+                    acc.backward(loss)  # gradients of every trained weight (loss scaled first in fp16)
                     batch_loss += loss.item() / acc.num_processes
                 acc.clip_grad_norm_(params, cfg.max_grad_norm)
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
+                optimizer.step()  # AdamW update
+                scheduler.step()  # next learning rate
+                optimizer.zero_grad(set_to_none=True)
                 step, seen = step + 1, seen + len(labels)
-                window.append(acc.reduce(torch.tensor(batch_loss, device=acc.device), "sum").item())
+                losses.append(acc.reduce(torch.tensor(batch_loss, device=acc.device), "sum").item())  # all rows
                 bar.update(1)
                 if step % eval_every == 0 or step == total:
-                    val = evaluate(plain, val_data, acc=acc)
+                    val = validate(plain, acc)
                     history.append(
                         {
                             "step": step,
                             "epoch": step / steps_per_epoch,
                             "examples": seen,
-                            "train_loss": sum(window) / len(window),
-                            "val_loss": val["loss"],
-                            "val_accuracy": val["accuracy"],
+                            "train_loss": sum(losses) / len(losses),
+                            **{f"val_{name}": value for name, value in val.items()},
                         }
                     )
-                    window = []
+                    losses = []
                     bar.set_postfix(val_acc=f"{val['accuracy']:.3f}")
-                    if val["accuracy"] > best:
-                        best, best_state = val["accuracy"], copy.deepcopy(plain.state_dict())
-        model = acc.unwrap_model(model, keep_fp32_wrapper=False)
+                    if val["accuracy"] > best_accuracy:  # keep a copy of the best weights so far
+                        best_accuracy, best_state = val["accuracy"], copy.deepcopy(plain.state_dict())
+        model = acc.unwrap_model(model, keep_fp32_wrapper=False)  # the model itself, without wrappers
         processes = acc.num_processes
     model.load_state_dict(best_state)
     record = {
         "history": history,
-        "best_val_accuracy": best,
+        "best_val_accuracy": best_accuracy,
         "best_step": max(history, key=lambda h: h["val_accuracy"])["step"],
         "train_config": cfg.to_dict(),
         "train_examples": len(train_data),
         "steps": total,
         "wall_time_s": clock["seconds"],
         "examples_per_s": seen / clock["seconds"],
-        **mem,
+        **memory,
         **count_parameters(model),
         "hardware": hardware(),
         "processes": processes,

@@ -1,14 +1,12 @@
-"""Chapter 06, part 1: multi-class fine-tuning of a pre-trained BERT with the training loop
-written out (no ``Trainer``), so every step a trainer hides is on the page: batches, forward
-pass, loss, backward pass, clipping, optimizer and scheduler steps, validation, best
-checkpoint; ``accelerate`` carries it to a GPU, to mixed precision and to several processes.
-Metrics (accuracy, macro-F1, confusion matrix) are written out too, and compared with the
-majority-class baseline."""
+"""Chapter 06, part 1: multi-class fine-tuning of a pre-trained BERT with the book's own training
+loop (``tap.training.loop.train``, no ``Trainer``), so every step a trainer hides is on the
+page. This module holds what several classes add: the tasks and their balanced splits, BERT's
+weight-decay recipe, and the metrics (accuracy, macro-F1, confusion matrix) written out and
+compared with the majority-class baseline."""
 
 from __future__ import annotations
 
-import math
-from contextlib import nullcontext
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -21,14 +19,13 @@ from torch import nn
 
 from ..core.devices import accelerating, scored_in_shares
 from ..core.hub import revision
-from ..core.measure import hardware, timer, track_peak_memory
+from ..core.measure import timer
 from ..core.profiles import Profile
 from ..data import datasets
 from ..data.datasets import Splits, balanced_indices
 from ..data.hf_data import TokenizedDataset
-from ..methods.parameter_counts import count_parameters
-from .loop import TrainConfig, process_parts, warmup_linear_decay
 
+BERT_NO_DECAY = ("bias", "LayerNorm")  # BERT's recipe: AdamW leaves biases and LayerNorm gains alone
 YELP_ID = "Yelp/yelp_review_full"  # 5 classes, 1-5 stars (Zhang, Zhao & LeCun, 2015)
 YELP_NAMES = ["1 star", "2 stars", "3 stars", "4 stars", "5 stars"]
 
@@ -218,94 +215,10 @@ def evaluate_split(
     return {"loss": loss, "accuracy": accuracy(pred, gold), "macro_f1": macro_f1(pred, gold, num_classes)}
 
 
-# --- the training loop, written out --------------------------------------------------------
-
-
-def fine_tune(
-    model: nn.Module, train_data: TokenizedDataset, val_data: TokenizedDataset, cfg: TrainConfig, num_classes: int
-) -> tuple[dict, nn.Module]:
-    """Fine-tune every weight of a Hugging Face sequence classifier; keep the checkpoint with
-    the best validation accuracy. Returns ``(record, model with the best weights)``.
-
-    ``accelerate`` runs the loop: on the GPU when there is one, in ``cfg.mixed_precision``, in
-    micro-batches of ``cfg.micro_batch`` rows, and with each batch split across the processes of
-    ``torchrun`` or ``accelerate launch``, with the same batches, steps and learning rates."""
-    torch.manual_seed(cfg.seed)
-    # Weight decay shrinks weights towards zero; biases and LayerNorm gains are left alone (as in BERT).
-    decay = [p for n, p in model.named_parameters() if not n.endswith("bias") and "LayerNorm" not in n]
-    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr
-    )
-    steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up, then linear decay to 0
-        optimizer, lambda s: warmup_linear_decay(s, total, int(cfg.warmup_ratio * total))
-    )
-    eval_every = max(1, steps_per_epoch // cfg.evals_per_epoch)
-    plain = model  # validated as it is: each process scores a share of the batches, see split_probabilities
-
-    history: list[dict] = []  # one entry per validation
-    best_accuracy, best_state = -1.0, None  # the best validation accuracy so far, and its weights
-    step = seen = 0  # optimiser steps taken, training examples seen
-    losses: list[float] = []  # training losses since the last validation
-    # acc: this process's device, precision and place among the processes
-    with accelerating(cfg.mixed_precision) as acc, track_peak_memory() as memory, timer() as clock:
-        model, optimizer = acc.prepare(model, optimizer)  # onto acc.device; in DDP under several processes
-        for epoch in range(cfg.epochs):
-            for inputs, labels in train_data.batches(cfg.batch_size, shuffle=True, seed=cfg.seed + epoch):
-                model.train()  # dropout on
-                parts, batch_loss = process_parts(len(labels), cfg, acc), 0.0  # this process's rows, in parts
-                for i, (rows, factor) in enumerate(parts):
-                    last = i == len(parts) - 1  # the processes add up their gradients once, after the last part
-                    with nullcontext() if last else acc.no_sync(model), acc.autocast():  # bf16/fp16 if asked
-                        part = {k: v[rows].to(acc.device) for k, v in inputs.items()}  # input_ids, attention_mask
-                        logits = model(**part).logits.float()  # [rows, classes]
-                        summed = F.cross_entropy(logits, labels[rows].to(acc.device), reduction="sum")
-                        loss = summed * factor / len(labels)  # this part's share of the batch's mean loss
-                    acc.backward(loss)  # gradients of every weight (loss scaled first in fp16)
-                    batch_loss += loss.item() / acc.num_processes
-                acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                optimizer.step()  # AdamW update
-                scheduler.step()  # next learning rate
-                optimizer.zero_grad(set_to_none=True)
-                step, seen = step + 1, seen + len(labels)
-                losses.append(acc.reduce(torch.tensor(batch_loss, device=acc.device), "sum").item())  # all rows
-                if step % eval_every == 0 or step == total:
-                    val = evaluate_split(plain, val_data, num_classes, acc)
-                    history.append(
-                        {
-                            "step": step,
-                            "epoch": step / steps_per_epoch,
-                            "examples": seen,
-                            "train_loss": sum(losses) / len(losses),
-                            "val_loss": val["loss"],
-                            "val_accuracy": val["accuracy"],
-                            "val_macro_f1": val["macro_f1"],
-                        }
-                    )
-                    losses = []
-                    if val["accuracy"] > best_accuracy:  # keep a copy of the best weights so far
-                        best_accuracy = val["accuracy"]
-                        best_state = {k: v.detach().clone() for k, v in plain.state_dict().items()}
-        model = acc.unwrap_model(model, keep_fp32_wrapper=False)  # the model itself, without wrappers
-        processes = acc.num_processes
-    model.load_state_dict(best_state)
-    record = {
-        "history": history,
-        "best_val_accuracy": best_accuracy,
-        "train_config": cfg.to_dict(),
-        "train_examples": len(train_data),
-        "steps": total,
-        "wall_time_s": clock["seconds"],
-        "examples_per_s": seen / clock["seconds"],
-        **memory,
-        **count_parameters(model),
-        "hardware": hardware(),
-        "processes": processes,
-        "seed": cfg.seed,
-    }
-    return record, model
+def validation(split: TokenizedDataset, num_classes: int) -> Callable[[nn.Module, Accelerator], dict]:
+    """What the training loop scores on ``split`` at each validation when there are several
+    classes: loss, accuracy and macro-F1 (``evaluate_split``)."""
+    return lambda model, acc: evaluate_split(model, split, num_classes, acc)
 
 
 def score_test_split(model: nn.Module, test_data: TokenizedDataset, num_classes: int) -> dict:
