@@ -21,7 +21,6 @@ from ..core.profiles import Profile, get_profile
 from ..core.report import shown_difference
 from ..data.task_data import InputError, TaskData, load_task, subset
 from ..methods.registry import METHOD
-from ..models import pretrained
 from ..models.pretrained import quiet_transformers
 from .budget import RATE_FACTORS, Plan, make_plan, measure_speed, parse_budget
 from .runs import BERT_BASE_RATES, TFIDF_SAME, Playbook, PlaybookSize, below_probe
@@ -224,9 +223,7 @@ def run_playbook(
         neural = [METHOD_KEYS[m] for m in names if METHOD_KEYS[m]]
         plan, reused = _plan(book, budget_s, sizes, neural, precision, start)
         book.size = replace(book.size, train=plan.train, val=plan.val, test=plan.test, pilot=plan.pilot)
-        loaded = (
-            pretrained.STAND_INS.get(hub_id, hub_id) if p.name != "smoke" else "a tiny random BERT (smoke profile)"
-        )
+        loaded = book.model_key()["loaded"]  # resolved here: a plan from the cache loaded no model
         echo(render_plan(plan, task, names, precision, loaded))
         if reused:
             echo(
