@@ -180,6 +180,26 @@ def test_the_readme_table_is_this_layout():
     assert rows == expected
 
 
+def test_the_contributing_tree_is_this_tree():
+    """CONTRIBUTING.md's "Where code goes" lists every package's modules as ``ls`` would."""
+    text = (PACKAGE.parent / "CONTRIBUTING.md").read_text()
+    block = text.split("## Where code goes", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    listed: dict[str, set[str]] = {}
+    for chunk in block.strip().split("\n\n"):
+        heading, *rows = chunk.strip().splitlines()
+        listed[heading.rstrip(":")] = {word.removesuffix(".py") for row in rows for word in row.split()}
+    folders = sorted({path.parent for path in PACKAGE.rglob("*.py") if "__pycache__" not in path.parts})
+    actual = {
+        str(folder.relative_to(PACKAGE.parent)): {p.stem for p in folder.glob("*.py")}
+        | {d.name for d in folder.iterdir() if (d / "__init__.py").exists()}
+        for folder in folders
+    }
+    for folder in actual:
+        if folder != "tap":
+            actual[folder] -= {"__init__"}
+    assert listed == actual
+
+
 def test_the_rules_see_relative_function_local_and_package_imports(tmp_path):
     source = (
         "def f():\n    from ..core.cache import cached_run\n    from ..pages import plots\n"
