@@ -15,7 +15,7 @@ HERE = Path(__file__).parent
 
 
 def two_processes(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", *args]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *args]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
     assert done.returncode == 0, done.stderr[-3000:]
     return done
@@ -44,13 +44,13 @@ def test_two_processes_make_the_one_process_update(tmp_path, micro_batch):
 SMOKE_TOLERANCE = 0.10
 
 
-def test_chapter_01_runs_in_two_processes(mirror, tmp_path):
+def test_chapter_01_runs_in_two_processes(mirror, tmp_path, monkeypatch):
     """``torchrun --nproc-per-node 2 -m tap run ch01 --profile smoke``: runs to the end, the
     main process alone writes the records and the run cache, and the accuracies match the
     one-process run's within ``SMOKE_TOLERANCE``."""
     from tap import __main__ as cli
 
-    os.environ["TAP_CACHE_DIR"] = str(tmp_path / "cache-one")
+    monkeypatch.setenv("TAP_CACHE_DIR", str(tmp_path / "cache-one"))
     assert cli.main(["run", "ch01", "--profile", "smoke", "--out", str(tmp_path / "one")]) == 0
     two_processes(
         "-m",
