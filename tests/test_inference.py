@@ -297,7 +297,7 @@ def test_summary_table_shows_each_models_own_inference_rate():
     assert math.isnan(rate["TF-IDF"])  # not timed at inference: a blank cell, not a training rate
     assert table.loc["MiniLM + IMDB head, int8 (dynamic)", "training examples/s"] == 32.3  # the same trained head
     assert table.loc["MiniLM + IMDB head, float32", "test accuracy (%)"] == 80.0
-    assert {"training time (s)", "training peak memory (MB)"} <= set(table.columns)
+    assert {"training time (s)", "training memory used (MB)"} <= set(table.columns)
     # a classifier fine-tuned elsewhere has no training cost here, and the table still builds
     hub_table = inference.summary_table(
         inference.classifier_records("DistilBERT SST-2", None, model, quant, 400), batch_size=16

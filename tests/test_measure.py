@@ -2,6 +2,7 @@
 replaced: every clock reading waits for the GPU, and GPU memory is reported apart from the
 process's resident memory, never mixed with it."""
 
+
 import pytest
 import torch
 
@@ -10,7 +11,8 @@ from tap.core import measure
 
 @pytest.fixture
 def fake_gpu(monkeypatch):
-    """A GPU that is in use: synchronisations are counted, 3 MB were its peak allocation."""
+    """A GPU that is in use: synchronisations are counted, 1 MB was allocated when a block began
+    and 3 MB were its peak allocation."""
     calls = {"synchronize": 0, "reset": 0}
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
@@ -21,6 +23,7 @@ def fake_gpu(monkeypatch):
         torch.cuda, "reset_peak_memory_stats", lambda *a: calls.__setitem__("reset", calls["reset"] + 1)
     )
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda *a: 3 * 2**20)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda *a: 2**20)
     return calls
 
 
@@ -49,6 +52,19 @@ def test_gpu_memory_has_its_own_key_and_resident_memory_keeps_its_meaning(fake_g
     assert fake_gpu["reset"] == 1
     assert mem["peak_gpu_memory_mb"] == 3.0 and mem["peak_gpu_memory_kind"] == "GPU allocated"
     assert mem["peak_memory_kind"] == "process RSS" and mem["peak_memory_mb"] > 3.0  # a process is larger
+    assert mem["memory_used_mb"] == 2.0  # on the GPU, above what it held when the block began
+
+
+def test_memory_used_is_what_the_block_needed_not_what_the_process_held():
+    if measure.cuda_in_use():
+        pytest.skip("a GPU is in use in this process")
+    held = bytearray(200 * 2**20)  # loaded before the block: not the block's
+    with measure.track_peak_memory() as mem:
+        needed = bytearray(100 * 2**20)
+        needed[::4096] = b"x" * len(needed[::4096])  # touch every page, so it is resident
+        del needed
+    assert 90 < mem["memory_used_mb"] < 150 < mem["peak_memory_mb"]
+    del held
 
 
 def test_on_a_cpu_there_is_no_gpu_number():

@@ -230,7 +230,7 @@ def pretraining_table(records: dict[str, dict]) -> pd.DataFrame:
                 "held-out perplexity at end": r["final_val_perplexity"],
                 "train time (s)": r["wall_time_s"],
                 "tokens/s": r["tokens_per_s"],
-                "peak memory (MB)": r["peak_memory_mb"],
+                "memory used (MB)": r.get("memory_used_mb"),
             }
             for name, r in records.items()
         ]

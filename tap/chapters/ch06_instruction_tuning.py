@@ -354,7 +354,7 @@ def comparison_table(records: dict[str, dict], majority: dict[str, float]) -> pd
                 "trainable params": r["trainable_params"],
                 "trainable (%)": round(100 * r["trainable_params"] / r["total_params"], 2),
                 "train time (s)": round(r["wall_time_s"], 1),
-                "peak memory (MB)": round(r["peak_memory_mb"]) if r.get("peak_memory_mb") else None,
+                "memory used (MB)": round(r["memory_used_mb"]) if r.get("memory_used_mb") is not None else None,
             }
         )
     return pd.DataFrame(rows).set_index("model")
@@ -424,7 +424,7 @@ def classification_table(outcome: Outcome) -> pd.DataFrame:
 
 
 SCORE_COLUMNS = ["test accuracy (%)", "test macro-F1 (%)", "test examples"]
-COST_COLUMNS = ["trainable params", "train time (s)", "examples/s", "peak memory (MB)"]
+COST_COLUMNS = ["trainable params", "train time (s)", "examples/s", "memory used (MB)"]
 
 
 def classification_tables(outcome: Outcome) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -54,10 +54,9 @@ def method_table(profile: Profile) -> pd.DataFrame:
 
 def comparison_table(records: dict[str, dict]) -> pd.DataFrame:
     """``tap.core.report.results_table`` (accuracy, trainable parameters absolute and as a share of
-    the adapted model, time, throughput, peak memory) plus what this chapter compares on: each
-    accuracy's 95% interval, the training reviews, the bytes each task stores, and the memory
-    training needed above what the process already held (on a GPU: the GPU's own peak, never
-    resident memory subtracted from it). Unrounded: show it through
+    the adapted model, time, throughput, the memory each run used) plus what this chapter
+    compares on: each accuracy's 95% interval, the training reviews and the bytes each task
+    stores. Unrounded: show it through
     ``comparison_tables`` and ``tap.core.report.format_table``."""
     table = results_table(records)
     table["trainable (%)"] = [
@@ -68,19 +67,13 @@ def comparison_table(records: dict[str, dict]) -> pd.DataFrame:
     table["stored per task (KB)"] = [
         r["trainable_bytes"] / 1024 if "trainable_bytes" in r else None for r in records.values()
     ]
-    table["training memory (MB)"] = [
-        r.get("peak_gpu_memory_mb", r["peak_memory_mb"] - r["baseline_memory_mb"])
-        if "baseline_memory_mb" in r
-        else None
-        for r in records.values()
-    ]
     return table
 
 
 # The comparison table in two narrow halves, so that neither needs a horizontal scroll: what each
 # method scores and stores, and what its training cost. (Every run has the same test reviews.)
 SCORE_COLUMNS = ["test accuracy (%)", "95% interval (%)", "trainable params", "trainable (%)", "stored per task (KB)"]
-COST_COLUMNS = ["train reviews", "train time (s)", "examples/s", "peak memory (MB)", "training memory (MB)"]
+COST_COLUMNS = ["train reviews", "train time (s)", "examples/s", "memory used (MB)"]
 
 
 def comparison_tables(records: dict[str, dict]) -> tuple[pd.DataFrame, pd.DataFrame]:

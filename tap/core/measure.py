@@ -47,14 +47,20 @@ def synchronize() -> None:
 @contextmanager
 def track_peak_memory() -> Iterator[dict]:
     """Peak memory during the block, in MB. ``peak_memory_mb`` is always the process's resident
-    memory, sampled every 20 ms (it includes data already loaded), so that subtracting a resident
-    baseline from it is meaningful on any machine. With a GPU in use, ``peak_gpu_memory_mb`` is
-    the peak of memory allocated on it, a quantity of its own, never mixed with the first."""
+    memory, sampled every 20 ms (it includes data already loaded, and so depends on what ran
+    before in the process). With a GPU in use, ``peak_gpu_memory_mb`` is the peak of memory
+    allocated on it, a quantity of its own, never mixed with the first. ``memory_used_mb``, the
+    one measure the pages compare, is the peak (on the GPU when one is in use) above what was
+    held when the block began: what the block itself needed, not the model built before it, the
+    data already loaded or what earlier work left behind."""
     result: dict = {}
     gpu = cuda_in_use()
     if gpu:
         torch.cuda.reset_peak_memory_stats()
-    proc, peak, done = psutil.Process(), [psutil.Process().memory_info().rss], threading.Event()
+        gpu_start = torch.cuda.memory_allocated()
+    proc, done = psutil.Process(), threading.Event()
+    start = proc.memory_info().rss
+    peak = [start]
 
     def sample() -> None:
         while not done.wait(0.02):
@@ -68,11 +74,13 @@ def track_peak_memory() -> Iterator[dict]:
         done.set()
         thread.join()
         result["peak_memory_mb"] = max(peak[0], proc.memory_info().rss) / 2**20
+        result["memory_used_mb"] = result["peak_memory_mb"] - start / 2**20
         result["peak_memory_kind"] = "process RSS"
         if gpu:
             synchronize()
             result["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
             result["peak_gpu_memory_kind"] = "GPU allocated"
+            result["memory_used_mb"] = result["peak_gpu_memory_mb"] - gpu_start / 2**20
 
 
 @contextmanager

@@ -48,7 +48,7 @@ def results_table(records: dict[str, dict]) -> pd.DataFrame:
                 "trainable (%)": 100 * r["trainable_params"] / r["total_params"] if r.get("total_params") else None,
                 "train time (s)": r["wall_time_s"],
                 "examples/s": r.get("examples_per_s") or None,
-                "peak memory (MB)": r.get("peak_memory_mb") or None,
+                "memory used (MB)": r.get("memory_used_mb"),
             }
         )
     return pd.DataFrame(rows).set_index("method")

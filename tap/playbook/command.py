@@ -299,7 +299,7 @@ def summary_rows(result: Comparison) -> list[dict]:
                 "stored per task (KB)": r["trainable_bytes"] / 1024 if "trainable_bytes" in r else None,
                 "train time (s)": r["wall_time_s"],
                 "examples/s": r["examples_per_s"],
-                "peak memory (MB)": r.get("peak_memory_mb"),
+                "memory used (MB)": r.get("memory_used_mb"),
             }
         )
     return rows

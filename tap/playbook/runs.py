@@ -4,7 +4,7 @@ profiles) with the same training examples, the same test examples and the same t
 and the classical anchor, TF-IDF + logistic regression, on the same examples — for chapter 07's
 IMDB reviews and for a reader's own task alike (``tap.playbook.command``). Each run records its
 test accuracy, every test example's 0/1 outcome (for confidence intervals), its trainable
-parameters, the bytes a task must store, training time, throughput and peak memory.
+parameters, the bytes a task must store, training time, throughput and the memory a run used.
 
 Every run is cached (``tap.core.cache.cached_run``); this module holds only what a run computes, so
 that editing the chapter's tables, words or figures (``tap.chapters.ch07_playbook``) invalidates
@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import psutil
 import torch
 
 from ..core import devices
@@ -327,7 +326,6 @@ class Playbook:
         model = build(method, model)
         train_data = self.tokenized(self.splits(n_train).train)
         _release_memory()
-        baseline_mb = psutil.Process().memory_info().rss / 2**20
         record, model = train(model, train_data, self.val, cfg, desc=method.label)
         record.update(
             {
@@ -346,7 +344,6 @@ class Playbook:
                 "base_params": base_params,
                 "trainable_by_module": trainable_by_module(model, hosts),
                 "trainable_bytes": trainable_state_bytes(model),
-                "baseline_memory_mb": baseline_mb,
             }
         )
         if scored:

@@ -422,14 +422,14 @@ def classifier_records(
 
 def summary_table(records: dict[str, dict], batch_size: int) -> pd.DataFrame:
     """``results_table`` with its cost columns named for what they measure: the cost of
-    *training* (time, examples per second, peak memory), and beside them the *inference*
+    *training* (time, examples per second, memory used), and beside them the *inference*
     throughput measured by ``quantization_comparison`` at ``batch_size`` (blank for runs not
     timed at inference). Unrounded numbers: show it through ``format_table``."""
     table = results_table(records).rename(
         columns={
             "train time (s)": "training time (s)",
             "examples/s": "training examples/s",
-            "peak memory (MB)": "training peak memory (MB)",
+            "memory used (MB)": "training memory used (MB)",
         }
     )
     table[f"inference, batches of {batch_size} (reviews/s)"] = [
