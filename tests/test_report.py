@@ -132,7 +132,7 @@ def record(accuracy: float, trainable: int | None, total: int | None, seconds: f
 
 
 RECORDS = {
-    "full fine-tuning": record(0.87345, 1_437_184, 1_437_184, 123.456, examples_per_s=812.34, peak_memory_mb=1523.7),
+    "full fine-tuning": record(0.87345, 1_437_184, 1_437_184, 123.456, examples_per_s=812.34, memory_used_mb=1523.7),
     "linear probe": record(0.8, 258, 1_437_184, 0.0345),
     "LoRA": record(0.8, 7_000, 1_437_184, 1234.03, examples_per_s=3.2),
     "TF-IDF": {"test_accuracy": 0.85, "test_size": 25_000, "wall_time_s": 3.0},

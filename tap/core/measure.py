@@ -7,6 +7,8 @@ time it took to queue it."""
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
 import platform
 import statistics
@@ -44,6 +46,16 @@ def synchronize() -> None:
         torch.cuda.synchronize()
 
 
+def release_memory() -> None:
+    """Return what earlier work freed to the system (glibc keeps freed memory in the process, and
+    a block that reuses it would grow no resident memory), so that a block's peak is its own."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 @contextmanager
 def track_peak_memory() -> Iterator[dict]:
     """Peak memory during the block, in MB. ``peak_memory_mb`` is always the process's resident
@@ -52,7 +64,8 @@ def track_peak_memory() -> Iterator[dict]:
     allocated on it, a quantity of its own, never mixed with the first. ``memory_used_mb``, the
     one measure the pages compare, is the peak (on the GPU when one is in use) above what was
     held when the block began: what the block itself needed, not the model built before it, the
-    data already loaded or what earlier work left behind."""
+    data already loaded or what earlier work left behind (``release_memory`` first)."""
+    release_memory()
     result: dict = {}
     gpu = cuda_in_use()
     if gpu:

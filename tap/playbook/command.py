@@ -227,7 +227,8 @@ def run_playbook(
         echo(render_plan(plan, task, names, precision, loaded))
         if reused:
             echo(
-                "  (the plan this command made before, kept in the run cache with its runs: nothing finished is redone)"
+                "  (the plan this command made before, kept in the run cache with its runs: nothing finished is "
+                "redone; to measure this machine and plan again, delete the cache's folders/playbook-plan-* entries)"
             )
         if dry_run:
             return plan

@@ -13,8 +13,6 @@ no run.
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import math
 import sys
 from dataclasses import dataclass, field
@@ -141,16 +139,6 @@ SIZES: dict[str, PlaybookSize] = {
         lr=BERT_BASE_RATES,
     ),
 }
-
-
-def _release_memory() -> None:
-    """Free what earlier runs left, so each run's peak memory is its own (glibc keeps freed
-    memory in the process unless asked to return it)."""
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _code() -> str:
@@ -325,7 +313,6 @@ class Playbook:
         hosts = {n for n, _ in model.named_modules() if n}
         model = build(method, model)
         train_data = self.tokenized(self.splits(n_train).train)
-        _release_memory()
         record, model = train(model, train_data, self.val, cfg, desc=method.label)
         record.update(
             {
@@ -363,7 +350,6 @@ class Playbook:
         if method.key in self.keep_state:
             state = {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
         del model
-        _release_memory()
         return record, state
 
     def _cached(
