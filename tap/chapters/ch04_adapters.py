@@ -328,6 +328,6 @@ def facts(outcome: Outcome) -> dict:
         "houlsby_speed": houlsby["examples_per_s"],
         "ft_time": ft["wall_time_s"],
         "houlsby_time": houlsby["wall_time_s"],
-        "ft_mem": ft["memory_used_mb"],
-        "houlsby_mem": houlsby["memory_used_mb"],
+        "ft_memory_mb": ft["memory_used_mb"],
+        "houlsby_memory_mb": houlsby["memory_used_mb"],
     }
