@@ -74,17 +74,17 @@ def test_the_measurements_hold_together(outcome):
     from tap.training import inference
 
     c = outcome.context
-    assert c["padding"]["padding (% of positions)"].is_monotonic_decreasing  # max length ≥ dynamic ≥ sorted
-    assert c["q_info"]["agreement"] >= 0.7
+    assert c.padding["padding (% of positions)"].is_monotonic_decreasing  # max length ≥ dynamic ≥ sorted
+    assert c.q_info["agreement"] >= 0.7
     # the summary's inference column is the quantisation measurement, row for row
     summary = inference.summary_table(outcome.records, batch_size=16)
-    for variant in c["quant"].index:
+    for variant in c.quant.index:
         assert (
             summary.loc[f"MiniLM + IMDB head, {variant}", "inference, batches of 16 (reviews/s)"]
-            == c["quant"].loc[variant, "reviews/s"]
+            == c.quant.loc[variant, "reviews/s"]
         )
     # the sampling filters only remove tokens, and renormalise the ones they keep
-    dists = c["next_token"]
+    dists = c.next_token
     assert all(sum(d.values()) <= 1 + 1e-5 for d in dists.values())
     from tap.chapters.ch02_inference import COOL_T, HOT_T, TOP_K
 
@@ -92,5 +92,5 @@ def test_the_measurements_hold_together(outcome):
     cool, hot = (max(dists[f"T = {t:g}"].values()) for t in (COOL_T, HOT_T))
     assert cool >= max(dists["T = 1 (unchanged)"].values()) >= hot
     # one set of settings: the generation table samples with the figure's temperature and k
-    assert {f"temperature {HOT_T:g}", f"top-k (k={TOP_K})"} <= set(c["sampling"].index)
-    assert len(c["decoding"]) == c["sizes"].new_tokens
+    assert {f"temperature {HOT_T:g}", f"top-k (k={TOP_K})"} <= set(c.sampling.index)
+    assert len(c.decoding) == c.sizes.new_tokens

@@ -38,7 +38,7 @@ def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line(mir
     assert cli.chapter("ch03").experiment is chapter("ch03").experiment is ch03.experiment
     outcome = ch03.experiment(get_profile("smoke"))
     assert set(ch03.CLASSIFIERS.values()) | {ch03.MASKED_LM, ch03.CAUSAL_LM, ch03.WORD_VECTORS} == set(outcome.records)
-    assert outcome.context["neighbours"].shape[1] == 5
+    assert outcome.context.neighbours.shape[1] == 5
     assert set(outcome.figures) == {"masked_lm_curves", "causal_lm_curves", "test_accuracy"}
     facts = ch03.facts(outcome)
     bert = outcome.records[ch03.CLASSIFIERS["bert_pre"]]
@@ -47,5 +47,5 @@ def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line(mir
     assert facts["fill_sentences"] == len(ch03.FILL_SENTENCES) and facts["top_k"] == ch03.GENERATION["top_k"]
     assert facts["vocab_size"] == subwords.CORPUS["smoke"].vocab_size
     assert facts["verdict"] and facts["takeaway"] and facts["clm_vs_unigram_word"] in ("below", "above")
-    assert list(outcome.context["samples"].index) == ch03.PROMPTS
+    assert list(outcome.context.samples.index) == ch03.PROMPTS
     assert outcome.records[ch03.CLASSIFIERS["bert_scratch"]]["total_params"] == bert["total_params"]

@@ -28,31 +28,31 @@ def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line(mir
     assert cli.chapter("ch04").experiment is chapter("ch04").experiment is ch04.experiment
     outcome = ch04.experiment(get_profile("smoke"))
     r, c = outcome.records, outcome.context
-    m = c["m"]
+    m = c.m
     assert m == adapters.bottleneck_size(get_profile("smoke").encoder.d_model)
     assert set(outcome.figures) == {"training_curves", "bottleneck_sweep"}
-    assert c["comparison"][:4] == [
+    assert c.comparison[:4] == [
         "full fine-tuning",
         "linear probe",
         ch04.label("houlsby", m),
         ch04.label("pfeiffer", m),
     ]
-    assert len(c["comparison"]) == 2 + 1 + len(ch04.sweep_sizes(get_profile("smoke")))
+    assert len(c.comparison) == 2 + 1 + len(ch04.sweep_sizes(get_profile("smoke")))
     # Only the adapters and the head trained: every adapter run sits on the source encoder.
-    base = c["source"].model.state_dict()
-    for run in (c["houlsby"], c["pfeiffer"], c["ag"]):
+    base = c.runs["source"].model.state_dict()
+    for run in (c.runs["houlsby"], c.runs["pfeiffer"], c.runs["ag"]):
         assert all(
             torch.equal(v, base[n.replace(".linear.", ".")])
             for n, v in run.model.state_dict().items()
             if not adapters.is_task_parameter(n)
         )
-    assert r["AG News adapters"]["test_size"] == c["setup"].ag_news.splits.test.num_rows
-    assert all(row["accuracy after switching (%)"] == row["accuracy in its own run (%)"] for row in c["switches"])
+    assert r["AG News adapters"]["test_size"] == c.setup.ag_news.splits.test.num_rows
+    assert all(row["accuracy after switching (%)"] == row["accuracy in its own run (%)"] for row in c.switches)
     facts = ch04.facts(outcome)
     assert facts["houlsby_acc"] == 100 * r[ch04.label("houlsby", m)]["test_accuracy"]
     assert facts["houlsby_formula"] == r[ch04.label("houlsby", m)]["trainable_params"]
     assert facts["pfeiffer_formula"] == r[ch04.label("pfeiffer", m)]["trainable_params"]
-    assert facts["best_name"] in c["comparison"] and facts["target"] in ("meets", "misses")
-    assert facts["sweep_n"] == len(c["sweep"]) and facts["test_size"] == 64
+    assert facts["best_name"] in c.comparison and facts["target"] in ("meets", "misses")
+    assert facts["sweep_n"] == len(c.sweep) and facts["test_size"] == 64
     assert all(isinstance(v, (int, float, str)) for v in facts.values())
     json.dumps(r)  # the command line writes the records

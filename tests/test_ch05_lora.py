@@ -167,10 +167,10 @@ def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line(mir
     outcome = ch05.experiment(get_profile("smoke"))
     json.dumps(outcome.records)  # the command line writes them
     c = outcome.context
-    assert set(c["by_target"]) == set(ch05.TARGETS) and set(c["sweep"]) == set(ch05.RANKS)
-    assert len(c["runs"]) == len(ch05.TARGETS) + len(ch05.RANKS) - 1 and set(c["runs"]) < set(outcome.records)
-    assert c["best_target"] in ch05.TARGETS and c["best_name"] in c["runs"]
-    assert set(c["cnn"]) == set(ch05.CNN_METHODS) and set(outcome.figures) == {
+    assert set(c.by_target) == set(ch05.TARGETS) and set(c.sweep) == set(ch05.RANKS)
+    assert len(c.runs) == len(ch05.TARGETS) + len(ch05.RANKS) - 1 and set(c.runs) < set(outcome.records)
+    assert c.best_target in ch05.TARGETS and c.best_name in c.runs
+    assert set(c.cnn) == set(ch05.CNN_METHODS) and set(outcome.figures) == {
         "rank_sweep",
         "training_curves",
         "latency",
@@ -178,10 +178,10 @@ def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line(mir
     }
     assert max(outcome.records[ch05.LATENCY]["max_abs_diff"].values()) <= 1e-4  # merging changes no prediction
     facts = ch05.facts(outcome)
-    best = outcome.records[c["best_name"]]
-    assert facts["best_acc"] == 100 * best["test_accuracy"] and facts["best_name"] == c["best_name"]
+    best = outcome.records[c.best_name]
+    assert facts["best_acc"] == 100 * best["test_accuracy"] and facts["best_name"] == c.best_name
     assert facts["ft_acc"] == 100 * outcome.records[ch05.FULL]["test_accuracy"]
-    assert facts["rank1_acc"] == 100 * c["sweep"][1].record["test_accuracy"]
+    assert facts["rank1_acc"] == 100 * c.sweep[1].record["test_accuracy"]
     assert facts["lora_train"] == best["train_examples"] == outcome.records[ch05.FULL]["train_examples"] // 2
     assert facts["target_met"] in ("meets", "misses") and facts["cnn_remark"] and facts["cnn_placement"]
     assert facts["cnn_ft_acc"] == 100 * outcome.records["CNN: full fine-tuning"]["test_accuracy"]
@@ -193,8 +193,8 @@ def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line(mir
     assert facts["wv_lora2_acc"] == 100 * study["word vectors: AG News → LoRA on fc1, rank 2"]["test_accuracy"]
     assert facts["wv_lora_weights"] == 2 * (facts["wv_dim"] + 128)  # rank 2 on fc1: A is 2 × dim, B 128 × 2
     within = dataclasses.replace(
-        outcome, context={**c, "small_name": c["best_name"]}
+        outcome, context=dataclasses.replace(c, small_name=c.best_name)
     )  # as if one run were small enough
     assert ch05.facts(within)["small_sentence"].startswith(
-        f"Among the runs that train at most 1% of their model's parameters, the best by validation, {c['best_name']}, "
+        f"Among the runs that train at most 1% of their model's parameters, the best by validation, {c.best_name}, "
     )

@@ -25,20 +25,20 @@ def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line():
         "instruction_exact_match",
     }
     bert = outcome.records["BERT, fully fine-tuned (ag_news)"]
-    assert "test_probs" not in bert and "test_probs" in outcome.context["bert"]["ag_news"].record
+    assert "test_probs" not in bert and "test_probs" in outcome.context.bert["ag_news"].record
     assert list(ch06.classification_table(outcome).index) == [
         "BERT, fully fine-tuned (ag_news)",
         "majority class (ag_news)",
         "TF-IDF + logistic regression (ag_news)",
     ]
-    sft = outcome.context["sft"]
+    sft = outcome.context.sft
     assert "responses" not in outcome.records["instructions: LoRA"] and len(sft["LoRA"]["responses"]) == 12
 
     facts = ch06.facts(outcome)
     assert facts["acc"] == 100 * bert["test_accuracy"] and facts["test_n"] == bert["test_size"] == 32
     assert facts["majority_acc"] == 25.0 and facts["eval_n"] == 4
     assert facts["full_params"] == sft["full tuning"]["trainable_params"] == sft["untuned"]["total_params"]
-    majority = outcome.context["setup"].data.majority_accuracy()
+    majority = outcome.context.setup.data.majority_accuracy()
     assert facts["lora_share"] == format_table(ch06.comparison_table(sft, majority)).loc["LoRA", "trainable (%)"]
     assert all(f"{name}_{task}" in facts for name in ("untuned", "full", "lora") for task in OPTIONS)
     assert "stands in for facebook/opt-350m" in facts["base"]

@@ -329,7 +329,7 @@ def test_the_experiment_runs_every_method_and_the_introduction_shows_its_numbers
     profile = get_profile("smoke")
     outcome = chapter("ch07").experiment(profile)
     json.dumps(outcome.records)  # the command line writes them
-    comparison = outcome.context["comparison"]
+    comparison = outcome.context.comparison
     assert list(comparison) == [m.label for m in METHODS] + [TFIDF_SAME, TFIDF_ALL]
     assert all(outcome.records[k] is r for k, r in comparison.items())
     assert set(outcome.figures) == {
@@ -342,7 +342,7 @@ def test_the_experiment_runs_every_method_and_the_introduction_shows_its_numbers
     }
     from tap.chapters import ch07_study
 
-    study = outcome.context["study"]
+    study = outcome.context.study
     assert ch07_study.shown_values(outcome.figures["study_accuracy"]) == list(study["accuracy"].values())
     assert study["parameters"]["rank-2 LoRA on that fc1"] == 2 * (16 + 128)  # smoke's word vectors: 16 dimensions
     assert {r["test_size"] for r in comparison.values()} == {32}
@@ -357,7 +357,7 @@ def test_the_experiment_runs_every_method_and_the_introduction_shows_its_numbers
     native = fitting_precision()  # float32 runs have no bf16 run to compare with, and no float32 repeat
     assert facts["prec_name"] == ("float32" if native == "no" else native)
     assert (f"{METHOD['full'].label}, float32" in outcome.records) == (native != "no")
-    repeats, best_key = outcome.context["repeats"], outcome.context["best_key"]
+    repeats, best_key = outcome.context.repeats, outcome.context.best_key
     assert list(repeats) == list(ch07.SEEDS) and repeats[0]["full"]["test_correct"] == by_key["full"]["test_correct"]
     assert best_key == comparison[facts["best_label"]]["method_key"]
     for seed in ch07.SEEDS[1:]:  # other reviews and another initial head, at seed 0's chosen rate
@@ -370,7 +370,7 @@ def test_the_experiment_runs_every_method_and_the_introduction_shows_its_numbers
         assert again["test_correct"] != by_key["full"]["test_correct"]  # scored on another draw of test reviews
     assert facts["seed_words"].startswith(f"Over {len(ch07.SEEDS)} seeds the difference runs from")
     # The comparison is the command's: run_playbook on IMDB's own splits, at the pinned sizes.
-    result = outcome.context["result"]
+    result = outcome.context.result
     assert result.task.source == IMDB and result.plan.pinned and result.plan.pilot == 16
     assert {k: getattr(result.plan, k) for k in ("train", "val", "test")} == {"train": 32, "val": 16, "test": 32}
     assert all(comparison[label] is r for label, r in result.records.items())

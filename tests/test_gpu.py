@@ -2,6 +2,8 @@
 so that every run is trained there. Skipped, with its reason, where there is no CUDA device. Data
 come from ``TAP_DATA_DIR`` or the Hub, as on the pages."""
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -21,10 +23,17 @@ WITHOUT_MODELS = {
 }
 
 
-def models_in(context: dict) -> list[nn.Module]:
-    """The models an experiment's context holds, directly or as a run's ``.model``."""
-    found = [getattr(v, "model", v) for v in context.values()]
-    return [m for m in found if isinstance(m, nn.Module)]
+def models_in(context: object) -> list[nn.Module]:
+    """The models an experiment's context (a dataclass) holds in its fields, directly or as a run's
+    ``.model``, and in the dicts among them (a chapter's runs by name), at any depth of dicts."""
+
+    def walk(value: object) -> list[nn.Module]:
+        if isinstance(value, dict):
+            return [m for v in value.values() for m in walk(v)]
+        found = getattr(value, "model", value)
+        return [found] if isinstance(found, nn.Module) else []
+
+    return [m for f in dataclasses.fields(context) for m in walk(getattr(context, f.name))]
 
 
 @pytest.mark.parametrize("name", list(EXPERIMENTS))

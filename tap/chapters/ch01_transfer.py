@@ -153,6 +153,15 @@ STRATEGIES = {
 }
 
 
+@dataclass
+class TransferContext:
+    """What chapter 01's page shows beyond the records: the data and the trained runs."""
+
+    setup: TransferSetup
+    source: Run  # the encoder pre-trained on AG News, the base of every transfer run
+    runs: dict[str, Run]  # by ``STRATEGIES``' keys
+
+
 def experiment(profile: Profile | None = None, setup: TransferSetup | None = None) -> Outcome:
     """Everything chapter 01 trains (from the run cache when it is there), the TF-IDF baseline,
     and the chapter's two figures. ``setup`` saves preparing the data twice when the page has it."""
@@ -181,9 +190,7 @@ def experiment(profile: Profile | None = None, setup: TransferSetup | None = Non
         title=f"IMDB test accuracy ({imdb.test.num_rows:,} balanced test reviews)",
     )
     records["AG News source task"] = source.record
-    return Outcome(
-        records, {"training_curves": curves, "test_accuracy": bars}, {"setup": setup, "source": source, **runs}
-    )
+    return Outcome(records, {"training_curves": curves, "test_accuracy": bars}, TransferContext(setup, source, runs))
 
 
 def facts(outcome: Outcome) -> dict:
@@ -191,7 +198,7 @@ def facts(outcome: Outcome) -> dict:
     r = outcome.records
     scratch, ft, top, probe = (r[STRATEGIES[k]] for k in ("scratch", "ft", "top", "probe"))
     random_probe, tfidf = r["linear probe of a random encoder"], r["TF-IDF + logistic regression"]
-    setup, n_test = outcome.context["setup"], ft["test_size"]
+    setup, n_test = outcome.context.setup, ft["test_size"]
     best = max(scratch, ft, key=lambda rec: rec["test_accuracy"])
 
     def words(a: dict, b: dict) -> str:

@@ -17,8 +17,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, BertModel
+from torch import nn
+from transformers import (
+    AutoModelForCausalLM,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    BertModel,
+    PreTrainedTokenizerBase,
+)
 
 from ..core.cache import cached_folder, source_digest
 from ..core.devices import device
@@ -212,6 +220,32 @@ def sentiment_model(profile: Profile) -> Resolved:
 # --- the experiment -------------------------------------------------------------------------
 
 
+@dataclass
+class InferenceContext:
+    """What chapter 02's page shows beyond the records: the models, the data and each measurement's table."""
+
+    sizes: InferenceSizes
+    imdb: Splits
+    sentiment: Resolved  # the sentiment classifier: the Hub's, or the stand-in trained here
+    causal: Resolved  # the causal language model
+    tokenizer: PreTrainedTokenizerBase  # the sentiment classifier's
+    classifier: nn.Module
+    bench: list[str]  # the test reviews every timing reads
+    batches: pd.DataFrame  # inference.batch_size_sweep
+    padding: pd.DataFrame  # inference.padding_comparison
+    lengths: pd.DataFrame  # inference.truncation_sweep: accuracy and speed by truncation length
+    modes: pd.DataFrame  # inference.grad_mode_comparison
+    quant: pd.DataFrame  # inference.quantization_comparison: float32 against int8
+    q_info: dict  # what else the quantisation measured: the two models' label agreement
+    decoding: pd.DataFrame  # generation.decoding_cost: time per token with and without the KV cache
+    next_token: dict[str, dict[str, float]]  # the ten likeliest next tokens under each of NEXT_TOKEN_SETTINGS
+    top_p_kept: dict[str, int]  # how many tokens top-p keeps after each prompt
+    sampling: pd.DataFrame  # generation.sampling_comparison
+    prompt_tokens: int  # the length of the KV-cache measurement's prompt
+    vocab_size: int  # the language model's
+    lm_note: str  # hub_models.model_note: what the language model is
+
+
 def experiment(profile: Profile | None = None) -> Outcome:
     """Every measurement of chapter 02 (the offline head and language models from the cache
     when they are there): records for the classifier in float32 and int8 and for TF-IDF, the
@@ -223,26 +257,17 @@ def experiment(profile: Profile | None = None) -> Outcome:
     classifier = AutoModelForSequenceClassification.from_pretrained(sentiment.where).eval().to(device())
     texts, gold = list(imdb.test["text"]), list(imdb.test["label"])
     bench = texts[: s.bench_examples]
-    c = {
-        "sizes": s,
-        "imdb": imdb,
-        "sentiment": sentiment,
-        "causal": causal,
-        "tokenizer": tokenizer,
-        "classifier": classifier,
-        "bench": bench,
-    }
-    c["batches"] = inference.batch_size_sweep(classifier, tokenizer, bench, s.batch_sizes, s.max_len, s.repeats)
-    c["padding"] = inference.padding_comparison(classifier, tokenizer, bench, s.pad_len, PAD_BATCH, s.repeats)
-    c["lengths"], probs_at = inference.truncation_sweep(
+    batches = inference.batch_size_sweep(classifier, tokenizer, bench, s.batch_sizes, s.max_len, s.repeats)
+    padding = inference.padding_comparison(classifier, tokenizer, bench, s.pad_len, PAD_BATCH, s.repeats)
+    lengths, probs_at = inference.truncation_sweep(
         classifier, tokenizer, texts, gold, sorted(set(s.lengths) | {s.max_len})
     )
-    c["modes"] = inference.grad_mode_comparison(classifier, tokenizer, bench, s.max_len, MODES_BATCH, s.repeats)
-    c["quant"], c["q_info"] = inference.quantization_comparison(
+    modes = inference.grad_mode_comparison(classifier, tokenizer, bench, s.max_len, MODES_BATCH, s.repeats)
+    quant, q_info = inference.quantization_comparison(
         classifier, tokenizer, texts, gold, s.max_len, bench, QUANT_BATCH, s.repeats, float_probs=probs_at[s.max_len]
     )
     records = {
-        **inference.classifier_records(sentiment.name, sentiment.record, classifier, c["quant"], len(texts)),
+        **inference.classifier_records(sentiment.name, sentiment.record, classifier, quant, len(texts)),
         "TF-IDF + logistic regression": tfidf_logreg(imdb.train["text"], imdb.train["label"], texts, gold),
     }
 
@@ -252,24 +277,43 @@ def experiment(profile: Profile | None = None) -> Outcome:
     prompt = lm_tokenizer(
         texts[0], return_tensors="pt", truncation=True, max_length=max(8, min(200, longest - s.new_tokens))
     )["input_ids"].to(lm.device)
-    c["decoding"] = generation.decoding_cost(lm, prompt, s.new_tokens, repeats=s.repeats)
-    c["next_token"] = generation.next_token_distributions(
-        lm, lm_tokenizer, NEXT_TOKEN_PROMPT, NEXT_TOKEN_SETTINGS, n=10
-    )
-    c["top_p_kept"] = {
+    decoding = generation.decoding_cost(lm, prompt, s.new_tokens, repeats=s.repeats)
+    next_token = generation.next_token_distributions(lm, lm_tokenizer, NEXT_TOKEN_PROMPT, NEXT_TOKEN_SETTINGS, n=10)
+    top_p_kept = {
         start: generation.kept_tokens(lm, lm_tokenizer, start, top_p=TOP_P)
         for start in (NEXT_TOKEN_PROMPT, NEXT_TOKEN_PROMPT + " very")
     }
-    c["sampling"] = generation.sampling_comparison(lm, lm_tokenizer, PROMPTS, s.new_tokens, SAMPLING)
-    c.update(prompt_tokens=prompt.shape[1], vocab_size=lm.config.vocab_size, lm_note=model_note(causal, lm))
+    sampling = generation.sampling_comparison(lm, lm_tokenizer, PROMPTS, s.new_tokens, SAMPLING)
+    c = InferenceContext(
+        sizes=s,
+        imdb=imdb,
+        sentiment=sentiment,
+        causal=causal,
+        tokenizer=tokenizer,
+        classifier=classifier,
+        bench=bench,
+        batches=batches,
+        padding=padding,
+        lengths=lengths,
+        modes=modes,
+        quant=quant,
+        q_info=q_info,
+        decoding=decoding,
+        next_token=next_token,
+        top_p_kept=top_p_kept,
+        sampling=sampling,
+        prompt_tokens=prompt.shape[1],
+        vocab_size=lm.config.vocab_size,
+        lm_note=model_note(causal, lm),
+    )
     return Outcome(records, _figures(c), c)
 
 
-def _figures(c: dict) -> dict:
+def _figures(c: InferenceContext) -> dict:
     """The chapter's figures, from the measurements' tables in the experiment's context ``c``."""
-    s, classifier, n_bench = c["sizes"], c["sentiment"].name, len(c["bench"])
-    batches, padding, lengths, quant, cost = (c[k] for k in ("batches", "padding", "lengths", "quant", "decoding"))
-    tokens = list(next(iter(c["next_token"].values())))
+    s, classifier, n_bench = c.sizes, c.sentiment.name, len(c.bench)
+    batches, padding, lengths, quant, cost = c.batches, c.padding, c.lengths, c.quant, c.decoding
+    tokens = list(next(iter(c.next_token.values())))
     return {
         "decoding": plots.sweep(
             cost["sequence length"],
@@ -280,11 +324,11 @@ def _figures(c: dict) -> dict:
                 }
             },
             xlabel="sequence length so far (tokens)",
-            title=f"Greedy decoding with {c['causal'].name}: time per token",
+            title=f"Greedy decoding with {c.causal.name}: time per token",
         ),
         "next_token": plots.heatmap(
-            [[d[t] for t in tokens] for d in c["next_token"].values()],
-            list(c["next_token"]),
+            [[d[t] for t in tokens] for d in c.next_token.values()],
+            list(c.next_token),
             col_labels=tokens,
             value_label="probability of the next token",
             title=f"After '{NEXT_TOKEN_PROMPT}': the ten likeliest next tokens, reshaped",
@@ -311,10 +355,10 @@ def _figures(c: dict) -> dict:
             {"test accuracy (%)": {"": lengths["accuracy (%)"]}, "throughput (reviews/s)": {"": lengths["reviews/s"]}},
             xlabel="maximum tokens per review",
             logx=True,
-            title=f"{classifier} on {len(c['imdb'].test):,} IMDB test reviews",
+            title=f"{classifier} on {len(c.imdb.test):,} IMDB test reviews",
         ),
         "autograd": plots.comparison_bars(
-            dict(zip(c["modes"]["mode"], c["modes"]["reviews/s"])),
+            dict(zip(c.modes["mode"], c.modes["reviews/s"])),
             ylabel="throughput (reviews/s)",
             title=f"The same forward passes, {n_bench} reviews at {s.max_len} tokens",
         ),
@@ -337,21 +381,19 @@ DEFAULT, NO_GRAD, INFERENCE = inference.GRAD_MODES  # the autograd settings' nam
 def facts(outcome: Outcome) -> dict:
     """The numbers and verdicts the page's prose states, computed from this build's measurements."""
     c, r = outcome.context, outcome.records
-    s, sentiment = c["sizes"], c["sentiment"]
-    by_len, pad, rate = (
-        c[k].set_index(i) for k, i in (("lengths", "max tokens"), ("padding", "strategy"), ("modes", "mode"))
-    )
-    rate, batches, quant, cost = rate["reviews/s"], c["batches"], c["quant"], c["decoding"]
+    s, sentiment = c.sizes, c.sentiment
+    by_len, pad, rate = c.lengths.set_index("max tokens"), c.padding.set_index("strategy"), c.modes.set_index("mode")
+    rate, batches, quant, cost = rate["reviews/s"], c.batches, c.quant, c.decoding
     best = batches.loc[batches["reviews/s"].idxmax()]
     kv_with, kv_without = cost["ms per token, with KV cache"], cost["ms per token, without KV cache"]
-    distinct, logprob = c["sampling"]["distinct bigrams (%)"], c["sampling"]["mean log-prob per token"]
-    top1 = {name: max(d.values()) for name, d in c["next_token"].items()}
+    distinct, logprob = c.sampling["distinct bigrams (%)"], c.sampling["mean log-prob per token"]
+    top1 = {name: max(d.values()) for name, d in c.next_token.items()}
     p_float, tfidf = quant.loc["float32", "accuracy (%)"], 100 * r["TF-IDF + logistic regression"]["test_accuracy"]
     head = sentiment.record
-    full = [len(t) for t in c["tokenizer"](c["bench"], verbose=False)["input_ids"]]
+    full = [len(t) for t in c.tokenizer(c.bench, verbose=False)["input_ids"]]
     return {
         "train_size": s.train,
-        "test_size": len(c["imdb"].test),
+        "test_size": len(c.imdb.test),
         "max_len": s.max_len,
         "head_note": f"Trained here, the head took {head['wall_time_s']:.0f} s: {head['feature_time_s']:.0f} s for "
         f"MiniLM to read the {head['train_examples']:,} reviews, {head['fit_time_s']:.1f} s to fit the "
@@ -359,14 +401,14 @@ def facts(outcome: Outcome) -> dict:
         f"{head['trainable_params']:,} weights."
         if head
         else "The classifier was fine-tuned elsewhere and only runs here.",
-        "lm_note": c["lm_note"]
-        + (" Expect review-like fragments rather than coherent reviews." if c["causal"].stand_in else ""),
+        "lm_note": c.lm_note
+        + (" Expect review-like fragments rather than coherent reviews." if c.causal.stand_in else ""),
         # the KV cache
         "kv_with": kv_with.mean(),
         "kv_without": kv_without.mean(),
         "kv_ratio": max(kv_without.mean(), kv_with.mean()) / min(kv_without.mean(), kv_with.mean()),
         "kv_word": "faster" if kv_without.mean() > kv_with.mean() else "slower",
-        "kv_prompt": c["prompt_tokens"],
+        "kv_prompt": c.prompt_tokens,
         "kv_with_first": kv_with.iloc[0],
         "kv_with_last": kv_with.iloc[-1],
         "kv_without_first": kv_without.iloc[0],
@@ -379,9 +421,9 @@ def facts(outcome: Outcome) -> dict:
         "hot_t": HOT_T,
         "top_k": TOP_K,
         "top_p": TOP_P,
-        "topp_kept": c["top_p_kept"][NEXT_TOKEN_PROMPT],
-        "topp_kept_sure": c["top_p_kept"][NEXT_TOKEN_PROMPT + " very"],
-        "vocab": c["vocab_size"],
+        "topp_kept": c.top_p_kept[NEXT_TOKEN_PROMPT],
+        "topp_kept_sure": c.top_p_kept[NEXT_TOKEN_PROMPT + " very"],
+        "vocab": c.vocab_size,
         "n_prompts": len(PROMPTS),
         "greedy_distinct": distinct["greedy"],
         "hot_distinct": distinct[f"temperature {HOT_T:g}"],
@@ -412,7 +454,7 @@ def facts(outcome: Outcome) -> dict:
             for key, name in zip(("max", "dynamic", "sorted"), inference.PADDING_STRATEGIES)
             for what, column in (("share", "padding (% of positions)"), ("rate", "reviews/s"))
         },
-        "pad_full": 100 * sum(n >= s.pad_len for n in full) / len(c["bench"]),
+        "pad_full": 100 * sum(n >= s.pad_len for n in full) / len(c.bench),
         "pad_gain": pad.loc["dynamic padding, sorted by length", "reviews/s"]
         / pad.loc["pad to max length", "reviews/s"],
         # truncation
@@ -427,19 +469,19 @@ def facts(outcome: Outcome) -> dict:
         "mode_plain": rate[DEFAULT],
         "mode_nograd": rate[NO_GRAD],
         "mode_inference": rate[INFERENCE],
-        **_mode_verdicts(c["modes"]),
+        **_mode_verdicts(c.modes),
         # quantisation
         "q_speedup": quant.loc["int8 (dynamic)", "speed-up"],
         "q_acc_float": p_float,
         "q_acc_int8": quant.loc["int8 (dynamic)", "accuracy (%)"],
         "q_compare": gap(quant.loc["int8 (dynamic)", "accuracy (%)"], p_float),
-        "q_agree": 100 * c["q_info"]["agreement"],
+        "q_agree": 100 * c.q_info["agreement"],
         "q_size": quant.loc["float32", "weights (MB)"] / quant.loc["int8 (dynamic)", "weights (MB)"],
         "q_size_int8": quant.loc["int8 (dynamic)", "weights (MB)"],
         "q_size_float": quant.loc["float32", "weights (MB)"],
         "q_batch": QUANT_BATCH,
-        "bench_n": len(c["bench"]),
-        "q_se": standard_error(len(c["imdb"].test), p_float / 100),
+        "bench_n": len(c.bench),
+        "q_se": standard_error(len(c.imdb.test), p_float / 100),
         # results
         "tfidf_acc": tfidf,
         "tfidf_compare": gap(p_float, tfidf, ahead="above", behind="below"),
@@ -535,10 +577,10 @@ def manual_remark(labels: list[str], p_positive: list[float], outcome: Outcome) 
         for i in wrong
     )
     why = (
-        f" This classifier is a linear head trained on {outcome.context['sizes'].train:,} reviews over a frozen "
+        f" This classifier is a linear head trained on {outcome.context.sizes.train:,} reviews over a frozen "
         "encoder that was trained to tell topics apart, not opinions (see the sentence-similarity map below), so "
         "it leans on the words that usually signal sentiment."
-        if outcome.context["sentiment"].stand_in
+        if outcome.context.sentiment.stand_in
         else " It was fine-tuned on short phrases from film reviews, and leans on the words that usually signal "
         "sentiment."
     )

@@ -10,11 +10,19 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
 from tokenizers import decoders
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GPT2LMHeadModel, pipeline
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GPT2LMHeadModel,
+    PreTrainedTokenizerFast,
+    pipeline,
+)
 
 from ..core.cache import source_digest
 from ..core.devices import device
@@ -283,6 +291,27 @@ def neighbours_table(vectors: WordVectors, chosen: Iterable[str], k: int = 5) ->
     ).T
 
 
+@dataclass
+class LanguageModelContext:
+    """What chapter 03's page shows beyond the records: the texts, tokenizers, language models and their outputs."""
+
+    setup: ch01.TransferSetup
+    texts: list[str]  # the unlabelled reviews the tokenizers and language models are trained on
+    heldout_texts: list[str]  # the ones kept apart for held-out perplexity
+    wordpiece: PreTrainedTokenizerFast
+    bpe: PreTrainedTokenizerFast
+    masked_lm: lm.LMRun
+    causal_lm: lm.LMRun
+    tokenizers: pd.DataFrame  # compare_tokenizers on the first test reviews
+    unigram: dict[str, float]  # each language model's unigram yardstick (held-out perplexity)
+    guesses: pd.DataFrame  # fill_mask on FILL_SENTENCES
+    samples: pd.DataFrame  # samples_table on PROMPTS
+    neighbours: pd.DataFrame  # neighbours_table on NEIGHBOURS
+    neighbours_of: WordVectors  # the word vectors the neighbours come from
+    sample_words: pd.DataFrame  # sample_words on the samples
+    runs: dict[str, Run]  # the fine-tuned classifiers, by ``CLASSIFIERS``' keys
+
+
 def experiment(profile: Profile | None = None, setup: ch01.TransferSetup | None = None) -> Outcome:
     """Everything chapter 03 trains and shows (trained runs from the cache when they are there):
     the tokenizer comparison, both language models with their unigram yardsticks, the masked
@@ -328,23 +357,23 @@ def experiment(profile: Profile | None = None, setup: ch01.TransferSetup | None 
             title=f"IMDB test accuracy ({imdb.test.num_rows:,} balanced test reviews)",
         ),
     }
-    context = {
-        "setup": setup,
-        "texts": texts,
-        "heldout_texts": heldout_texts,
-        "wordpiece": wordpiece,
-        "bpe": bpe,
-        "masked_lm": mlm,
-        "causal_lm": clm,
-        "tokenizers": tokenizers,
-        "unigram": unigram,
-        "guesses": guesses,
-        "samples": samples,
-        "neighbours": neighbours_table(vectors, NEIGHBOURS),
-        "neighbours_of": vectors,
-        "sample_words": sample_words(samples, setup.vocab),
-        **runs,
-    }
+    context = LanguageModelContext(
+        setup=setup,
+        texts=texts,
+        heldout_texts=heldout_texts,
+        wordpiece=wordpiece,
+        bpe=bpe,
+        masked_lm=mlm,
+        causal_lm=clm,
+        tokenizers=tokenizers,
+        unigram=unigram,
+        guesses=guesses,
+        samples=samples,
+        neighbours=neighbours_table(vectors, NEIGHBOURS),
+        neighbours_of=vectors,
+        sample_words=sample_words(samples, setup.vocab),
+        runs=runs,
+    )
     return Outcome(records, figures, context)
 
 
@@ -366,14 +395,14 @@ def _language_model_facts(prefix: str, record: dict, unigram: float) -> dict:
 def facts(outcome: Outcome) -> dict:
     """The numbers and verdicts the page's prose states, computed from this build's outcome."""
     r, c = outcome.records, outcome.context
-    setup, tokenizers, unigram, made_of = c["setup"], c["tokenizers"], c["unigram"], c["sample_words"]
-    corpus, n_texts = subwords.corpus_size(setup.profile), len(c["texts"])
+    setup, tokenizers, unigram, made_of = c.setup, c.tokenizers, c.unigram, c.sample_words
+    corpus, n_texts = subwords.corpus_size(setup.profile), len(c.texts)
     mlm, clm = r[MASKED_LM], r[CAUSAL_LM]
     wp_unk = tokenizers.loc["WordPiece", "unknown tokens (%)"]
     wp_per_review, bpe_per_review = (
         tokenizers.loc[name, "tokens per review"] for name in ("WordPiece", "byte-level BPE")
     )
-    shared = set.intersection(*({g.split(" (")[0] for g in row} for row in c["guesses"].values))
+    shared = set.intersection(*({g.split(" (")[0] for g in row} for row in c.guesses.values))
     pre, scratch = r[CLASSIFIERS["bert_pre"]], r[CLASSIFIERS["bert_scratch"]]
     gain, n_test = 100 * (pre["test_accuracy"] - scratch["test_accuracy"]), pre["test_size"]
     stderr = standard_error(n_test, pre["test_accuracy"], scratch["test_accuracy"])
@@ -383,10 +412,10 @@ def facts(outcome: Outcome) -> dict:
         "wv_reviews": vectors["reviews"],
         "wv_tokens": vectors["tokens"],
         "wv_time": vectors["wall_time_s"],
-        "wv_words": len(c["neighbours_of"].vocab) - 2,
-        "wv_dim": c["neighbours_of"].vectors.shape[1],
+        "wv_words": len(c.neighbours_of.vocab) - 2,
+        "wv_dim": c.neighbours_of.vectors.shape[1],
         "corpus": n_texts,
-        "heldout_reviews": len(c["heldout_texts"]),
+        "heldout_reviews": len(c.heldout_texts),
         "vocab_size": corpus.vocab_size,
         "tokenizer_reviews": min(n_texts, corpus.tokenizer_reviews or n_texts),
         "word_unk": tokenizers.loc[WORDS, "unknown tokens (%)"],
@@ -406,7 +435,7 @@ def facts(outcome: Outcome) -> dict:
         "mlm_d": mlm["size"]["d_model"],
         "mlm_block": mlm["size"]["block_size"],
         "mlm_reviews": mlm["train_tokens"] / wp_per_review,
-        "fill_sentences": len(c["guesses"]),
+        "fill_sentences": len(c.guesses),
         "fill_shared": len(shared),
         "fill_verdict": f"the same few tokens ({', '.join(repr(t) for t in sorted(shared))}) for every sentence, whatever "
         "the context: at this budget the model ranks tokens mainly by how common they are, which is what "
@@ -441,7 +470,7 @@ def facts(outcome: Outcome) -> dict:
         "known_after": made_of.loc["after pre-training", "known words (%)"],
         "distinct_after": made_of.loc["after pre-training", "distinct words (%)"],
         "samples_text": "each prompt gets its own continuation"
-        if made_of.loc["after pre-training", "different samples"] == len(c["samples"])
+        if made_of.loc["after pre-training", "different samples"] == len(c.samples)
         else "some prompts get the same continuation",
         "clm_explain": ": every position predicts the token that follows one it can see, so the causal LM learns "
         "which token tends to follow which far sooner than the masked LM learns to read around a gap"

@@ -12,6 +12,7 @@ import copy
 import math
 import sys
 from collections import Counter
+from dataclasses import dataclass
 
 import pandas as pd
 from torch import nn
@@ -157,11 +158,25 @@ def label(placement: str, m: int) -> str:
     return f"adapters, {placement.capitalize()} (m={m})"
 
 
+@dataclass
+class AdapterContext:
+    """What chapter 04's page shows beyond the records: the trained runs, the task switch, the words' counts."""
+
+    setup: TransferSetup
+    m: int  # the bottleneck size of the main runs: d / 16
+    sweep: dict[int, Run]  # Houlsby adapters by bottleneck size
+    runs: dict[str, Run]  # source, finetuned, probe, houlsby, pfeiffer, with_embeddings (the table trained too), ag
+    words: pd.DataFrame  # sentiment_words_in_source
+    switches: list[dict]  # switch_tasks: one row per switch
+    comparison: list[str]  # the records of the page's first results table
+    diagnosis: list[str]  # the records of its second: full fine-tuning, Houlsby adapters, with the table
+
+
 def experiment(profile: Profile | None = None, setup: TransferSetup | None = None) -> Outcome:
     """Everything chapter 04 trains (from the run cache when it is there), the task switch, the
     sentiment words' counts in the source text, and the chapter's two figures. ``setup`` saves
-    preparing the data twice when the page has it. ``context["comparison"]`` and
-    ``context["diagnosis"]`` name the records of the page's two results tables."""
+    preparing the data twice when the page has it. ``context.comparison`` and
+    ``context.diagnosis`` name the records of the page's two results tables."""
     setup = setup or ch01.prepare(as_profile(profile))
     source = ch01.pretrain_on_ag_news(setup)
     m = adapters.bottleneck_size(setup.profile.encoder.d_model)  # d / 16
@@ -210,16 +225,16 @@ def experiment(profile: Profile | None = None, setup: TransferSetup | None = Non
     return Outcome(
         records,
         {"training_curves": curves, "bottleneck_sweep": bottlenecks},
-        {
-            "setup": setup,
-            "m": m,
-            "sweep": sweep,
-            **runs,
-            "words": sentiment_words_in_source(setup),
-            "switches": switch_tasks(setup, houlsby, ag),
-            "comparison": comparison,
-            "diagnosis": ["full fine-tuning", label("houlsby", m), with_table],
-        },
+        AdapterContext(
+            setup=setup,
+            m=m,
+            sweep=sweep,
+            runs=runs,
+            words=sentiment_words_in_source(setup),
+            switches=switch_tasks(setup, houlsby, ag),
+            comparison=comparison,
+            diagnosis=["full fine-tuning", label("houlsby", m), with_table],
+        ),
     )
 
 
@@ -230,10 +245,10 @@ def _epochs(n: int) -> str:
 def facts(outcome: Outcome) -> dict:
     """The numbers and verdicts the page's prose states, computed from this build's records."""
     r, c = outcome.records, outcome.context
-    setup, m, sweep, switches = c["setup"], c["m"], c["sweep"], c["switches"]
+    setup, m, sweep, switches = c.setup, c.m, c.sweep, c.switches
     size = setup.profile.encoder
     ft, probe = r["full fine-tuning"], r["linear probe"]
-    houlsby, pfeiffer, with_embeddings = r[label("houlsby", m)], r[label("pfeiffer", m)], r[c["diagnosis"][-1]]
+    houlsby, pfeiffer, with_embeddings = r[label("houlsby", m)], r[label("pfeiffer", m)], r[c.diagnosis[-1]]
 
     def trainable(placement: str) -> int:  # the formula: adapters + a 2-class head
         return adapters.adapter_parameters(placement, size.d_model, size.num_layers, m) + size.d_model * 2 + 2
@@ -246,7 +261,7 @@ def facts(outcome: Outcome) -> dict:
     bert_base, per_task_bert = 110_000_000, adapters.adapter_parameters("houlsby", 768, 12, 64)
     embedding, total = size.vocab_size * size.d_model, ft["total_params"]
     ft_acc = 100 * ft["test_accuracy"]
-    best_name = max((k for k in c["comparison"] if k.startswith("adapters")), key=lambda k: r[k]["best_val_accuracy"])
+    best_name = max((k for k in c.comparison if k.startswith("adapters")), key=lambda k: r[k]["best_val_accuracy"])
     best_acc, best_share = (
         100 * r[best_name]["test_accuracy"],
         100 * r[best_name]["trainable_params"] / ft["trainable_params"],
@@ -254,9 +269,9 @@ def facts(outcome: Outcome) -> dict:
     shortfall = -shown_difference(best_acc, ft_acc)  # as the reader subtracts the shown accuracies
     close, small = shortfall <= PEFT_TARGET_POINTS, best_share <= PEFT_TARGET_SHARE
     sweep_acc = [100 * run.record["test_accuracy"] for run in sweep.values()]
-    in_source = c["words"]["occurrences in AG News training text"]
+    in_source = c.words["occurrences in AG News training text"]
     emb_acc = 100 * with_embeddings["test_accuracy"]
-    full_mb = adapters.state_megabytes(c["finetuned"].model.state_dict())
+    full_mb = adapters.state_megabytes(c.runs["finetuned"].model.state_dict())
     return {
         "bert_mb": 4 * bert_base / 2**20,
         "bert_adapter_params": per_task_bert,
@@ -298,7 +313,7 @@ def facts(outcome: Outcome) -> dict:
         "sweep_large": max(sweep),
         "sweep_n": len(sweep),
         "sweep_ratio": sweep[max(sweep)].record["trainable_params"] / sweep[min(sweep)].record["trainable_params"],
-        "top_words": len(c["words"]),
+        "top_words": len(c.words),
         "words_median": float(in_source.median()),
         "words_rare": 100 * float((in_source <= 2).mean()),
         "ag_train": len(setup.ag_news.train),

@@ -330,6 +330,23 @@ def cnn_runs(setup: TransferSetup, alpha: float = 2 * CNN_RANK, epochs: int = 2,
     }
 
 
+@dataclass
+class LoRAContext:
+    """What chapter 05's page shows beyond the records: the trained runs, the tables, and the study's outcome."""
+
+    study: Outcome  # ch05_word_vectors.study: the original study's experiment
+    setup: TransferSetup
+    source: Run  # chapter 01's encoder pre-trained on AG News, the base of every LoRA run
+    by_target: dict[str, Run]  # LoRA at rank 8, by ``TARGETS``' keys
+    sweep: dict[int, Run]  # LoRA on ``best_target``, by rank
+    runs: dict[str, Run]  # every LoRA run, by its name in the records
+    best_target: str  # the targets whose rank-8 run did best on validation
+    best_name: str  # the LoRA run that did best on validation
+    small_name: str | None  # the best of the runs within PEFT_TARGET_SHARE; None when none is
+    cnn: dict[str, Run]  # cnn_runs, by ``CNN_METHODS``' keys
+    tables: dict[str, pd.DataFrame]  # the page's results tables: "targets", "results", "cnn"
+
+
 def experiment(profile: Profile | None = None, setup: TransferSetup | None = None) -> Outcome:
     """Everything chapter 05 trains (from the run cache when it is there): LoRA on four sets of targets
     at rank 8, the rank sweep on the best of them by validation accuracy, merging's effect on latency, the
@@ -403,19 +420,19 @@ def experiment(profile: Profile | None = None, setup: TransferSetup | None = Non
     return Outcome(
         records,
         {**figures, **study.figures},
-        {
-            "study": study,
-            "setup": setup,
-            "source": source,
-            "by_target": by_target,
-            "sweep": sweep,
-            "runs": runs,
-            "best_target": best_target,
-            "best_name": best_name,
-            "small_name": small_name,
-            "cnn": cnns,
-            "tables": tables,
-        },
+        LoRAContext(
+            study=study,
+            setup=setup,
+            source=source,
+            by_target=by_target,
+            sweep=sweep,
+            runs=runs,
+            best_target=best_target,
+            best_name=best_name,
+            small_name=small_name,
+            cnn=cnns,
+            tables=tables,
+        ),
     )
 
 
@@ -426,10 +443,8 @@ def _acc(record: dict) -> float:
 def facts(outcome: Outcome) -> dict:
     """The numbers and verdicts the page's prose states, computed from this build's records."""
     c, ft, probe = outcome.context, outcome.records[FULL], outcome.records[PROBE]
-    runs, by_target, sweep, best_name, small_name = (
-        c[k] for k in ("runs", "by_target", "sweep", "best_name", "small_name")
-    )
-    shown = format_table(c["tables"]["results"])  # the prose quotes a share exactly as the table shows it
+    runs, by_target, sweep, best_name, small_name = c.runs, c.by_target, c.sweep, c.best_name, c.small_name
+    shown = format_table(c.tables["results"])  # the prose quotes a share exactly as the table shows it
     best, chosen = runs[best_name].record, (runs[small_name].record if small_name else None)
     ft_acc = _acc(ft)
     if chosen:
@@ -440,7 +455,7 @@ def facts(outcome: Outcome) -> dict:
             f"{gap(_acc(chosen), ft_acc, ahead='above', behind='below')} full fine-tuning."
         )
     else:
-        smallest = min(runs, key=lambda k: c["tables"]["results"].loc[k, "trainable (%)"])
+        smallest = min(runs, key=lambda k: c.tables["results"].loc[k, "trainable (%)"])
         small_sentence = (
             f"No LoRA run here trains as little as {PEFT_TARGET_SHARE:g}% of its model's parameters: "
             f"the smallest, {smallest}, trains {shown.loc[smallest, 'trainable (%)']}%."
@@ -451,7 +466,7 @@ def facts(outcome: Outcome) -> dict:
         "ft_acc": ft_acc,
         "ft_params": ft["trainable_params"],
         "probe_acc": _acc(probe),
-        "best_target": c["best_target"],
+        "best_target": c.best_target,
         "best_name": best_name,
         "best_acc": _acc(best),
         "best_params": best["trainable_params"],
@@ -462,7 +477,7 @@ def facts(outcome: Outcome) -> dict:
         "target_points_unit": "point" if PEFT_TARGET_POINTS == 1 else "points",
         "small_sentence": small_sentence,
         "target_met": "meets" if chosen and shown_difference(ft_acc, _acc(chosen)) <= PEFT_TARGET_POINTS else "misses",
-        "embedding_share": 100 * c["source"].model.embedding.weight.numel() / ft["total_params"],
+        "embedding_share": 100 * c.source.model.embedding.weight.numel() / ft["total_params"],
         "test_size": best["test_size"],
         "lora_train": best["train_examples"],
         "ft_train": ft["train_examples"],
@@ -495,7 +510,7 @@ def facts(outcome: Outcome) -> dict:
             f"lat_{key}_overhead": 100 * (ms[f"{name}, not merged"] / ms["base model"] - 1),
             f"lat_{key}_merged_overhead": 100 * (ms[f"{name}, merged"] / ms["base model"] - 1),
         }
-    return {**values, **_cnn_facts(c["cnn"], c["tables"]["cnn"]), **ch05_word_vectors.facts(c["study"])}
+    return {**values, **_cnn_facts(c.cnn, c.tables["cnn"]), **ch05_word_vectors.facts(c.study)}
 
 
 def _cnn_facts(runs: dict[str, Run], table: pd.DataFrame) -> dict:

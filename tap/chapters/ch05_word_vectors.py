@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+import pandas as pd
 import torch
 from torch import nn
 
@@ -218,6 +219,17 @@ PREFIX = "word vectors: "  # the study's runs among chapter 05's records
 STUDY_REPORTED = {"IMDB alone": 66.2, "LoRA r=2": 69.2}
 
 
+@dataclass
+class WordVectorStudyContext:
+    """What chapter 05's section on the study shows beyond the records: the runs and their table."""
+
+    setup: VectorSetup
+    runs: dict[str, Run]  # ``runs``, by the name the page shows
+    table: pd.DataFrame  # the IMDB runs' results table
+    # Where the profile compares other vectors (``ALSO``): their record, and the headline pair trained on them.
+    also: tuple[dict, dict[str, Run]] | None = None
+
+
 def study(profile: Profile | None = None) -> Outcome:
     """The study's experiment, for chapter 05's ``experiment``: the records (names starting with
     ``PREFIX``), the accuracy-against-parameters figure and, in context, the runs and the vectors."""
@@ -238,7 +250,7 @@ def study(profile: Profile | None = None) -> Outcome:
         title=f"The study's word-vector classifier on IMDB ({imdb['trained on IMDB alone']['test_size']:,} test reviews)",
     )
     records = {PREFIX + name: run.record for name, run in done.items()}
-    context = {"setup": setup, "runs": done, "table": results_table(imdb)}
+    context = WordVectorStudyContext(setup, done, results_table(imdb))
     if setup.profile.name in ALSO:
         other = prepare(setup.profile, ALSO[setup.profile.name])
         pair = {
@@ -246,7 +258,7 @@ def study(profile: Profile | None = None) -> Outcome:
             "AG News → LoRA on fc1, rank 2": lora_fc1(other, pretrain_on_ag_news(other), 2),
         }
         records.update({f"{PREFIX}{ALSO[setup.profile.name].kind} vectors: {n}": r.record for n, r in pair.items()})
-        context["also"] = (other.vectors.record, pair)
+        context.also = (other.vectors.record, pair)
     return Outcome(records, {"word_vectors": figure}, context)
 
 
@@ -261,12 +273,12 @@ def _source_words(record: dict) -> str:
 
 def _also_facts(study_outcome: Outcome, base: Run, lora2: Run) -> str:
     """The headline pair with the other vectors a profile compares (``ALSO``), in a sentence."""
-    if "also" not in study_outcome.context:
+    if study_outcome.context.also is None:
         return (
             "This build ran the experiment with these vectors only; the full profile, which reads GloVe's "
             "from the Hub, also runs the pair above with the book's own vectors and compares the two here."
         )
-    record, pair = study_outcome.context["also"]
+    record, pair = study_outcome.context.also
     b, l = (100 * pair[n].record["test_accuracy"] for n in ("trained on IMDB alone", "AG News → LoRA on fc1, rank 2"))
     return (
         f"With word vectors {_source_words(record)} instead, the same pair reaches {b:.1f}% (IMDB alone) and "
@@ -277,7 +289,7 @@ def _also_facts(study_outcome: Outcome, base: Run, lora2: Run) -> str:
 
 def facts(study_outcome: Outcome) -> dict:
     """The numbers and verdicts chapter 05's section on the study states (names start ``wv_``)."""
-    setup, done = study_outcome.context["setup"], study_outcome.context["runs"]
+    setup, done = study_outcome.context.setup, study_outcome.context.runs
     base, lora2 = done["trained on IMDB alone"], done["AG News → LoRA on fc1, rank 2"]
     lora_weights = sum(p.numel() for n, p in lora2.model.named_parameters() if p.requires_grad and "lora" in n)
     n_test = base.record["test_size"]

@@ -367,6 +367,15 @@ TFIDF = "TF-IDF + logistic regression (ag_news)"
 INSTRUCTIONS = "instructions: "  # the prefix of part 2's records
 
 
+@dataclass
+class InstructionTuningContext:
+    """What chapter 06's page shows beyond the records: the runs with their test answers, and the instruction data."""
+
+    bert: dict[str, MultiClassRun]  # part 1's fine-tuned BERT, by task (its record keeps ``test_probs``)
+    setup: InstructSetup  # part 2's base model, tokenizer and instruction data
+    sft: dict[str, dict]  # part 2's records with their answers: "untuned", "full tuning", "LoRA"
+
+
 def experiment(profile: Profile | None = None) -> Outcome:
     """Everything chapter 06 trains (from the run cache when it is there), the baselines, and the
     chapter's figures. The records leave out each test example's probabilities and answers; the
@@ -412,7 +421,7 @@ def experiment(profile: Profile | None = None) -> Outcome:
         reference=("majority answer", {t: 100 * a for t, a in majority.items()}),
         title=f"Held-out templates and texts ({setup.size.eval_per_task} per task), greedy decoding",
     )
-    return Outcome(records, figures, {"bert": bert, "setup": setup, "sft": sft})
+    return Outcome(records, figures, InstructionTuningContext(bert, setup, sft))
 
 
 def classification_table(outcome: Outcome) -> pd.DataFrame:
@@ -432,7 +441,7 @@ def classification_tables(outcome: Outcome) -> tuple[pd.DataFrame, pd.DataFrame]
     costs)``, unrounded, each row named by what ran (``provenance.loaded_name``: the stand-in's
     name where one replaced BERT)."""
     table = classification_table(outcome)
-    bert = loaded_name(multiclass.size_of(outcome.context["setup"].profile).model)
+    bert = loaded_name(multiclass.size_of(outcome.context.setup.profile).model)
     table.index = [
         name.replace("BERT, fully fine-tuned", f"{bert}, fully fine-tuned").replace(
             "logistic regression", "log. regression"
@@ -450,14 +459,14 @@ def _macro_f1(outcome: Outcome, name: str, record: dict) -> float:
     if "test_macro_f1" in record:
         return 100 * record["test_macro_f1"]
     task = name.rpartition("(")[2].rstrip(")")
-    splits = outcome.context["bert"][task].splits
+    splits = outcome.context.bert[task].splits
     predicted, gold = torch.tensor(record["test_predicted"]), torch.tensor(list(splits.test["label"]))
     return 100 * multiclass.macro_f1(predicted, gold, len(splits.label_names))
 
 
 def facts(outcome: Outcome) -> dict:
     """The numbers and verdicts the page's prose states, computed from this build's records."""
-    ag, setup = outcome.context["bert"]["ag_news"], outcome.context["setup"]
+    ag, setup = outcome.context.bert["ag_news"], outcome.context.setup
     size, rec, tfidf = multiclass.size_of(setup.profile), ag.record, outcome.records[TFIDF]
     vs_tfidf = gap(100 * rec["test_accuracy"], 100 * tfidf["test_accuracy"], ahead="above", behind="below")
     n_train = len(ag.splits.train)
@@ -499,7 +508,7 @@ def facts(outcome: Outcome) -> dict:
         "mis_true": mis_true,
         "mis_pred": mis_pred,
         "mis_pair_n": mis_n,
-        **_instruction_facts(setup, outcome.context["sft"]),
+        **_instruction_facts(setup, outcome.context.sft),
     }
 
 

@@ -9,6 +9,7 @@ which shows this chapter's comparison) states, all derived from the records."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from ..core.report import PEFT_TARGET_POINTS, gap, results_table, shown_differen
 from ..methods.registry import METHOD, METHODS
 from ..pages import plots
 from ..playbook.command import Comparison, imdb_playbook
-from ..playbook.runs import LONGER, SIZES, TFIDF_ALL, TFIDF_SAME, below_probe
+from ..playbook.runs import LONGER, SIZES, TFIDF_ALL, TFIDF_SAME, Playbook, below_probe
 from ..playbook.verdict import interval_sentence, key_numbers, longer_words, paired_claim, phrases, search_words
 from . import ch01_transfer, ch04_adapters, ch05_lora, ch07_study
 from .harness import Outcome
@@ -444,6 +445,24 @@ def imdb_comparison(profile: Profile | None = None, echo: Callable[[str], None] 
     return result, records
 
 
+@dataclass
+class PlaybookContext:
+    """What chapter 07's page (and the introduction) shows beyond the records: the runs behind its tables."""
+
+    result: Comparison  # the playbook command's comparison on IMDB
+    book: Playbook  # the Playbook that ran it
+    comparison: dict[str, dict]  # the comparison's records by the table's labels (``imdb_comparison``)
+    scratch: dict[str, dict]  # the book's own encoder (``from_scratch_runs``)
+    study: dict[str, dict[str, float]]  # ``ch07_study.study_values``
+    # The rest only in the full chapter, None with ``comparison_only``:
+    curves: dict[str, list[dict]] | None = None  # method -> records by training size
+    precision: dict[str, dict] | None = None  # ``Playbook.precision_check``
+    longer: dict[str, dict] | None = None  # the methods below the probe, trained LONGER times the epochs
+    search: dict[str, list[dict]] | None = None  # each method's learning-rate pilots
+    repeats: dict[int, dict[str, dict]] | None = None  # ``Playbook.seed_repeats``: seed -> method key -> record
+    best_key: str | None = None  # the best method's key, the one repeated with other seeds
+
+
 def experiment(profile: Profile | None = None, comparison_only: bool = False) -> Outcome:
     """Everything chapter 07 runs (from the run cache when it is there) and its figures.
     ``comparison_only`` (the introduction's headline) runs only the comparison of the methods
@@ -451,9 +470,9 @@ def experiment(profile: Profile | None = None, comparison_only: bool = False) ->
 
     ``records``: the comparison's runs by method, then the data-efficiency runs the comparison
     does not hold already (``"<method>, <n> reviews"``), the seed repeats and the book's encoder's
-    runs (``"book's encoder: <how>"``). ``context``: ``result`` (the command's ``Comparison``),
-    ``book`` (its ``Playbook``), ``comparison``, ``curves`` (method -> records by training size)
-    and ``scratch`` (the book's encoder)."""
+    runs (``"book's encoder: <how>"``). ``context``, a ``PlaybookContext``: ``result`` (the
+    command's ``Comparison``), ``book`` (its ``Playbook``), ``comparison``, ``curves`` (method ->
+    records by training size) and ``scratch`` (the book's encoder)."""
     p = as_profile(profile)
     result, comparison = imdb_comparison(p, echo=(lambda _: None) if comparison_only else print)
     book = result.playbook
@@ -468,7 +487,7 @@ def experiment(profile: Profile | None = None, comparison_only: bool = False) ->
         return Outcome(
             dict(comparison),
             {"accuracy_vs_parameters": figure, **study_figures},
-            {"result": result, "book": book, "comparison": comparison, "scratch": scratch, "study": study},
+            PlaybookContext(result, book, comparison, scratch, study),
         )
     s = SIZES[p.name]
     curves = book.data_efficiency(s.curve, (*s.tfidf_curve, s.tfidf_all))
@@ -517,26 +536,27 @@ def experiment(profile: Profile | None = None, comparison_only: bool = False) ->
     return Outcome(
         records,
         {**figures, **study_figures},
-        {
-            "result": result,
-            "book": book,
-            "comparison": comparison,
-            "curves": curves,
-            "scratch": scratch,
-            "study": study,
-            "precision": precision,
-            "longer": longer,
-            "search": result.search,
-            "repeats": repeats,
-            "best_key": best_key,
-        },
+        PlaybookContext(
+            result=result,
+            book=book,
+            comparison=comparison,
+            scratch=scratch,
+            study=study,
+            curves=curves,
+            precision=precision,
+            longer=longer,
+            search=result.search,
+            repeats=repeats,
+            best_key=best_key,
+        ),
     )
 
 
 def facts(outcome: Outcome) -> dict:
     """The numbers and words the page's prose states (and the introduction's, from a
     ``comparison_only`` outcome), computed from this build's records."""
-    comparison, size = outcome.context["comparison"], outcome.context["book"].size
+    c = outcome.context
+    comparison, size = c.comparison, c.book.size
     k = key_numbers(comparison)
     by_key = {r["method_key"]: r for r in comparison.values() if "base_params" in r}
     full = by_key["full"]
@@ -550,23 +570,23 @@ def facts(outcome: Outcome) -> dict:
         "full_mb": k["full_bytes"] / 2**20,
         "times": {1: "once", 2: "twice"}.get(size.epochs, f"{size.epochs} times"),
         "passes": "one pass" if size.epochs == 1 else f"{size.epochs} passes",
-        "bitfit_vs_probe": bitfit_phrase(comparison, outcome.context.get("longer")),
+        "bitfit_vs_probe": bitfit_phrase(comparison, c.longer),
         "lora_diff": abs(
             shown_difference(100 * by_key["lora"]["test_accuracy"], 100 * by_key["lora-peft"]["test_accuracy"])
         ),  # the difference of the two accuracies as the table shows them, the rule ``gap`` words
         "tfidf_vs_full": gap(k["tfidf_acc"], k["full_acc"], ahead="above", behind="below"),
         "speed_ratio": k["tfidf_time"] and full["wall_time_s"] / k["tfidf_time"],
         "best_vs_full_words": gap(k["best_acc"], k["full_acc"], ahead="above", behind="below"),
-        "study_agreement": ch07_study.agreement(outcome.context["study"]),
+        "study_agreement": ch07_study.agreement(c.study),
     }
-    if "repeats" in outcome.context:
-        values["seed_words"] = seed_words(outcome.context["repeats"], outcome.context["best_key"])
-        values["seeds_n"] = len(outcome.context["repeats"])
-    if "longer" in outcome.context:
-        values["longer_words"] = longer_words(comparison, outcome.context["longer"])
-    if "search" in outcome.context:
-        values["search_words"] = search_words(comparison, outcome.context["search"])
-        values["collapse_words"] = collapse_words(comparison, outcome.context["search"])
+    if c.repeats is not None:
+        values["seed_words"] = seed_words(c.repeats, c.best_key)
+        values["seeds_n"] = len(c.repeats)
+    if c.longer is not None:
+        values["longer_words"] = longer_words(comparison, c.longer)
+    if c.search is not None:
+        values["search_words"] = search_words(comparison, c.search)
+        values["collapse_words"] = collapse_words(comparison, c.search)
         values["pilot_n"] = size.pilot
     for key, r in by_key.items():
         slug = key.replace("-", "_")
@@ -577,15 +597,15 @@ def facts(outcome: Outcome) -> dict:
                 f"speed_{slug}": r["examples_per_s"],
             }
         )
-    if "curves" in outcome.context:
+    if c.curves is not None:
         ag_news = {
             n.removeprefix("AG News + "): 100 * r["test_accuracy"]
-            for n, r in outcome.context["scratch"].items()
+            for n, r in c.scratch.items()
             if n.startswith("AG News")
         }
         ag_full = ag_news.pop("full fine-tuning")
         ag_frozen = max(ag_news, key=ag_news.get)  # the best method that keeps the encoder frozen
-        smallest = {m: runs[0] for m, runs in outcome.context["curves"].items()}
+        smallest = {m: runs[0] for m, runs in c.curves.items()}
         values.update(
             {
                 "ag_frozen": ag_frozen,
@@ -595,7 +615,7 @@ def facts(outcome: Outcome) -> dict:
                 "small_steps": smallest[METHOD["full"].label]["steps"],
                 "train_steps": full["steps"],
                 "small_tfidf": 100 * smallest[TFIDF_SAME]["test_accuracy"],
-                **precision_facts(outcome.context["precision"]),
+                **precision_facts(c.precision),
             }
         )
     return values

@@ -5,6 +5,8 @@ the machine that builds it; the command itself sizes them from the budget and th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..core.profiles import Profile, as_profile
 from ..core.report import shown_difference
 from ..playbook.command import Comparison, run_playbook
@@ -28,6 +30,13 @@ def command(profile: Profile) -> str:
     return f"python -m tap playbook {DATASET} {where} --budget {BUDGET[profile.name]} --profile {profile.name}"
 
 
+@dataclass
+class YourTaskContext:
+    """What chapter 08's page shows beyond the records: the playbook command's whole result."""
+
+    result: Comparison
+
+
 def experiment(profile: Profile | None = None) -> Outcome:
     """The playbook on AG News: offline only its 7,600-row test split exists, so the CPU-scale
     profiles carve training, validation and test rows from it by content; ``full`` trains on
@@ -35,7 +44,7 @@ def experiment(profile: Profile | None = None) -> Outcome:
     p = as_profile(profile)
     split, test = ("train", "test") if p.ag_from_train else ("test", None)
     result = run_playbook(DATASET, split=split, test=test, budget=BUDGET[p.name], profile=p, sizes=SIZES[p.name])
-    return Outcome(dict(result.records), figures(result), {"result": result})
+    return Outcome(dict(result.records), figures(result), YourTaskContext(result))
 
 
 def verdict_holds(ag_news: Comparison, imdb: dict[str, dict]) -> dict:
@@ -62,7 +71,7 @@ def _signed_gap(k: dict) -> str:
 
 def facts(outcome: Outcome, imdb: dict[str, dict]) -> dict:
     """The numbers and sentences the page states, from this build's records and chapter 07's."""
-    result = outcome.context["result"]
+    result = outcome.context.result
     words = task_words(result.records, result.search, "AG News")
     holds = verdict_holds(result, imdb)
     k, ki = holds["ag"], holds["imdb"]

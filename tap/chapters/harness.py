@@ -44,11 +44,12 @@ class Run:
 class Outcome:
     """What a chapter's experiment produced: run records (JSON-able, written by ``python -m tap
     run``), figures (written as PNG), and ``context``: objects the chapter's page shows or
-    explains (a vocabulary, a trained model) that the command line does not write."""
+    explains (a vocabulary, a trained model) that the command line does not write, as named
+    fields, so that a misspelt name fails where it is written."""
 
     records: dict[str, dict]
     figures: dict[str, Figure] = field(default_factory=dict)
-    context: dict[str, Any] = field(default_factory=dict)
+    context: Any = None  # the chapter's context dataclass (see each chapter module)
 
 
 @dataclass
