@@ -16,11 +16,12 @@ from tap.chapters import chapter
 from tap.core import intervals
 from tap.core.devices import fitting_precision
 from tap.core.profiles import get_profile
-from tap.core.report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, format_table
+from tap.core.report import format_table
 from tap.methods.registry import METHOD, METHODS
 from tap.playbook import verdict
 from tap.playbook.command import IMDB
 from tap.playbook.runs import TFIDF_ALL, TFIDF_SAME, below_probe
+from tap.playbook.verdict import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE
 
 
 def test_wilson_interval_hand_checked():

@@ -20,10 +20,11 @@ from torch import nn
 from ..core.cache import source_digest
 from ..core.measure import timer
 from ..core.profiles import Profile, as_profile
-from ..core.report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, gap, shown_difference
+from ..core.report import gap, shown_difference
 from ..methods import adapters
 from ..methods.registry import PEFT_MACHINERY
 from ..pages import plots
+from ..playbook.verdict import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE
 from ..training.loop import TrainConfig, evaluate
 from . import ch01_transfer as ch01
 from .ch01_transfer import TransferSetup

@@ -20,7 +20,7 @@ from ..core import measure
 from ..core.cache import source_digest
 from ..core.devices import device
 from ..core.profiles import Profile, as_profile
-from ..core.report import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE, format_table, gap, results_table, shown_difference
+from ..core.report import format_table, gap, results_table, shown_difference
 from ..data.datasets import Splits
 from ..data.text import EncodedDataset
 from ..methods import lora
@@ -30,6 +30,7 @@ from ..methods.parameter_counts import count_parameters
 from ..methods.registry import PEFT_MACHINERY, peft_lora
 from ..models import cnn
 from ..pages import plots
+from ..playbook.verdict import PEFT_TARGET_POINTS, PEFT_TARGET_SHARE
 from ..training.loop import TrainConfig, logits_of
 from . import ch01_transfer as ch01
 from . import ch05_word_vectors

@@ -17,12 +17,20 @@ import pandas as pd
 from ..core.devices import precision_reason
 from ..core.intervals import accuracy_interval, paired_difference
 from ..core.profiles import Profile, as_profile
-from ..core.report import PEFT_TARGET_POINTS, gap, results_table, shown_difference
+from ..core.report import gap, results_table, shown_difference
 from ..methods.registry import METHOD, METHODS
 from ..pages import plots
 from ..playbook.command import Comparison, imdb_playbook
 from ..playbook.runs import LONGER, SIZES, TFIDF_ALL, TFIDF_SAME, Playbook, below_probe
-from ..playbook.verdict import interval_sentence, key_numbers, longer_words, paired_claim, phrases, search_words
+from ..playbook.verdict import (
+    PEFT_TARGET_POINTS,
+    interval_sentence,
+    key_numbers,
+    longer_words,
+    paired_claim,
+    phrases,
+    search_words,
+)
 from . import ch01_transfer, ch04_adapters, ch05_lora, ch07_study
 from .harness import Outcome
 

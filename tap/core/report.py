@@ -18,12 +18,6 @@ import pandas as pd
 
 MAX_DECIMALS = 4  # no cell shows more: a fifth decimal is noise to the reader
 
-# The book's one target for a parameter-efficient method, used by every chapter that scores one:
-# within PEFT_TARGET_POINTS of full fine-tuning's accuracy while training at most
-# PEFT_TARGET_SHARE percent of the model's parameters.
-PEFT_TARGET_POINTS = 1.0
-PEFT_TARGET_SHARE = 1.0
-
 
 def standard_error(n: int, *accuracies: float) -> float:
     """Standard error, in points, of an accuracy measured on ``n`` examples, √(p(1 − p)/n); given
