@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from tap.training.baselines import tfidf_logreg
+from tap.training.baselines import cached_tfidf_logreg, tfidf_logreg
 
 WORDS = [
     "great wonderful moving superb",
@@ -15,7 +15,7 @@ WORDS = [
     "shares profit market bank",
 ]
 SHARED = "the film story people time".split()  # words every class uses: no evidence either way
-TIMINGS = {"wall_time_s", "examples_per_s", "peak_memory_mb"}
+TIMINGS = {"wall_time_s", "examples_per_s", "peak_memory_mb", "memory_used_mb"}
 
 
 def texts(classes: int, per_class: int, seed: int) -> tuple[list[str], list[int]]:
@@ -34,6 +34,17 @@ def anchor(classes: int, **kwargs) -> tuple[dict, list[int]]:
     """The anchor's record on a fresh task of ``classes`` classes, with the test labels."""
     train, test = texts(classes, 20, seed=0), texts(classes, 10, seed=1)
     return tfidf_logreg(*train, *test, **kwargs), test[1]
+
+
+def test_the_same_data_fitted_twice_is_one_run(tmp_path, monkeypatch):
+    """Two chapters that fit the anchor on the same reviews show one run, its cost included."""
+    monkeypatch.setenv("TAP_CACHE_DIR", str(tmp_path))
+    train, test = texts(2, 20, seed=0), texts(2, 10, seed=1)
+    first, again = cached_tfidf_logreg(*train, *test), cached_tfidf_logreg(*train, *test)
+    assert not first["from_cache"] and again["from_cache"]
+    assert again["wall_time_s"] == first["wall_time_s"] and again["test_correct"] == first["test_correct"]
+    other = cached_tfidf_logreg(*train, *texts(2, 10, seed=2))  # other test texts: another run
+    assert not other["from_cache"]
 
 
 @pytest.mark.parametrize("classes", [2, 4])

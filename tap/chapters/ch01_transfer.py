@@ -19,7 +19,7 @@ from ..methods.freezing import freeze_base
 from ..methods.probing import PROBE_L2, PROBE_MAX_ITER
 from ..models.encoder import TransformerClassifier
 from ..pages import plots
-from ..training.baselines import tfidf_logreg
+from ..training.baselines import cached_tfidf_logreg
 from ..training.loop import TrainConfig
 from .harness import EncodedTask, Outcome, Run, run_classifier, run_probe
 
@@ -176,7 +176,7 @@ def experiment(profile: Profile | None = None, setup: TransferSetup | None = Non
     records = {STRATEGIES[key]: run.record for key, run in runs.items()}
     records["linear probe of a random encoder"] = random_encoder_probe(setup).record
     imdb = setup.imdb.splits
-    records["TF-IDF + logistic regression"] = tfidf_logreg(
+    records["TF-IDF + logistic regression"] = cached_tfidf_logreg(
         imdb.train["text"], imdb.train["label"], imdb.test["text"], imdb.test["label"]
     )
     curves = plots.training_curves(

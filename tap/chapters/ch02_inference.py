@@ -40,7 +40,7 @@ from ..methods.parameter_counts import count_parameters
 from ..models import pretrained
 from ..pages import plots
 from ..training import generation, inference
-from ..training.baselines import tfidf_logreg
+from ..training.baselines import cached_tfidf_logreg
 from ..training.hub_models import SENTIMENT_HUB_ID, Resolved, language_model, model_note
 from .harness import Outcome
 
@@ -268,7 +268,7 @@ def experiment(profile: Profile | None = None) -> Outcome:
     )
     records = {
         **inference.classifier_records(sentiment.name, sentiment.record, classifier, quant, len(texts)),
-        "TF-IDF + logistic regression": tfidf_logreg(imdb.train["text"], imdb.train["label"], texts, gold),
+        "TF-IDF + logistic regression": cached_tfidf_logreg(imdb.train["text"], imdb.train["label"], texts, gold),
     }
 
     lm_tokenizer = AutoTokenizer.from_pretrained(causal.where)

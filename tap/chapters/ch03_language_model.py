@@ -37,7 +37,7 @@ from ..models.pretrained import quiet_transformers
 from ..models.word_vectors import WordVectors, nearest, word_vectors
 from ..pages import plots
 from ..training import lm
-from ..training.baselines import tfidf_logreg
+from ..training.baselines import cached_tfidf_logreg
 from ..training.loop import TrainConfig
 from . import ch01_transfer as ch01
 from .harness import EncodedTask, Outcome, Run, run_classifier
@@ -338,7 +338,7 @@ def experiment(profile: Profile | None = None, setup: ch01.TransferSetup | None 
         "ag_ft": ch01.full_fine_tune(setup, source),
     }
     records = {CLASSIFIERS[key]: run.record for key, run in runs.items()}
-    records[CLASSIFIERS["tfidf"]] = tfidf_logreg(
+    records[CLASSIFIERS["tfidf"]] = cached_tfidf_logreg(
         imdb.train["text"], imdb.train["label"], imdb.test["text"], imdb.test["label"]
     )
     vectors = word_vectors(p)

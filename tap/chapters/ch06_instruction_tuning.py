@@ -31,7 +31,7 @@ from ..models import pretrained
 from ..pages import plots
 from ..pages.provenance import loaded_name
 from ..training import instruct, lm, loop, multiclass
-from ..training.baselines import tfidf_logreg
+from ..training.baselines import cached_tfidf_logreg
 from ..training.instruct import ANSWER, OPTIONS, TEMPLATES, InstructionData, InstructSize
 from ..training.loop import TrainConfig
 from .harness import Outcome
@@ -387,7 +387,7 @@ def experiment(profile: Profile | None = None) -> Outcome:
         records[f"BERT, fully fine-tuned ({task})"] = {k: v for k, v in run.record.items() if k != "test_probs"}
         records[f"majority class ({task})"] = run.baseline
     ag = bert["ag_news"].splits
-    records[TFIDF] = tfidf_logreg(ag.train["text"], ag.train["label"], ag.test["text"], ag.test["label"])
+    records[TFIDF] = cached_tfidf_logreg(ag.train["text"], ag.train["label"], ag.test["text"], ag.test["label"])
     setup = prepare(p)
     sft = {
         "untuned": run_untuned(setup),
