@@ -346,4 +346,5 @@ def facts(outcome: Outcome) -> dict:
         "houlsby_time": houlsby["wall_time_s"],
         "ft_memory_mb": ft["memory_used_mb"],
         "houlsby_memory_mb": houlsby["memory_used_mb"],
+        "ft_state_mb": 12 * ft["trainable_params"] / 2**20,  # gradient + AdamW's two moments, float32
     }
