@@ -216,7 +216,8 @@ def test_an_interrupted_comparison_resumes_without_recomputing_finished_runs(tmp
 
 def test_a_budgeted_rerun_reuses_its_plan_instead_of_measuring_again(tmp_path, cache, monkeypatch):
     """The budget binds here (a slow machine, faked): a second speed measurement would buy fewer
-    examples, and so new runs. The rerun must plan nothing; a new budget must plan again."""
+    examples, and so new runs. The rerun must plan nothing; a new budget, or an edit of the code
+    that plans (its caps, rates, batch size), must plan again."""
     from tap.playbook import command
 
     rows(["pos", "neg"], 60).to_csv(tmp_path / "data.csv", index=False)
@@ -238,6 +239,8 @@ def test_a_budgeted_rerun_reuses_its_plan_instead_of_measuring_again(tmp_path, c
     assert first.train < 64  # below the smoke cap: the speed decided the size
     assert plan("3m") == first and len(measured) == 1
     assert plan("200s").train < first.train and len(measured) == 2
+    monkeypatch.setattr(command, "source_digest", lambda *modules: "edited")
+    assert plan("3m").train < first.train and len(measured) == 3
 
 
 @pytest.fixture

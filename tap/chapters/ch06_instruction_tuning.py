@@ -478,7 +478,7 @@ def facts(outcome: Outcome) -> dict:
     return {
         "bert_name": loaded_name(size.model),  # the model that ran, by its own name
         "bert": f"{loaded_name(size.model)}, a 6-layer BERT distilled from a larger one, the same model that "
-        "stands in for bert-base-uncased in chapters 04 and 07; at CPU scale it also stands in for "
+        "stands in for bert-base-uncased in chapters 04, 05, 07 and 08; at CPU scale it also stands in for "
         f"{size.model}, which the full profile fine-tunes here"
         if size.model in pretrained.STAND_INS
         else size.model,

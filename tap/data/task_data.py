@@ -18,7 +18,7 @@ from datasets import ClassLabel, Dataset, disable_progress_bars, load_dataset
 from datasets.utils import logging as datasets_logging
 
 from ..core.hub import hub_available, revision
-from .datasets import DATA_ENV, Splits, content_order, read_folder, text_keys
+from .datasets import DATA_ENV, Splits, column, content_order, read_folder, text_keys
 
 LOADERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 VAL_SHARE, TEST_SHARE = 0.1, 0.2  # of the rows, carved by a hash of each text when no test set is given
@@ -144,17 +144,21 @@ def _from_hub(hub_id: str, config: str | None, split: str) -> Dataset:
 
 
 def _check_columns(ds: Dataset, source: str, text: str, label: str) -> None:
-    for column, flag in ((text, "--text"), (label, "--label")):
-        if column not in ds.column_names:
+    for name, flag in ((text, "--text"), (label, "--label")):
+        if name not in ds.column_names:
             raise InputError(
-                f"{source} has no column {column!r}; its columns are: {', '.join(ds.column_names)}. "
+                f"{source} has no column {name!r}; its columns are: {', '.join(ds.column_names)}. "
                 f"Name one with {flag}."
             )
 
 
 def _empty_rows(ds: Dataset, text: str, label: str) -> list[int]:
     """Rows whose text is missing or blank, or whose label is missing."""
-    return [i for i, (t, y) in enumerate(zip(ds[text], ds[label])) if y is None or t is None or not str(t).strip()]
+    return [
+        i
+        for i, (t, y) in enumerate(zip(column(ds, text), column(ds, label)))
+        if y is None or t is None or not str(t).strip()
+    ]
 
 
 def _tidy(ds: Dataset, source: str, text: str, label: str, drop_empty: bool, warnings: list[str]) -> Dataset:
@@ -183,7 +187,7 @@ def _label_names(tables: list[Dataset]) -> list[str]:
     feature = tables[0].features["label"]
     if isinstance(feature, ClassLabel):
         return list(feature.names)
-    values = {v for t in tables for v in t["label"]}
+    values = {v for t in tables for v in column(t, "label")}
     numeric = all(isinstance(v, (int, float, np.integer)) and not isinstance(v, bool) for v in values)
     return [str(v) for v in sorted(values, key=float if numeric else str)]
 
@@ -211,7 +215,7 @@ def check_classes(splits: dict[str, Dataset], names: list[str], source: str) -> 
             f"{source} has a single class ({names[0] if names else 'none'}); a classifier needs two or more."
         )
     for split, ds in splits.items():
-        counts = np.bincount(np.asarray(ds["label"], dtype=int), minlength=len(names))
+        counts = np.bincount(np.asarray(column(ds, "label"), dtype=int), minlength=len(names))
         for name, n in zip(names, counts):
             if n < MIN_PER_CLASS[split]:
                 raise InputError(
@@ -223,7 +227,7 @@ def check_classes(splits: dict[str, Dataset], names: list[str], source: str) -> 
 def _digest(*tables: Dataset) -> str:
     h = hashlib.sha256()
     for t in tables:
-        for text, label in zip(t["text"], t["label"]):
+        for text, label in zip(column(t, "text"), column(t, "label")):
             h.update(f"{label}\t{text}\n".encode())
     return h.hexdigest()[:16]
 
@@ -249,8 +253,8 @@ def load_task(
         test_ds = _tidy(test_table, test, text, label, drop_empty, warnings)
         names = _label_names([train, test_ds])
         train, test_ds = _encode(train, names), _encode(test_ds, names)
-        seen = set(train["text"])
-        leaked = [i for i, t in enumerate(test_ds["text"]) if t in seen]
+        seen = set(column(train, "text"))
+        leaked = [i for i, t in enumerate(column(test_ds, "text")) if t in seen]
         if leaked:
             warnings.append(
                 f"{len(leaked):,} test texts also appear in the training data (leakage); they were left out of the test set."

@@ -3,7 +3,7 @@ its token vectors, dropout and a linear ``head``.
 
 Why not ``AutoModelForSequenceClassification``? Its head reads the ``[CLS]`` token through a
 ``pooler`` layer learned by next-sentence prediction. Masked-LM pre-training (chapter 03) never
-trains that vector, and all-MiniLM-L6-v2 (chapters 02, 06, 07) was trained to be read by mean
+trains that vector, and all-MiniLM-L6-v2 (chapters 02, 04–08) was trained to be read by mean
 pooling, so averaging the token vectors uses what pre-training did learn from the first step.
 """
 

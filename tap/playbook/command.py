@@ -8,13 +8,14 @@ resumes where it stopped and recomputes nothing finished.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..core.cache import cached_folder
+from ..core.cache import cached_folder, source_digest
 from ..core.intervals import accuracy_interval, paired_difference
 from ..core.measure import hardware, timer
 from ..core.profiles import Profile, get_profile
@@ -22,6 +23,8 @@ from ..core.report import shown_difference
 from ..data.task_data import InputError, TaskData, load_task, subset
 from ..methods.registry import METHOD
 from ..models.pretrained import quiet_transformers
+from . import budget as budget_code
+from . import runs as runs_code
 from .budget import RATE_FACTORS, Plan, make_plan, measure_speed, parse_budget
 from .runs import BERT_BASE_RATES, TFIDF_SAME, Playbook, PlaybookSize, below_probe
 from .runs import SIZES as BOOK_SIZES
@@ -102,13 +105,20 @@ def _speed(book: Playbook, precision: str):
 
 
 def _plan(
-    book: Playbook, budget_s: float, sizes: dict[str, int] | None, neural: list[str], precision: str, start: float
+    book: Playbook,
+    caps: dict[str, int],
+    budget_s: float,
+    sizes: dict[str, int] | None,
+    neural: list[str],
+    precision: str,
+    start: float,
 ) -> tuple[Plan, bool]:
     """The comparison's plan, kept in the run cache under the command's inputs (the data's
-    digest, the budget or pinned sizes, the methods, model, profile and this machine): the same
-    command run again plans the same sizes, and so finds its finished runs, where a new speed
-    measurement would buy a few examples more or less and start over. The seed is not an input:
-    every seed runs the same plan. Returns the plan and whether it was reused."""
+    digest, the budget or pinned sizes, the methods, model, profile, this machine, and the code
+    that sets caps, rates and batch size): the same command run again plans the same sizes, and
+    so finds its finished runs, where a new speed measurement would buy a few examples more or
+    less and start over. The seed is not an input: every seed runs the same plan. Returns the
+    plan and whether it was reused."""
     task, size = book.task, book.size
     available = {"train": len(task.splits.train), "val": len(task.splits.val), "test": len(task.splits.test)}
     config = {
@@ -120,6 +130,7 @@ def _plan(
         "profile": book.profile.name,
         "precision": precision,
         "machine": hardware(),
+        "code": source_digest(budget_code, runs_code, sys.modules[__name__]),
     }
 
     def compute(_folder) -> dict:
@@ -132,7 +143,7 @@ def _plan(
             rates,
             size.batch_size,
             size.epochs,
-            SIZES[book.profile.name].caps,
+            caps,
             task.num_classes,
             fixed_s=time.perf_counter() - start,
             sizes=sizes,
@@ -221,7 +232,7 @@ def run_playbook(
     with quiet_transformers():  # loading reports and "newly initialised head" notes: the plan says what loads
         precision = book.train_config(METHOD["full"]).mixed_precision
         neural = [METHOD_KEYS[m] for m in names if METHOD_KEYS[m]]
-        plan, reused = _plan(book, budget_s, sizes, neural, precision, start)
+        plan, reused = _plan(book, size.caps, budget_s, sizes, neural, precision, start)
         book.size = replace(book.size, train=plan.train, val=plan.val, test=plan.test, pilot=plan.pilot)
         loaded = book.model_key()["loaded"]  # resolved here: a plan from the cache loaded no model
         echo(render_plan(plan, task, names, precision, loaded))
