@@ -487,8 +487,8 @@ def test_a_method_below_the_probe_is_named_with_what_its_longer_run_showed():
         records, still
     )
     assert (
-        verdict.longer_words(records, {})
-        == "No parameter-efficient method ended below the linear probe on the same base."
+        verdict.longer_words(_headline(0.76), {})
+        == "adapters (tap) did not end below the linear probe on the same base."
     )
 
 
@@ -503,3 +503,21 @@ def test_method_facts_state_one_method_against_full_fine_tuning_and_the_probe():
         {"kept": "the whole interval lies above", "undecided": "the interval includes"}[reading]
     )
     assert verdict.method_facts(_headline(0.78), "adapters", {})["target_word"] == "misses"
+
+
+@pytest.mark.parametrize(
+    "lo, hi, words",
+    [
+        (0.2, 1.5, "shows it ahead of full fine-tuning"),
+        (-0.5, 0.8, "loses at most 1 point (non-inferiority), though this test set cannot tell the two apart"),
+        (-0.9, -0.2, "loses at most 1 point (non-inferiority), though it is measurably behind"),
+        (-2.0, 0.5, "can neither tell the two apart nor rule out a larger loss"),
+        (-3.0, -0.5, "measurably behind"),
+    ],
+)
+def test_claim_words_say_what_the_interval_shows_and_name_the_margin(lo, hi, words):
+    sentence = verdict.claim_words(lo, hi)
+    assert words in sentence
+    assert ("(non-inferiority)" in sentence) == (verdict.paired_claim(lo, hi) == "kept" and lo <= 0)
+    if lo <= 0 and verdict.paired_claim(lo, hi) != "lost":
+        assert "−1 point, the target's margin" in sentence

@@ -49,14 +49,17 @@ def _drawn(fig):
     return canvas.get_renderer()
 
 
-def test_interval_bars_axis_reaches_the_reference_line_it_names():
+def test_interval_bars_start_at_zero_and_the_legend_sits_beside_them():
     values = {"full fine-tuning": (88.0, 87.0, 89.0), "LoRA": (86.5, 85.5, 87.5), "probe": (67.0, 66.0, 68.0)}
-    ax = plots.interval_bars(values, "test accuracy (%)", reference=("chance (50%)", 50.0)).axes[0]
+    fig = plots.interval_bars(values, "test accuracy (%)", reference=("chance (50%)", 50.0))
+    ax = fig.axes[0]
     low, high = ax.get_ylim()
-    assert low < 50.0 < high  # the line the legend names is on the axis
+    assert low == 0 and high > 89.0  # bar lengths compare as the values do; every interval is on the axis
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["chance (50%)"]
-    ax = plots.interval_bars(values, "test accuracy (%)").axes[0]
-    assert ax.get_legend() is None and ax.get_ylim()[0] > 50.0  # without a reference, no need to reach down
+    fig.canvas.draw()
+    legend, axes = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend.x0 >= axes.x1  # beside the axes: it hides no bar
+    assert plots.interval_bars(values, "test accuracy (%)").axes[0].get_legend() is None
 
 
 def test_parameter_sweep_legend_hides_no_point_and_labels_do_not_overlap():

@@ -173,6 +173,17 @@ class AdapterContext:
     diagnosis: list[str]  # the records of its second: full fine-tuning, Houlsby adapters, with the table
 
 
+def adapter_runs(setup: TransferSetup, source: Run) -> dict[str, Run]:
+    """The adapter runs on chapter 01's AG-News encoder that the page compares, by label: Houlsby
+    adapters at every bottleneck size of the sweep, and Pfeiffer adapters at d/16."""
+    m = adapters.bottleneck_size(setup.profile.encoder.d_model)
+    runs = {
+        label("houlsby", size): train_adapters(setup, source, "houlsby", size) for size in sweep_sizes(setup.profile)
+    }
+    runs[label("pfeiffer", m)] = train_adapters(setup, source, "pfeiffer", m)
+    return runs
+
+
 def experiment(profile: Profile | None = None, setup: TransferSetup | None = None) -> Outcome:
     """Everything chapter 04 trains (from the run cache when it is there), the task switch, the
     sentiment words' counts in the source text, and the chapter's two figures. ``setup`` saves
@@ -182,8 +193,9 @@ def experiment(profile: Profile | None = None, setup: TransferSetup | None = Non
     source = ch01.pretrain_on_ag_news(setup)
     m = adapters.bottleneck_size(setup.profile.encoder.d_model)  # d / 16
     finetuned, probe = ch01.full_fine_tune(setup, source), ch01.linear_probe(setup, source)
-    sweep = {size: train_adapters(setup, source, "houlsby", size) for size in sweep_sizes(setup.profile)}
-    houlsby, pfeiffer = sweep[m], train_adapters(setup, source, "pfeiffer", m)
+    compared = adapter_runs(setup, source)
+    sweep = {size: compared[label("houlsby", size)] for size in sweep_sizes(setup.profile)}
+    houlsby, pfeiffer = sweep[m], compared[label("pfeiffer", m)]
     with_embeddings = train_adapters(setup, source, "houlsby", m, lr=EMBEDDING_LR, train_embeddings=True)
     ag = train_adapters(setup, source, "houlsby", m, task="ag_news")
     records = {

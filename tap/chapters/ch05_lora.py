@@ -348,6 +348,17 @@ class LoRAContext:
     tables: dict[str, pd.DataFrame]  # the page's results tables: "targets", "results", "cnn"
 
 
+def lora_runs(setup: TransferSetup, source: Run, base: LoRASettings = LoRASettings()) -> dict[str, Run]:
+    """The page's LoRA runs on chapter 01's AG-News encoder, by name: rank ``base.rank`` on each
+    set of targets, then the other ranks on the targets whose validation accuracy was best."""
+    runs = {f"LoRA r={base.rank}: {t}": train_lora(setup, source, replace(base, targets=t)) for t in TARGETS}
+    best = max(TARGETS, key=lambda t: runs[f"LoRA r={base.rank}: {t}"].record["best_val_accuracy"])
+    for r in RANKS:
+        if r != base.rank:
+            runs[f"LoRA r={r}: {best}"] = train_lora(setup, source, replace(base, targets=best, rank=r))
+    return runs
+
+
 def experiment(profile: Profile | None = None, setup: TransferSetup | None = None) -> Outcome:
     """Everything chapter 05 trains (from the run cache when it is there): LoRA on four sets of targets
     at rank 8, the rank sweep on the best of them by validation accuracy, merging's effect on latency, the
@@ -356,16 +367,10 @@ def experiment(profile: Profile | None = None, setup: TransferSetup | None = Non
     source = ch01.pretrain_on_ag_news(setup)
     finetuned, probe = ch01.full_fine_tune(setup, source), ch01.linear_probe(setup, source)
     base = LoRASettings()
-    by_target = {t: train_lora(setup, source, replace(base, targets=t)) for t in TARGETS}
+    runs = lora_runs(setup, source, base)
+    by_target = {t: runs[f"LoRA r={base.rank}: {t}"] for t in TARGETS}
     best_target = max(by_target, key=lambda t: by_target[t].record["best_val_accuracy"])
-    sweep = {
-        r: by_target[best_target]
-        if r == base.rank
-        else train_lora(setup, source, replace(base, targets=best_target, rank=r))
-        for r in RANKS
-    }
-    runs = {f"LoRA r={base.rank}: {t}": run for t, run in by_target.items()}
-    runs.update({f"LoRA r={r}: {best_target}": run for r, run in sweep.items() if r != base.rank})
+    sweep = {r: runs[f"LoRA r={r}: {best_target}"] for r in RANKS}
     best_name = max(runs, key=lambda k: runs[k].record["best_val_accuracy"])
     small = within_budget(runs)
     small_name = max(small, key=lambda k: small[k].record["best_val_accuracy"]) if small else None

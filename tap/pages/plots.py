@@ -111,14 +111,15 @@ def comparison_bars(
     ax = fig.subplots()
     bars = ax.bar(list(values), list(values.values()), color=sns.color_palette(n_colors=len(values)))
     ax.bar_label(bars, labels=[fmt.format(v) for v in values.values()], padding=3)
-    if reference:
+    if reference:  # beside the axes, where it hides no bar
         ax.axhline(reference[1], color="grey", linestyle=":", label=reference[0])
-        ax.legend(loc="lower right")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     if log:
         ax.set_yscale("log")
     ax.set(ylabel=ylabel, title=title)
     ax.margins(y=0.15)
-    setp(ax.get_xticklabels(), rotation=15, ha="right")
+    tilted = max(map(len, values)) > 12  # long names are tilted, so that they do not run into each other
+    setp(ax.get_xticklabels(), rotation=20 if tilted else 0, ha="right" if tilted else "center")
     fig.tight_layout()
     return fig
 
@@ -297,12 +298,11 @@ def interval_bars(
     err = [[v[0] - v[1] for v in values.values()], [v[2] - v[0] for v in values.values()]]
     bars = ax.bar(list(values), mid, yerr=err, capsize=4, color=sns.color_palette(n_colors=len(values)))
     ax.bar_label(bars, labels=[fmt.format(v) for v in mid], padding=12, fontsize=9)
-    low = min(v[1] for v in values.values())
-    if reference:  # the axis reaches down to the reference line, so the legend never names a line off the axis
+    if reference:  # beside the axes, where it hides no bar
         ax.axhline(reference[1], color="grey", linestyle=":", label=reference[0])
-        ax.legend(loc="lower right")
-        low = min(low, reference[1] + 5)
-    ax.set_ylim(max(0.0, low - 10), max(v[2] for v in values.values()) + 5)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    # Bars start at zero, so their lengths compare as the values do; the labels give the values.
+    ax.set_ylim(0, max(v[2] for v in values.values()) * 1.12)
     ax.set(ylabel=ylabel, title=title)
     setp(ax.get_xticklabels(), rotation=20, ha="right")
     fig.tight_layout()

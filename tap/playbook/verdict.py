@@ -16,6 +16,8 @@ from .runs import TFIDF_ALL, TFIDF_SAME
 # PEFT_TARGET_SHARE percent of the model's parameters.
 PEFT_TARGET_POINTS = 1.0
 PEFT_TARGET_SHARE = 1.0
+# The methods that train a small part of the model: every method but the probe and full fine-tuning.
+PEFT_LABELS = tuple(m.label for key, m in METHOD.items() if key not in ("probe", "full"))
 
 
 def target_phrase() -> str:
@@ -29,7 +31,8 @@ def target_phrase() -> str:
 
 def key_numbers(records: dict[str, dict], budget_pct: float = PEFT_TARGET_SHARE) -> dict:
     """The chapter's (and the introduction's) headline numbers, all derived from the records:
-    the best parameter-efficient method within ``budget_pct``% trainable parameters, its
+    the parameter-efficient method within ``budget_pct``% trainable parameters that validation
+    ranks first (the test set only scores the choice, as it does each method's rate), its
     accuracy minus full fine-tuning's (``diff``, in points; negative when it is behind) with a
     paired 95% interval, and the classical anchor."""
     full = records[METHOD["full"].label]
@@ -39,7 +42,7 @@ def key_numbers(records: dict[str, dict], budget_pct: float = PEFT_TARGET_SHARE)
         for k, r in neural.items()
         if k != METHOD["full"].label and 100 * r["trainable_params"] / r["total_params"] <= budget_pct
     }
-    best_label = max(efficient, key=lambda k: efficient[k]["test_accuracy"])
+    best_label = max(efficient, key=lambda k: efficient[k]["best_val_accuracy"])
     best = efficient[best_label]
     diff, diff_lo, diff_hi = paired_difference(best["test_correct"], full["test_correct"])
     best_neural = max(neural, key=lambda k: neural[k]["test_accuracy"])
@@ -160,7 +163,7 @@ def task_words(records: dict[str, dict], search: dict[str, list[dict]], name: st
     decision = (
         f"On {name}, the most accurate neural method was {k['best_neural_label']} ({k['best_neural_acc']:.1f}%); "
         f"TF-IDF + logistic regression on the same {k['train_n']:,} training examples reached {k['tfidf_acc']:.1f}%, "
-        f"so {words['anchor_words']}. The best method {share}, {k['best_label']} ({k['best_acc']:.1f}%), is "
+        f"so {words['anchor_words']}. The method {share} that validation ranks first, {k['best_label']} ({k['best_acc']:.1f}%), is "
         f"{words['diff_words']} full fine-tuning ({k['full_acc']:.1f}%; paired 95% interval of the difference "
         f"{k['diff_lo']:+.1f} to {k['diff_hi']:+.1f} points on {k['test_n']:,} test examples)"
     )
@@ -213,7 +216,8 @@ def longer_words(records: dict[str, dict], longer: dict[str, dict]) -> str:
     run was undertrained) or not (on this little data the probe's head, fitted to convergence,
     is the stronger one)."""
     if not longer:
-        return "No parameter-efficient method ended below the linear probe on the same base."
+        efficient = [label for label in records if label in PEFT_LABELS]
+        return f"{_listed(efficient)} did not end below the linear probe on the same base."
     probe = records[METHOD["probe"].label]
     p = 100 * probe["test_accuracy"]
     sentences = []
@@ -247,13 +251,6 @@ def method_facts(records: dict[str, dict], key: str, longer: dict[str, dict]) ->
     _, lo, hi = paired_difference(r["test_correct"], full["test_correct"])
     share = 100 * r["trainable_params"] / r["total_params"]
     met = -shown_difference(acc, full_acc) <= PEFT_TARGET_POINTS and share <= PEFT_TARGET_SHARE
-    claim = {
-        "kept": "the whole interval lies above the margin: it loses at most the target's "
-        f"{PEFT_TARGET_POINTS:g} point (non-inferiority)",
-        "undecided": "the interval includes zero and reaches below the margin: this test set can neither tell "
-        "the two apart nor rule out a larger loss",
-        "lost": "the whole interval lies below zero: it is measurably behind",
-    }[paired_claim(100 * lo, 100 * hi)]
     return {
         "model": loaded_name(r["model"]),
         "train_n": r["train_examples"],
@@ -269,7 +266,23 @@ def method_facts(records: dict[str, dict], key: str, longer: dict[str, dict]) ->
         "vs_tfidf": gap(acc, 100 * tfidf["test_accuracy"], ahead="above", behind="below"),
         "lo": 100 * lo,
         "hi": 100 * hi,
-        "claim": claim,
+        "claim": claim_words(100 * lo, 100 * hi),
         "target_word": "meets" if met else "misses",
         "longer_words": longer_words(records, longer),
     }
+
+
+def claim_words(lo: float, hi: float, margin: float = PEFT_TARGET_POINTS) -> str:
+    """``paired_claim``'s verdict on a paired interval (in points) of a method minus full
+    fine-tuning, as a clause: what the interval's position says, with the margin named."""
+    unit = "point" if margin == 1 else "points"
+    bound = f"−{margin:g} {unit}, the target's margin"
+    if lo > 0:
+        return "the whole interval lies above zero, so this test set shows it ahead of full fine-tuning"
+    return {
+        "kept": f"the whole interval lies above {bound}, so it loses at most {margin:g} {unit} (non-inferiority)"
+        + (", though it is measurably behind" if hi < 0 else ", though this test set cannot tell the two apart"),
+        "undecided": f"the interval includes zero and reaches below {bound}, so this test set can neither tell "
+        "the two apart nor rule out a larger loss",
+        "lost": "the whole interval lies below zero, so it is measurably behind",
+    }[paired_claim(lo, hi, margin)]
