@@ -183,7 +183,7 @@ def test_key_numbers_and_decision_table_follow_the_records():
     assert len(scores.columns) <= 5 and len(costs.columns) <= 5  # narrow enough to need no scroll
     shown = format_table(scores)
     assert shown.loc["LoRA (peft)", "trainable params"] == "50,000"
-    assert shown.loc[TFIDF_SAME, "trainable (%)"] == "—" and shown.loc[TFIDF_SAME, "stored per task (KB)"] == "—"
+    assert shown.loc[TFIDF_SAME, "trainable (%)"] == "—" and shown.loc[TFIDF_SAME, "stored per task (kB)"] == "—"
 
 
 def test_anchor_phrase_says_how_far_every_neural_method_is_below():
@@ -468,7 +468,7 @@ def _headline(adapters_acc: float) -> dict[str, dict]:
     }
     del records[TFIDF_SAME]["base_params"]
     for label in (METHOD["full"].label, METHOD["adapters"].label):
-        records[label].update({"lr": 1e-3, "steps": 63, "model": "bert-base-uncased"})
+        records[label].update({"lr": 1e-3, "steps": 63, "model": "bert-base-uncased", "memory_used_mb": 500.0})
     return records
 
 
@@ -503,6 +503,7 @@ def test_method_facts_state_one_method_against_full_fine_tuning_and_the_probe():
         {"kept": "the whole interval lies above", "undecided": "the interval includes"}[reading]
     )
     assert verdict.method_facts(_headline(0.78), "adapters", {})["target_word"] == "misses"
+    assert facts["full_state_mb"] == pytest.approx(12 * 10_000_000 / 2**20)  # gradient + AdamW's two moments
 
 
 @pytest.mark.parametrize(
@@ -521,3 +522,18 @@ def test_claim_words_say_what_the_interval_shows_and_name_the_margin(lo, hi, wor
     assert ("(non-inferiority)" in sentence) == (verdict.paired_claim(lo, hi) == "kept" and lo <= 0)
     if lo <= 0 and verdict.paired_claim(lo, hi) != "lost":
         assert "−1 point, the target's margin" in sentence
+
+
+def test_search_words_name_each_method_whose_rate_left_the_middle_once():
+    def runs(*accs):
+        return [{"lr": lr, "best_val_accuracy": a} for lr, a in zip((1e-4, 3e-4, 9e-4), accs)]
+
+    search = {"A": runs(0.6, 0.7, 0.8), "B": runs(0.7, 0.72, 0.71)}
+    records = {"A": {"lr": 9e-4}, "B": {"lr": 3e-4}}
+    words = verdict.search_words(records, search)
+    assert "mattered most for A: its validation accuracy ranged over 20.0 points" in words
+    assert words.count("A") == 2 and "For A validation chose a rate other than the usual one, at the edge" in words
+    records["A"]["lr"] = 3e-4
+    assert verdict.search_words(records, search).endswith(
+        "Validation chose every method's usual rate, the middle of the three."
+    )

@@ -165,7 +165,7 @@ def test_format_table_shares_keep_distinct_values_distinct():
     [
         ("trainable (%)", [1e-7, 2e-7], ["0.0000", "0.0000"]),  # at most 4 decimals, even if equal
         ("speed-up", [1.4321, 12.345], ["1.43", "12.3"]),
-        ("stored per task (KB)", [0.51234, 4321.06], ["0.51", "4,321.1"]),
+        ("stored per task (kB)", [0.51234, 4321.06], ["0.51", "4,321.1"]),
         ("train reviews", [1000.0, 250.0], ["1,000", "250"]),
         ("gap (points)", [-0.04, 1.26], ["0.0", "1.3"]),
         ("95% interval (%)", ["86.9–87.8", None], ["86.9–87.8", "—"]),

@@ -184,6 +184,11 @@ def adapter_runs(setup: TransferSetup, source: Run) -> dict[str, Run]:
     return runs
 
 
+def times_text(n: float) -> str:
+    """How often a word occurs, in words: "never", "once", "twice", "3 times", "2.5 times" (a median)."""
+    return {0: "never", 1: "once", 2: "twice"}.get(n, f"{n:g} times")
+
+
 def experiment(profile: Profile | None = None, setup: TransferSetup | None = None) -> Outcome:
     """Everything chapter 04 trains (from the run cache when it is there), the task switch, the
     sentiment words' counts in the source text, and the chapter's two figures. ``setup`` saves
@@ -327,7 +332,7 @@ def facts(outcome: Outcome) -> dict:
         "sweep_n": len(sweep),
         "sweep_ratio": sweep[max(sweep)].record["trainable_params"] / sweep[min(sweep)].record["trainable_params"],
         "top_words": len(c.words),
-        "words_median": float(in_source.median()),
+        "words_median_text": times_text(float(in_source.median())),
         "words_rare": 100 * float((in_source <= 2).mean()),
         "ag_train": len(setup.ag_news.train),
         "emb_acc": emb_acc,
@@ -352,11 +357,4 @@ def facts(outcome: Outcome) -> dict:
         "full_mb": full_mb,
         "switch_ms": max(row["switch time (ms)"] for row in switches),
         "task_ratio": 1024 * full_mb / switches[1]["stored per task (kB)"],
-        "ft_speed": ft["examples_per_s"],
-        "houlsby_speed": houlsby["examples_per_s"],
-        "ft_time": ft["wall_time_s"],
-        "houlsby_time": houlsby["wall_time_s"],
-        "ft_memory_mb": ft["memory_used_mb"],
-        "houlsby_memory_mb": houlsby["memory_used_mb"],
-        "ft_state_mb": 12 * ft["trainable_params"] / 2**20,  # gradient + AdamW's two moments, float32
     }

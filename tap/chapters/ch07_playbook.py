@@ -73,7 +73,7 @@ def comparison_table(records: dict[str, dict]) -> pd.DataFrame:
     ]
     table.insert(1, "95% interval (%)", ["{:.1f}–{:.1f}".format(*accuracy_interval(r)) for r in records.values()])
     table.insert(3, "train reviews", [r["train_examples"] for r in records.values()])
-    table["stored per task (KB)"] = [
+    table["stored per task (kB)"] = [
         r["trainable_bytes"] / 1024 if "trainable_bytes" in r else None for r in records.values()
     ]
     return table
@@ -81,7 +81,7 @@ def comparison_table(records: dict[str, dict]) -> pd.DataFrame:
 
 # The comparison table in two narrow halves, so that neither needs a horizontal scroll: what each
 # method scores and stores, and what its training cost. (Every run has the same test reviews.)
-SCORE_COLUMNS = ["test accuracy (%)", "95% interval (%)", "trainable params", "trainable (%)", "stored per task (KB)"]
+SCORE_COLUMNS = ["test accuracy (%)", "95% interval (%)", "trainable params", "trainable (%)", "stored per task (kB)"]
 COST_COLUMNS = ["train reviews", "train time (s)", "examples/s", "memory used (MB)"]
 
 
@@ -95,9 +95,9 @@ def comparison_tables(records: dict[str, dict]) -> tuple[pd.DataFrame, pd.DataFr
 
 
 def _kilobytes(n_bytes: int) -> str:
-    """``"290 KB"``, or ``"0.4 KB"`` for a linear probe's few hundred bytes."""
+    """``"290 kB"``, or ``"0.4 kB"`` for a linear probe's few hundred bytes."""
     kb = n_bytes / 1024
-    return f"{kb:,.0f} KB" if kb >= 10 else f"{kb:.1f} KB"
+    return f"{kb:,.0f} kB" if kb >= 10 else f"{kb:.1f} kB"
 
 
 def _ranked(records: dict[str, dict], key: Callable[[dict], float], reverse: bool = True) -> list[str]:

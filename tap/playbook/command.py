@@ -308,7 +308,7 @@ def summary_rows(result: Comparison) -> list[dict]:
                 "learning rate": f"{r['lr']:.1e}" if "lr" in r else "",
                 "validation accuracy (%)": 100 * r["best_val_accuracy"] if "best_val_accuracy" in r else None,
                 "trainable params": r["trainable_params"],
-                "stored per task (KB)": r["trainable_bytes"] / 1024 if "trainable_bytes" in r else None,
+                "stored per task (kB)": r["trainable_bytes"] / 1024 if "trainable_bytes" in r else None,
                 "train time (s)": r["wall_time_s"],
                 "examples/s": r["examples_per_s"],
                 "memory used (MB)": r.get("memory_used_mb"),

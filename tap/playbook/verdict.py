@@ -183,27 +183,21 @@ def search_words(records: dict[str, dict], search: dict[str, list[dict]]) -> str
         for label, runs in search.items()
     }
     most, least = max(spread, key=spread.get), min(spread, key=spread.get)
-    moved = [label for label, runs in search.items() if records[label]["lr"] != sorted(r["lr"] for r in runs)[1]]
-    words = (
-        f"The rate mattered most for {most}: its validation accuracy ranged over {spread[most]:.1f} points across "
-        f"the three rates; least for {least} ({spread[least]:.1f} points). "
-        + (
-            f"Validation chose a rate other than the usual one for {_listed(moved)}."
-            if moved
-            else "Validation chose every method's usual rate."
-        )
-    )
     edge = [
         label
         for label, runs in search.items()
         if records[label]["lr"] in (min(r["lr"] for r in runs), max(r["lr"] for r in runs))
     ]
-    if edge:
-        words += (
-            f" For {_listed(edge)} the chosen rate is at the edge of the three searched, so a wider search might "
-            "find a better one."
-        )
-    return words
+    words = (
+        f"The rate mattered most for {most}: its validation accuracy ranged over {spread[most]:.1f} points across "
+        f"the three rates; least for {least} ({spread[least]:.1f} points). "
+    )
+    if not edge:
+        return words + "Validation chose every method's usual rate, the middle of the three."
+    return words + (
+        f"For {_listed(edge)} validation chose a rate other than the usual one, at the edge of the three searched, "
+        "so a wider search might find a better one."
+    )
 
 
 def _listed(items: list[str]) -> str:
@@ -269,6 +263,14 @@ def method_facts(records: dict[str, dict], key: str, longer: dict[str, dict]) ->
         "claim": claim_words(100 * lo, 100 * hi),
         "target_word": "meets" if met else "misses",
         "longer_words": longer_words(records, longer),
+        "time": r["wall_time_s"],
+        "full_time": full["wall_time_s"],
+        "memory_mb": r["memory_used_mb"],
+        "full_memory_mb": full["memory_used_mb"],
+        # what full fine-tuning keeps for every weight and a frozen one does not: its gradient and
+        # AdamW's two moments, 4 bytes each in float32
+        "full_state_mb": 12 * full["base_params"] / 2**20,
+        "base_params": full["base_params"],
     }
 
 
