@@ -97,3 +97,10 @@ def test_separate_labels_moves_only_a_label_that_collides():
     alone = ax.annotate("far away", (1, 1), textcoords="offset points", xytext=(4, 6))
     plots.separate_labels(fig, [*texts, alone])
     assert texts[0].xyann == (4, 6) and alone.xyann == (4, 6) and texts[1].xyann != (4, 6)
+
+
+def test_an_evaluation_a_few_steps_before_the_final_one_is_not_drawn_twice():
+    history = [{"step": s, "epoch": s / 157} for s in (39, 78, 117, 156, 157)]
+    assert [p["step"] for p in plots.spaced_evaluations(history)] == [39, 78, 117, 157]
+    even = [{"step": s, "epoch": s / 156} for s in (39, 78, 117, 156)]
+    assert plots.spaced_evaluations(even) == even

@@ -53,6 +53,19 @@ def logged_train_loss(history: list[dict]) -> list[tuple[float, float]]:
     return [(epoch, loss) for epoch, loss, _ in points]
 
 
+def spaced_evaluations(history: list[dict]) -> list[dict]:
+    """The validation points of a run's ``history`` without one that a later point follows
+    within a few steps (the scheduled evaluation just before the final one, when the steps are
+    not a multiple of the interval): two markers drawn on top of each other read as one odd,
+    larger marker. The later evaluation is kept."""
+    if len(history) < 3:
+        return history
+    gap = max(b["step"] - a["step"] for a, b in zip(history, history[1:]))
+    return [
+        p for p, after in zip(history, [*history[1:], None]) if after is None or after["step"] - p["step"] > gap / 4
+    ]
+
+
 def training_curves(records: dict[str, dict], title: str = "") -> Figure:
     """Training and validation loss (left) and validation accuracy (right) per epoch,
     one colour per run, from each record's ``history``. The training loss (dashed) is the
@@ -74,10 +87,11 @@ def training_curves(records: dict[str, dict], title: str = "") -> Figure:
             ax_acc.axhline(100 * h[0]["val_accuracy"], color=colour, linestyle=":")
             labels.append((f"{label} (fitted, not trained over epochs: dotted)", ":"))
             continue
-        epochs = [p["epoch"] for p in h]
         ax_loss.plot(*zip(*logged_train_loss(h)), color=colour, linestyle="--")
-        ax_loss.plot(epochs, [p["val_loss"] for p in h], color=colour)
-        ax_acc.plot(epochs, [100 * p["val_accuracy"] for p in h], color=colour, marker="o")
+        shown = spaced_evaluations(h)
+        epochs = [p["epoch"] for p in shown]
+        ax_loss.plot(epochs, [p["val_loss"] for p in shown], color=colour)
+        ax_acc.plot(epochs, [100 * p["val_accuracy"] for p in shown], color=colour, marker="o")
         labels.append((label, "-"))
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss (dashed: training, solid: validation)")
     ax_acc.set(xlabel="epoch", ylabel="validation accuracy (%)", title="validation accuracy")
