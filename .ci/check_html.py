@@ -247,6 +247,20 @@ def blank_cells(page: Page) -> list[str]:
     return list(page.blank_rows)
 
 
+def mangled_options(page: Page) -> list[str]:
+    """A command-line option whose two hyphens became a dash ("–budget 5m"): typography applied
+    to a command, which then fails when the reader copies it. Commands belong in literal code."""
+    return snippets(
+        r"(?<!\w)[–—](?:profile|budget|split|methods|seed|text|label|test|model|config|dry-run)\b", page.text
+    )
+
+
+def wrong_articles(page: Page) -> list[str]:
+    """ "a 86 MB copy", "a 11-token prompt": a number read aloud with a vowel sound (eight,
+    eleven, eighteen, eighty…) takes "an"."""
+    return snippets(r"\b[Aa] (?:8[\d,.]*|1[18](?:,\d{3})*(?:\.\d+)?)(?![\d,])", page.prose)
+
+
 RULES: dict[str, Callable[[Page], list[str]]] = {
     "object repr": object_reprs,
     "tuple for a number": tuples_for_numbers,
@@ -258,6 +272,8 @@ RULES: dict[str, Callable[[Page], list[str]]] = {
     "signed gap": signed_gaps,
     "machine path": machine_paths,
     "blank cell": blank_cells,
+    "mangled option": mangled_options,
+    "wrong article": wrong_articles,
 }
 
 

@@ -64,6 +64,8 @@ CLEAN = html(
     + "<p>Reviews are cut at 128 tokens, ahead of the GPT-2 limit.</p>"
     + table('<span class="math notranslate nohighlight">\\(2h+2\\)</span>')  # maths in a cell is not a blank
     + "<p>The cache lives in <code>TAP_CACHE_DIR</code>; pages cite work/home pages and tmp files by name.</p>"
+    + "<p>Run <code>python -m tap playbook data.csv --budget 5m</code> – a dash between words is prose.</p>"
+    + "<p>A 1,100-review set, a 180-token cut, a 110 MB model and an 80 MB copy.</p>"
 )
 
 
@@ -105,6 +107,16 @@ BAD = {
         "<p>Adapters finish -1.0 points behind full fine-tuning.</p>",
         "<p>LoRA trails full fine-tuning by -1.0.</p>",
         "<p>The probe is ahead of TF-IDF by −0.4 points.</p>",
+    ],
+    check_html.mangled_options: [
+        "<p>This page ran python -m tap playbook fancyzhx/ag_news –split test –budget 5m.</p>",
+        code_cell("cmd", text_output("python -m tap run ch07 —profile full")),
+    ],
+    check_html.wrong_articles: [
+        "<p>It stores a 86 MB copy of the model.</p>",
+        "<p>With a 11-token prompt the model answers.</p>",
+        "<p>A 8,000-word vocabulary.</p>",
+        "<p>It uses a 18,000-review subset.</p>",
     ],
 }
 

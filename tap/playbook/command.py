@@ -176,7 +176,7 @@ def render_plan(plan: Plan, task: TaskData, methods: list[str], precision: str, 
         + (
             "(sizes fixed in advance: no budget applies)"
             if plan.pinned
-            else f"of a {plan.budget_s / 60:.1f}-minute budget"
+            else f"of the {plan.budget_s / 60:.1f}-minute budget"
         )
     )
 
