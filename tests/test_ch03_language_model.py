@@ -1,6 +1,9 @@
 """Chapter 03's experiment: one entry point for the page and the command line, and the classifier
 it fine-tunes."""
 
+import re
+from pathlib import Path
+
 import torch
 from torch import nn
 from transformers import AutoConfig, BertForMaskedLM, BertModel
@@ -48,4 +51,16 @@ def test_the_experiment_is_one_entry_point_for_the_page_and_the_command_line(mir
     assert facts["vocab_size"] == subwords.CORPUS["smoke"].vocab_size
     assert facts["verdict"] and facts["takeaway"] and facts["clm_vs_unigram_word"] in ("below", "above")
     assert list(outcome.context.samples.index) == ch03.PROMPTS
+    for prefix, name in (("mlm", ch03.MASKED_LM), ("clm", ch03.CAUSAL_LM)):  # the interval the curves show
+        history = outcome.records[name]["history"]
+        assert facts[f"{prefix}_eval_tokens"] == history[1]["tokens"] > 0
+    page = (Path(__file__).resolve().parents[1] / "book" / "03_language_model.md").read_text()
+    assert set(re.findall(r"\{glue:text\}`ch03_(\w+)", page)) == set(facts)  # every fact on the page, none missing
+    assert facts["mlm_vocab"] == len(outcome.context.wordpiece)
+    assert facts["mlm_uniform_words"] in ("about", "near", "of the order of")
+    figure = outcome.figures["masked_lm_curves"]
+    figure.canvas.draw()
+    perplexity_axis = figure.axes[1]  # log scale, labelled with plain numbers ("6,000", not "6×10³")
+    labels = [t.get_text() for t in perplexity_axis.get_yticklabels() + perplexity_axis.get_yticklabels(minor=True)]
+    assert any(labels) and all(label.replace(",", "").replace(".", "").isdigit() for label in labels if label)
     assert outcome.records[ch03.CLASSIFIERS["bert_scratch"]]["total_params"] == bert["total_params"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, replace
+from difflib import SequenceMatcher
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ from ..core.cache import cached_folder, source_digest
 from ..core.devices import device
 from ..core.measure import hardware, timer, track_peak_memory
 from ..core.profiles import Profile, as_profile
-from ..core.report import gap, speed_words, standard_error
+from ..core.report import gap, speed_words, standard_error, with_article
 from ..data import datasets, text
 from ..data.datasets import Splits, imdb_splits
 from ..data.text import clean
@@ -237,9 +238,10 @@ class InferenceContext:
     modes: pd.DataFrame  # inference.grad_mode_comparison
     quant: pd.DataFrame  # inference.quantization_comparison: float32 against int8
     q_info: dict  # what else the quantisation measured: the two models' label agreement
+    q_flips: dict  # the test reviews whose label int8 changed, each way, and how near 0.5 they were (label_flips)
     decoding: pd.DataFrame  # generation.decoding_cost: time per token with and without the KV cache
     next_token: dict[str, dict[str, float]]  # the ten likeliest next tokens under each of NEXT_TOKEN_SETTINGS
-    top_p_kept: dict[str, int]  # how many tokens top-p keeps after each prompt
+    top_p_kept: dict[str, int]  # how many tokens top-p keeps after each prompt (NEXT_TOKEN_PROMPT's and PROMPTS)
     sampling: pd.DataFrame  # generation.sampling_comparison
     prompt_tokens: int  # the length of the KV-cache measurement's prompt
     vocab_size: int  # the language model's
@@ -281,7 +283,7 @@ def experiment(profile: Profile | None = None) -> Outcome:
     next_token = generation.next_token_distributions(lm, lm_tokenizer, NEXT_TOKEN_PROMPT, NEXT_TOKEN_SETTINGS, n=10)
     top_p_kept = {
         start: generation.kept_tokens(lm, lm_tokenizer, start, top_p=TOP_P)
-        for start in (NEXT_TOKEN_PROMPT, NEXT_TOKEN_PROMPT + " very")
+        for start in (NEXT_TOKEN_PROMPT, NEXT_TOKEN_PROMPT + " very", *PROMPTS)
     }
     sampling = generation.sampling_comparison(lm, lm_tokenizer, PROMPTS, s.new_tokens, SAMPLING)
     c = InferenceContext(
@@ -298,6 +300,7 @@ def experiment(profile: Profile | None = None) -> Outcome:
         modes=modes,
         quant=quant,
         q_info=q_info,
+        q_flips=label_flips(classifier, probs_at[s.max_len], q_info["int8_probs"], gold),
         decoding=decoding,
         next_token=next_token,
         top_p_kept=top_p_kept,
@@ -307,6 +310,25 @@ def experiment(profile: Profile | None = None) -> Outcome:
         lm_note=model_note(causal, lm),
     )
     return Outcome(records, _figures(c), c)
+
+
+def label_flips(model: nn.Module, float_probs: torch.Tensor, int8_probs: torch.Tensor, gold: list[int]) -> dict:
+    """The test reviews whose label quantisation changed: how many went from right to wrong
+    (``worse``) and from wrong to right (``better``), the largest distance from 0.5 of such a
+    review's float32 P(positive) (``margin``: none flipped farther from the decision boundary),
+    and the share of all test reviews that close to it (``near``)."""
+    gold = np.asarray(gold)
+    before, after = inference.label_ids(model, float_probs), inference.label_ids(model, int8_probs)
+    positive = [i for i, n in model.config.id2label.items() if n.lower().startswith("pos")][0]
+    distance = (float_probs[:, positive] - 0.5).abs().numpy()
+    flipped = before != after
+    margin = float(distance[flipped].max()) if flipped.any() else 0.0
+    return {
+        "worse": int(((before == gold) & (after != gold)).sum()),
+        "better": int(((before != gold) & (after == gold)).sum()),
+        "margin": margin,
+        "near": float((distance <= margin).mean()) if flipped.any() else 0.0,
+    }
 
 
 def _figures(c: InferenceContext) -> dict:
@@ -360,7 +382,7 @@ def _figures(c: InferenceContext) -> dict:
         "autograd": plots.comparison_bars(
             dict(zip(c.modes["mode"], c.modes["reviews/s"])),
             ylabel="throughput (reviews/s)",
-            title=f"The same forward passes, {n_bench} reviews at {s.max_len} tokens",
+            title=f"The same forward passes: {n_bench} reviews at {s.max_len} tokens, batches of {MODES_BATCH}",
         ),
         "quantisation": plots.bar_panels(
             {
@@ -368,7 +390,8 @@ def _figures(c: InferenceContext) -> dict:
                 "test accuracy (%)": quant["accuracy (%)"].to_dict(),
                 "weights (MB)": quant["weights (MB)"].to_dict(),
             },
-            title=f"{classifier}: float32 versus dynamic int8",
+            title=f"{classifier}: float32 versus dynamic int8 (speed: {n_bench} reviews at {s.max_len} tokens, "
+            f"batches of {QUANT_BATCH})",
         ),
     }
 
@@ -395,12 +418,7 @@ def facts(outcome: Outcome) -> dict:
         "train_size": s.train,
         "test_size": len(c.imdb.test),
         "max_len": s.max_len,
-        "head_note": f"Trained here, the head took {head['wall_time_s']:.0f} s: {head['feature_time_s']:.0f} s for "
-        f"MiniLM to read the {head['train_examples']:,} reviews, {head['fit_time_s']:.1f} s to fit the "
-        "regression (its strength chosen by 5-fold cross-validation). It has "
-        f"{head['trainable_params']:,} weights."
-        if head
-        else "The classifier was fine-tuned elsewhere and only runs here.",
+        "head_note": _head_note(head) if head else "The classifier was fine-tuned elsewhere and only runs here.",
         "lm_note": c.lm_note
         + (" Expect review-like fragments rather than coherent reviews." if c.causal.stand_in else ""),
         # the KV cache
@@ -408,7 +426,7 @@ def facts(outcome: Outcome) -> dict:
         "kv_without": kv_without.mean(),
         "kv_ratio": max(kv_without.mean(), kv_with.mean()) / min(kv_without.mean(), kv_with.mean()),
         "kv_word": "faster" if kv_without.mean() > kv_with.mean() else "slower",
-        "kv_prompt": c.prompt_tokens,
+        "kv_prompt": with_article(c.prompt_tokens),
         "kv_with_first": kv_with.iloc[0],
         "kv_with_last": kv_with.iloc[-1],
         "kv_without_first": kv_without.iloc[0],
@@ -433,6 +451,8 @@ def facts(outcome: Outcome) -> dict:
         "riskiest_logprob": logprob.min(),
         "least_repetitive": distinct.idxmax(),
         "most_repetitive": distinct.idxmin(),
+        "tail_note": _tail_note(c),
+        "same_seed_note": _same_seed_note(c.sampling),
         # batch size
         "repeats": s.repeats,
         "repeats_unit": "run" if s.repeats == 1 else "runs",
@@ -449,6 +469,7 @@ def facts(outcome: Outcome) -> dict:
         else "Throughput still grew at the largest batch measured",
         # padding
         "pad_len": s.pad_len,
+        "pad_batch": PAD_BATCH,
         **{
             f"pad_{key}_{what}": pad.loc[name, column]
             for key, name in zip(("max", "dynamic", "sorted"), inference.PADDING_STRATEGIES)
@@ -466,6 +487,7 @@ def facts(outcome: Outcome) -> dict:
         "short_speed": by_len["reviews/s"].iloc[0] / by_len["reviews/s"].iloc[-1],
         "truncated_main": by_len.loc[s.max_len, "reviews truncated (%)"],
         # autograd
+        "modes_batch": MODES_BATCH,
         "mode_plain": rate[DEFAULT],
         "mode_nograd": rate[NO_GRAD],
         "mode_inference": rate[INFERENCE],
@@ -476,6 +498,8 @@ def facts(outcome: Outcome) -> dict:
         "q_acc_int8": quant.loc["int8 (dynamic)", "accuracy (%)"],
         "q_compare": gap(quant.loc["int8 (dynamic)", "accuracy (%)"], p_float),
         "q_agree": 100 * c.q_info["agreement"],
+        "q_flips": _flips_note(c.q_flips, c.q_info["agreement"], len(c.imdb.test)),
+        "same_work": _same_work_note(c),
         "q_size": quant.loc["float32", "weights (MB)"] / quant.loc["int8 (dynamic)", "weights (MB)"],
         "q_size_int8": quant.loc["int8 (dynamic)", "weights (MB)"],
         "q_size_float": quant.loc["float32", "weights (MB)"],
@@ -486,8 +510,9 @@ def facts(outcome: Outcome) -> dict:
         "tfidf_acc": tfidf,
         "tfidf_compare": gap(p_float, tfidf, ahead="above", behind="below"),
         "classifier_note": f"This classifier is a frozen sentence encoder with a linear head trained on {s.train:,} "
-        f"reviews read at {s.max_len} tokens: the encoder was trained to tell topics apart (see the "
-        "similarity map), not opinions."
+        f"reviews read at {s.max_len} tokens: the encoder was trained for general sentence similarity "
+        f"({ENCODER_TRAINING}), which groups texts by what they are about more than by the opinion they "
+        "express (see the similarity map)."
         if head
         else "This classifier was fine-tuned on short sentences from film reviews (SST-2), not on IMDB's "
         "long reviews.",
@@ -552,6 +577,207 @@ def _mode_verdicts(modes) -> dict[str, str]:
     }
 
 
+ENCODER_TRAINING = "contrastive learning on about a billion pairs of related sentences"  # all-MiniLM-L6-v2's
+
+
+def _decimals(seconds: float) -> int:
+    """Decimals the results table shows a time with (``report.format_table``): one, or two
+    significant digits below a second."""
+    return 1 if seconds >= 1 or seconds <= 0 else min(4, 1 - int(np.floor(np.log10(seconds))))
+
+
+def _head_note(head: dict) -> str:
+    """The head's training time and its two parts, rounded as the results table rounds the total,
+    so that the parts add up to the total as shown."""
+    d = _decimals(head["wall_time_s"])
+    total, reading = round(head["wall_time_s"], d), round(head["feature_time_s"], d)
+    return (
+        f"Trained here, the head took {total:.{d}f} s: {reading:.{d}f} s for MiniLM to read the "
+        f"{head['train_examples']:,} reviews and {max(0.0, total - reading):.{d}f} s to fit the regression (its "
+        f"strength chosen by 5-fold cross-validation). It has {head['trainable_params']:,} weights."
+    )
+
+
+def greedy_remark(prompt: str, continuation: str, token_ids: list[int]) -> str:
+    """What greedy decoding made of ``prompt`` (its ``continuation``, decoded from ``token_ids``), in
+    words: a continuation that ends in a run of line breaks, or whose tokens repeat, is named as
+    what it is, a degenerate loop."""
+    text = continuation.rstrip()
+    breaks = continuation[len(text) :].count("\n")
+    drawn = "the sampling section below shows what it writes when the next token is drawn instead"
+    if breaks >= 3:
+        said = " ".join(text.split())
+        start = f"it continues “{prompt}” with “{said}”, and then" if said else f"after “{prompt}”"
+        return (
+            f"Greedy decoding of this model degenerates at once: {start} the likeliest next token is a line "
+            f"break, and after a line break another one, so the rest of the continuation is {breaks} line breaks "
+            f"(shown as ↵×{breaks}). IMDB's reviews hold many paragraph breaks (their <br /> tags, which the "
+            f"tokenizer turns into line breaks), and a model this small finds a break the safest bet; {drawn}."
+        )
+    distinct = generation.distinct_n([list(token_ids)], 2)
+    if len(token_ids) >= 5 and distinct < 0.5:
+        return (
+            f"Greedy decoding of this model soon loops: only {100 * distinct:.0f}% of the pairs of consecutive "
+            f"tokens in its continuation are distinct; {drawn}."
+        )
+    return f"Greedy decoding always gives this one continuation; {drawn}."
+
+
+def shared_stretch(a: str, b: str) -> str:
+    """The longest stretch of text that ``a`` and ``b`` share, cut to the words that are whole in
+    both (stripped; empty when no whole word is shared)."""
+    match = SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b))
+    stretch = a[match.a : match.a + match.size]
+
+    def cut_before(text: str, i: int) -> bool:  # the stretch starts at a word boundary of text
+        return i == 0 or text[i - 1] == " " or stretch[:1] == " "
+
+    def cut_after(text: str, i: int) -> bool:  # it ends at a word boundary of text
+        return i + match.size == len(text) or text[i + match.size] == " " or stretch[-1:] == " "
+
+    start = 0 if cut_before(a, match.a) and cut_before(b, match.b) else stretch.find(" ") + 1
+    stop = len(stretch) if cut_after(a, match.a) and cut_after(b, match.b) else stretch.rfind(" ")
+    return stretch[start:stop].strip() if 0 <= start < stop else ""
+
+
+SHARED_STRETCH = 12  # characters two strategies' examples must share for the page to quote the stretch
+
+
+def _same_seed_note(sampling: pd.DataFrame) -> str:
+    """Why the sampled examples share stretches of text (each strategy starts from the same seed),
+    quoting, for up to three pairs of strategies, the longest stretch of at least ``SHARED_STRETCH``
+    characters and two words that their examples share."""
+    prompt = PROMPTS[0]
+    continuations = {
+        name: example[len(prompt) :] if example.startswith(prompt) else example
+        for name, example in sampling["example (first prompt)"].items()
+        if SAMPLING.get(name, {}).get("do_sample")
+    }
+    names = list(continuations)
+    stretches = [
+        (shared_stretch(continuations[a], continuations[b]), a, b) for i, a in enumerate(names) for b in names[i + 1 :]
+    ]
+    quoted = sorted(
+        ((text, a, b) for text, a, b in stretches if len(text) >= SHARED_STRETCH and " " in text),
+        key=lambda found: -len(found[0]),
+    )[:3]
+    return (
+        "Every sampling strategy starts from the same seed, so all of them draw the same random numbers (common "
+        "random numbers): wherever two reshaped distributions nearly agree, the same draw picks the same token, "
+        "and the examples share stretches of identical text"
+        + (
+            " — here " + "; ".join(f"{a} and {b} share “{text}”" for text, a, b in quoted) + "."
+            if quoted
+            else f"; here no two share a stretch of {SHARED_STRETCH} characters."
+        )
+    )
+
+
+def _tail_note(c: InferenceContext) -> str:
+    """What top-k and top-p did to the tail on this model: top-p keeps as many tokens as it takes to
+    reach ``TOP_P``, and the sampling table's log-probabilities say which rows it resembles."""
+    kept = [c.top_p_kept[prompt] for prompt in PROMPTS]
+    lo, hi = min(kept), max(kept)
+    span = f"{lo:,}" if lo == hi else f"from {lo:,} to {hi:,}"
+    logprob = c.sampling["mean log-prob per token"]
+    top_k, top_p, hot = (
+        logprob[f"top-k (k={TOP_K})"],
+        logprob[f"top-p (p={TOP_P:g})"],
+        logprob[f"temperature {HOT_T:g}"],
+    )
+    counted = (
+        f"at the first step after each of the {len(PROMPTS)} prompts, p = {TOP_P:g} keeps {span} of the "
+        f"{c.vocab_size:,} tokens"
+    )
+    top_p_words = (
+        f"Top-p would cut the tail where the model is sure, but this model seldom is: {counted}, so at least "
+        f"{lo:,} tokens, most of them unlikely, stay in the draw"
+        if lo > 10 * TOP_K
+        else f"Top-p cuts it too, as far as the model is sure: {counted}"
+    )
+    like = (
+        f"the top-p row scores nearer the temperature-{HOT_T:g} row ({top_p:.1f} against {hot:.1f} nats per token) "
+        f"than top-k ({top_k:.1f})"
+        if abs(top_p - hot) < abs(top_p - top_k)
+        else f"the top-p row scores nearer top-k ({top_p:.1f} against {top_k:.1f} nats per token) than the "
+        f"temperature-{HOT_T:g} row ({hot:.1f})"
+    )
+    return (
+        f"Top-k with k = {TOP_K} cuts that tail off while keeping the choice among the likeliest tokens random. "
+        f"{top_p_words}; {like}."
+    )
+
+
+def _flips_note(flips: dict, agreement: float, n: int) -> str:
+    """The reviews int8 labels differently, in words: how many flipped each way, what that does to
+    the accuracy, and how close to the decision boundary they were."""
+    worse, better = flips["worse"], flips["better"]
+    if worse + better == 0:
+        return "No review changed its label."
+
+    def reviews(k: int) -> str:
+        return f"{k} review{'' if k == 1 else 's'}"
+
+    ways = [
+        f"{reviews(k)} from {a} to {b}" for k, a, b in ((worse, "right", "wrong"), (better, "wrong", "right")) if k
+    ]
+    net, moved = better - worse, f"{reviews(abs(better - worse))} ({100 * abs(better - worse) / n:.1f} points)"
+    effect = (
+        "the flips cancel in the accuracy"
+        if net == 0
+        else f"the accuracy moves by the difference, {moved}"
+        if worse and better
+        else f"the accuracy moves by as many, {moved}"
+    )
+    near = (
+        f" Every review that changed label was one the float32 head was unsure of, with P(positive) within "
+        f"{flips['margin']:.2f} of 0.5, and {100 * flips['near']:.0f}% of the test reviews lie that close to the "
+        "decision boundary, where int8's small rounding errors are enough to tip the label."
+        if flips["margin"] < 0.15
+        else f" The reviews that changed label had a float32 P(positive) up to {flips['margin']:.2f} away from 0.5."
+    )
+    return (
+        f"The other {100 * (1 - agreement):.1f}% changed label"
+        + (" in both directions" if worse and better else "")
+        + f": {' and '.join(ways)}, so {effect}."
+        + near
+    )
+
+
+def _same_work_note(c: InferenceContext) -> str:
+    """The float32 throughput is the same work as the batch-size sweep's batch of ``QUANT_BATCH`` and
+    the autograd comparison's inference_mode row: the page quotes the three and their spread."""
+    rates: dict[str, float] = {}
+    by_size = c.batches.set_index("batch size")["reviews/s"]
+    if QUANT_BATCH in by_size.index:
+        rates["in the batch-size sweep"] = by_size[QUANT_BATCH]
+    if MODES_BATCH == QUANT_BATCH:
+        rates["under inference_mode in the autograd comparison"] = c.modes.set_index("mode").loc[
+            INFERENCE, "reviews/s"
+        ]
+    if not rates:
+        return ""
+    rates["here"] = c.quant.loc["float32", "reviews/s"]
+    spread = 100 * (max(rates.values()) / min(rates.values()) - 1)
+    listed = [f"{rate:.1f} reviews/s {where}" for where, rate in rates.items()]
+    return (
+        f" The float32 speed is the same work timed for the {'third' if len(rates) == 3 else 'second'} time on this "
+        f"page, the {len(c.bench)} reviews at {c.sizes.max_len} tokens in batches of {QUANT_BATCH} without autograd: "
+        f"{', '.join(listed[:-1])} and {listed[-1]}. Timings of the same work taken minutes apart differ by "
+        + (f"{spread:.0f}%" if spread >= 1 else "less than 1%")
+        + " on this machine, so compare the variants within one comparison, which were timed in turn, and not "
+        "numbers from different ones."
+    )
+
+
+def cross_topic_words(values) -> str:
+    """The similarities of the reviews to the finance sentences, in words: their range, and
+    "about 0" when every one of them is that close to it."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    shown = f"from {lo:.2f} to {hi:.2f}".replace("-0.00", "0.00")
+    return shown + (", about 0" if max(abs(lo), abs(hi)) < 0.1 else "")
+
+
 # --- the page's demonstrations in words ----------------------------------------------------
 
 REVIEWS = [
@@ -560,45 +786,76 @@ REVIEWS = [
     "Not bad, but the second half drags and the ending is predictable.",
 ]
 CLEAR = {0: "POSITIVE", 1: "NEGATIVE"}  # what a reader would answer; the third review is mixed
+BARELY = 0.1  # a clear-cut review labelled right with P(positive) this close to 0.5 was only just right
 
 
 def manual_remark(labels: list[str], p_positive: list[float], outcome: Outcome) -> str:
-    """What the classifier made of ``REVIEWS``: right or wrong on the two clear-cut ones, and why."""
+    """What the classifier made of ``REVIEWS``: right or wrong on the two clear-cut ones, whether
+    only just (P(positive) within ``BARELY`` of 0.5), and why."""
+    p, ordinal = p_positive, ["first", "second", "third"]
     wrong = [i for i, want in CLEAR.items() if labels[i] != want]
-    ordinal = ["first", "second", "third"]
-    if not wrong:
-        return (
-            "The classifier gets both clear-cut reviews right. The third is mixed (a concession, then two "
-            f"complaints), and it gives it P(positive) = {p_positive[2]:.2f}."
-        )
-    cases = "; ".join(
-        f"the {ordinal[i]} review is plainly {CLEAR[i].lower()}, yet it is labelled {labels[i]} "
-        f"(P(positive) = {p_positive[i]:.2f})"
-        for i in wrong
+    barely = [i for i in CLEAR if i not in wrong and abs(p[i] - 0.5) < BARELY]
+
+    def against_mixed(i: int) -> str:
+        if (CLEAR[i] == "NEGATIVE" and p[i] > p[2]) or (CLEAR[i] == "POSITIVE" and p[i] < p[2]):
+            return f", {'less' if p[i] > p[2] else 'more'} negative than the mixed third review at {p[2]:.2f}"
+        return ""
+
+    compared = any(against_mixed(i) for i in (*wrong, *barely))
+    mixed = (
+        ""
+        if compared
+        else f" The third review is mixed (a concession, then two complaints), and it gets P(positive) = {p[2]:.2f}."
     )
+    if not wrong and not barely:
+        return f"The classifier gets both clear-cut reviews right (P(positive) = {p[0]:.2f} and {p[1]:.2f})." + mixed
+
+    def close_call(i: int) -> str:
+        return (
+            f"it gives the plainly {CLEAR[i].lower()} {ordinal[i]} review P(positive) = {p[i]:.2f}, close to the 0.5 "
+            f"at which its label would flip{against_mixed(i)}"
+        )
+
+    if wrong:
+        cases = "; ".join(
+            f"the {ordinal[i]} review is plainly {CLEAR[i].lower()}, yet it is labelled {labels[i]} "
+            f"(P(positive) = {p[i]:.2f}{against_mixed(i)})"
+            for i in wrong
+        )
+        verdict = (
+            f"The classifier gets {'one of the' if len(wrong) == 1 else 'both'} clear-cut reviews wrong: {cases}."
+            + (
+                f" The {ordinal[barely[0]]} it labels correctly, but only just: {close_call(barely[0])}."
+                if barely
+                else ""
+            )
+        )
+    else:
+        which = "both" if len(barely) == 2 else f"the {ordinal[barely[0]]}"
+        verdict = (
+            f"The classifier labels both clear-cut reviews correctly, but {which} only just: "
+            f"{'; '.join(close_call(i) for i in barely)}."
+        )
     why = (
         f" This classifier is a linear head trained on {outcome.context.sizes.train:,} reviews over a frozen "
-        "encoder that was trained to tell topics apart, not opinions (see the sentence-similarity map below), so "
-        "it leans on the words that usually signal sentiment."
+        f"encoder trained for general sentence similarity ({ENCODER_TRAINING}), which groups texts by what they "
+        "are about more than by the opinion they express (see the sentence-similarity map below), so it leans on "
+        "the words that usually signal sentiment."
         if outcome.context.sentiment.stand_in
         else " It was fine-tuned on short phrases from film reviews, and leans on the words that usually signal "
         "sentiment."
     )
+    idiom = (
+        " A complaint carried by an idiom (two hours I will never get back) and a flat statement (the plot makes "
+        "no sense), with none of the words such as bad, boring or awful that usually signal it, is hard for such "
+        "a model."
+        if 1 in wrong or 1 in barely
+        else ""
+    )
     return (
-        (
-            f"The classifier gets one of the clear-cut reviews wrong: {cases}."
-            if len(wrong) == 1
-            else f"The classifier gets both clear-cut reviews wrong: {cases}."
-        )
+        verdict
+        + mixed
         + why
-        + (
-            " A complaint carried by an idiom (two hours I will never get back) and a flat statement (the plot makes "
-            "no sense), with none of the words such as bad, boring or awful that usually signal it, is hard for such "
-            "a model."
-            if 1 in wrong
-            else ""
-        )
-        + (
-            " Three sentences prove little either way: the accuracy on the test reviews, measured below, is what counts."
-        )
+        + idiom
+        + " Three sentences prove little either way: the accuracy on the test reviews, measured below, is what counts."
     )

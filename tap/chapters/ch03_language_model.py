@@ -378,18 +378,28 @@ def experiment(profile: Profile | None = None, setup: ch01.TransferSetup | None 
 
 
 def _language_model_facts(prefix: str, record: dict, unigram: float) -> dict:
-    """What the prose says about one language model's pre-training, against its unigram yardstick."""
-    end = record["final_val_perplexity"]
+    """What the prose says about one language model's pre-training, against its unigram yardstick;
+    ``eval_tokens`` is the number of training tokens between two held-out evaluations (the run's
+    ``eval_steps`` × batch × block; the last interval is shorter when training ends between two)."""
+    end, history = record["final_val_perplexity"], record["history"]
     return {
         f"{prefix}_params": record["total_params"],
         f"{prefix}_tokens": record["train_tokens"],
         f"{prefix}_time": record["wall_time_s"],
-        f"{prefix}_ppl_start": record["history"][0]["val_perplexity"],
+        f"{prefix}_eval_tokens": history[1]["tokens"] - history[0]["tokens"] if len(history) > 1 else 0,
+        f"{prefix}_ppl_start": history[0]["val_perplexity"],
         f"{prefix}_ppl_end": end,
         f"{prefix}_unigram": unigram,
         f"{prefix}_vs_unigram": 100 * abs(1 - end / unigram),
         f"{prefix}_vs_unigram_word": "below" if end < unigram else "above",
     }
+
+
+def _closeness(value: float, reference: float) -> str:
+    """How close ``value`` is to ``reference``, in words: "about" within 5%, "near" within 25%,
+    else "of the order of"."""
+    off = abs(value / reference - 1)
+    return "about" if off < 0.05 else "near" if off < 0.25 else "of the order of"
 
 
 def facts(outcome: Outcome) -> dict:
@@ -431,6 +441,8 @@ def facts(outcome: Outcome) -> dict:
         if wp_per_review < bpe_per_review
         else "",
         **_language_model_facts("mlm", mlm, unigram[MASKED_LM]),
+        "mlm_vocab": len(c.wordpiece),
+        "mlm_uniform_words": _closeness(mlm["history"][0]["val_perplexity"], len(c.wordpiece)),
         "mlm_layers": mlm["size"]["num_layers"],
         "mlm_d": mlm["size"]["d_model"],
         "mlm_block": mlm["size"]["block_size"],

@@ -113,6 +113,18 @@ def speed_words(a: str, b: str, rate_a: float, rate_b: float, separated: int | N
     return f"{size}, and faster in every one of the {each}"
 
 
+def with_article(count: int, text: str | None = None) -> str:
+    """``text`` (``count`` with thousands separators unless given) after the indefinite article
+    an English reader says before the number: "an 88", "an 8", "an 11", "an 18,000", "an 800",
+    but "a 110", "a 1,100" and "a 128". Read aloud, a number starts with a vowel sound when its
+    leading group of three digits starts with an 8 or is eleven or eighteen."""
+    lead = abs(int(count))
+    while lead >= 1000:
+        lead //= 1000
+    shown = f"{int(count):,}" if text is None else text
+    return f"{'an' if str(lead).startswith('8') or lead in (11, 18) else 'a'} {shown}"
+
+
 Formatter = Callable[[float], str]
 
 

@@ -457,10 +457,25 @@ def language_model_curves(records: dict[str, dict], unigram: dict[str, float] | 
         title="held-out perplexity",
         yscale="log",
     )
+    plain_log_ticks(ax_ppl.yaxis)
     ax_loss.legend(fontsize=8)
     ax_ppl.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plain_log_ticks(axis) -> None:
+    """Label a log axis with plain numbers ("6,000", "400"), not "6×10³": matplotlib still picks
+    which ticks get a label (the decades, and the ticks between them when the axis spans less than
+    a decade or two), only the wording changes."""
+    from matplotlib.ticker import LogFormatter
+
+    class Plain(LogFormatter):
+        def _num_to_string(self, x, vmin, vmax):
+            return f"{x:,.0f}" if x >= 1 else f"{x:g}"
+
+    axis.set_major_formatter(Plain(10))
+    axis.set_minor_formatter(Plain(10, labelOnlyBase=False))
 
 
 def training_curves_by_examples(records: dict[str, dict], title: str = "") -> Figure:
