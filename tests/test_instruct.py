@@ -175,3 +175,16 @@ def test_every_template_names_its_tasks_answers(template):
     assert named == set(ins.OPTIONS[template.task]), (
         f"{template.name} does not name {set(ins.OPTIONS[template.task]) - named}"
     )
+
+
+def test_constrained_decoding_keeps_the_option_it_picked_for_every_prompt(built, tiny_lm):
+    model, tok = ins.load_base(tiny_lm)
+    evaluation = built.eval.select(range(6))
+    result = ins.evaluate_instructions(model, tok, evaluation, SMOKE)
+    picked = result["constrained_answers"]
+    assert len(picked) == len(evaluation)
+    assert all(p in ins.OPTIONS[t] for p, t in zip(picked, evaluation["task"]))
+    for task, score in result["constrained"].items():  # the accuracy is the picks' agreement with the answers
+        rows = [i for i, t in enumerate(evaluation["task"]) if t == task]
+        if rows:
+            assert score == pytest.approx(sum(picked[i] == evaluation["answer"][i] for i in rows) / len(rows))

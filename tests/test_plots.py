@@ -104,3 +104,34 @@ def test_an_evaluation_a_few_steps_before_the_final_one_is_not_drawn_twice():
     assert [p["step"] for p in plots.spaced_evaluations(history)] == [39, 78, 117, 157]
     even = [{"step": s, "epoch": s / 156} for s in (39, 78, 117, 156)]
     assert plots.spaced_evaluations(even) == even
+
+
+def test_tradeoff_names_each_method_by_its_own_marker_in_a_legend_that_covers_no_point():
+    # Chapter 08's accuracy-against-time figure: four methods within 15% of each other's time,
+    # where labels beside the points were read as their neighbours' and covered error bars.
+    points = {
+        "linear probe": (3.9, 86.0, 83.7, 88.0),
+        "BitFit": (6.2, 85.1, 82.8, 87.2),
+        "adapters (tap)": (6.6, 86.2, 83.9, 88.2),
+        "LoRA (tap)": (6.5, 86.0, 83.7, 88.0),
+        "(IA)³ (peft)": (7.2, 86.3, 84.0, 88.3),
+        "full fine-tuning": (13.8, 86.8, 84.6, 88.8),
+        "TF-IDF + logistic regression": (0.39, 78.6, 76.0, 81.0),
+    }
+    fig = plots.tradeoff(points, xlabel="training time (s, log scale)")
+    renderer = _drawn(fig)
+    ax = fig.axes[0]
+    assert not ax.texts  # no label beside a point
+    (legend,) = fig.legends
+    assert set(points) <= {text.get_text() for text in legend.get_texts()}
+    drawn = {c.get_label(): c.lines[0] for c in ax.containers}  # each method's error bar and marker
+    markers = [drawn[name].get_marker() for name in points]
+    assert len(set(markers)) == len(points)  # one marker per method
+    front = set(plots.pareto_front({n: (x, y) for n, (x, y, _, _) in points.items()}))
+    for name in points:  # red on the front, blue off it, as the page says
+        assert (drawn[name].get_color() == "C3") == (name in front), name
+    box = legend.get_window_extent(renderer)
+    assert not box.overlaps(ax.get_window_extent(renderer))  # beside the axes, over no point
+    same = plots.tradeoff({n: (1e3 * (i + 1), y, lo, hi) for i, (n, (_, y, lo, hi)) in enumerate(points.items())}, "x")
+    again = {c.get_label(): c.lines[0].get_marker() for c in same.axes[0].containers}
+    assert [again[name] for name in points] == markers  # the page's second figure marks each method alike

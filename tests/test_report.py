@@ -176,6 +176,18 @@ def test_format_table_other_columns(column, values, expected):
     assert format_table(pd.DataFrame({column: values}))[column].tolist() == expected
 
 
+def test_format_table_shows_precision_recall_and_f1_alike_with_two_decimals():
+    # the chapter 06 exercise's table: F1 once showed "1.0" for 0.96 beside precisions of two decimals
+    scores = pd.DataFrame({"precision": [0.9125, 1.0, 0.25], "recall": [0.954, 0.96, 1.0], "F1": [0.8, 0.9796, 0.4]})
+    assert format_table(scores).to_numpy().tolist() == [
+        ["0.91", "0.95", "0.80"],
+        ["1.00", "0.96", "0.98"],
+        ["0.25", "1.00", "0.40"],
+    ]
+    percent = pd.DataFrame({"test macro-F1 (%)": [85.94], "precision (%)": [91.24]})  # percentages keep 1 decimal
+    assert format_table(percent).to_numpy().tolist() == [["85.9", "91.2"]]
+
+
 def test_format_table_cells_never_show_more_than_four_decimals():
     numbers = pd.DataFrame(
         {

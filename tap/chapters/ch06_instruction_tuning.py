@@ -8,6 +8,7 @@ openassistant-guanaco conversations (Dettmers et al., 2023) in part 2."""
 
 from __future__ import annotations
 
+import math
 import sys
 import tempfile
 from collections import Counter
@@ -23,7 +24,7 @@ from ..core.cache import cached_run, source_digest
 from ..core.hub import revision
 from ..core.measure import hardware, timer, track_peak_memory
 from ..core.profiles import Profile, as_profile
-from ..core.report import format_table, gap, results_table
+from ..core.report import MAX_DECIMALS, format_table, gap, results_table
 from ..data import datasets, hf_data, text
 from ..data.datasets import Splits
 from ..methods.parameter_counts import count_parameters
@@ -365,6 +366,7 @@ def comparison_table(records: dict[str, dict], majority: dict[str, float]) -> pd
 TASK_TEXTS = {"ag_news": ("AG News", "articles"), "yelp_review_full": ("Yelp", "reviews")}  # names on the page
 TFIDF = "TF-IDF + logistic regression (ag_news)"
 INSTRUCTIONS = "instructions: "  # the prefix of part 2's records
+PER_PROMPT = ("responses", "responses_seen", "constrained_answers")  # kept in ``context``, not in the records
 
 
 @dataclass
@@ -395,11 +397,14 @@ def experiment(profile: Profile | None = None) -> Outcome:
         "LoRA": run_tuning(setup, lora=True),
     }
     for name, r in sft.items():
-        records[INSTRUCTIONS + name] = {k: v for k, v in r.items() if k not in ("responses", "responses_seen")}
+        records[INSTRUCTIONS + name] = {k: v for k, v in r.items() if k not in PER_PROMPT}
 
     figures = {
         "training_curves": plots.training_curves(
-            {f"BERT on {task}": r.record for task, r in bert.items()},
+            {
+                f"{loaded_name(multiclass.size_of(p).model)} on {TASK_TEXTS[task][0]}": r.record
+                for task, r in bert.items()
+            },
             title="Fine-tuning curves (validation several times per epoch)",
         )
     }
@@ -475,13 +480,11 @@ def facts(outcome: Outcome) -> dict:
     i, j = np.unravel_index(off.argmax(), off.shape)
     worst = multiclass.misclassified(rec["test_probs"], ag.splits.test, ag.splits.label_names, k=5)
     (mis_true, mis_pred), mis_n = Counter(zip(worst["true"], worst["predicted"])).most_common(1)[0]
+    majority_class = ag.splits.label_names[ag.baseline["majority_class"]]
+    others = len(ag.splits.label_names) - 1
     return {
         "bert_name": loaded_name(size.model),  # the model that ran, by its own name
-        "bert": f"{loaded_name(size.model)}, a 6-layer BERT distilled from a larger one, the same model that "
-        "stands in for bert-base-uncased in chapters 04, 05, 07 and 08; at CPU scale it also stands in for "
-        f"{size.model}, which the full profile fine-tunes here"
-        if size.model in pretrained.STAND_INS
-        else size.model,
+        "bert": _bert_note(size),
         "epochs": size.epochs,
         "epochs_unit": "epoch" if size.epochs == 1 else "epochs",
         "max_len": size.max_len,
@@ -492,6 +495,11 @@ def facts(outcome: Outcome) -> dict:
         "f1": 100 * rec["test_macro_f1"],
         "majority_acc": 100 * ag.baseline["test_accuracy"],
         "majority_f1": 100 * ag.baseline["test_macro_f1"],
+        # always predicting one class: every article of it found (recall 1), every prediction that class
+        # (precision = the class's share of the test set, the baseline's accuracy), no other class ever named
+        "majority_why": f"it labels every {majority_class} article correctly, a recall of 1, but calls every "
+        f"other article {majority_class} too, a precision of {ag.baseline['test_accuracy']:.2f}, and never names "
+        f"the other {NUMBER_WORDS.get(others, str(others))}",
         "tfidf_acc": 100 * tfidf["test_accuracy"],
         "tfidf_compare": vs_tfidf,
         "tfidf_why": "BERT's advantage is that it already knows these words' meanings from pre-training, so each "
@@ -512,8 +520,155 @@ def facts(outcome: Outcome) -> dict:
     }
 
 
+NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+
+
+def _bert_note(size: multiclass.MultiClassSize) -> str:
+    """Which BERT this build fine-tuned and, where a stand-in ran, what the ``full`` profile
+    fine-tunes instead: one statement."""
+    study = "as the study this book grows from did"
+    if size.model in pretrained.STAND_INS:
+        full = multiclass.SIZES["full"]
+        tasks = _task_list([_task_name(t) for t in full.tasks])
+        return (
+            f"The BERT fine-tuned in this build is {loaded_name(size.model)}, a 6-layer BERT distilled from a larger "
+            "one, the same model that stands in for bert-base-uncased in chapters 04, 05, 07 and 08. At CPU scale "
+            f"it stands in for {full.model}, which the full profile fine-tunes on {tasks}, {study}."
+        )
+    return f"The BERT fine-tuned in this build is {size.model}, on {_task_list([_task_name(t) for t in size.tasks])}, {study}."
+
+
+def _task_name(task: str) -> str:
+    """A part-1 task as the prose names it: AG News, and Yelp's five-class review task by its id too."""
+    return "AG News" if task == "ag_news" else f"the five-class {TASK_TEXTS[task][0]} review task {task}"
+
+
 def _task_list(tasks: list[str]) -> str:
     return tasks[0] if len(tasks) == 1 else ", ".join(tasks[:-1]) + " and " + tasks[-1]
+
+
+def percent(value: float, decimals: int = 1) -> str:
+    """A share in percent as the prose shows it: ``decimals`` decimals, as the tables show it, and
+    more where fewer would show a share that is not exactly 0 or 100 as "0.0" or "100.0" (99.97 is
+    "99.97", never "100.0")."""
+    while value not in (0, 100) and decimals < MAX_DECIMALS and float(f"{value:.{decimals}f}") in (0.0, 100.0):
+        decimals += 1
+    return f"{value:.{decimals}f}"
+
+
+def answers_by_task(answers: list[str], tasks: list[str]) -> dict[str, Counter]:
+    """How often each answer was given to each task's prompts, compared as exact match compares
+    them (``instruct.normalise``)."""
+    return {task: Counter(instruct.normalise(a) for a, t in zip(answers, tasks) if t == task) for task in OPTIONS}
+
+
+def _quoted(answer: str) -> str:
+    return f"'{answer}'" if answer else "nothing"
+
+
+def one_answer_words(records: dict[str, dict], tasks: list[str], train_answers: list[str]) -> str:
+    """A sentence for the models that gave one and the same answer to every held-out prompt of
+    every task (greedy decoding): the answer, which tasks it is an option of, and, for a tuned
+    model, how common it was among the training completions. Empty when no model did."""
+    frequency = Counter(train_answers)
+    most = max(frequency.values(), default=0)
+    by_answer: dict[str, list[str]] = {}
+    for name, r in records.items():
+        given = {a for counts in answers_by_task(r["responses"], tasks).values() for a in counts}
+        if len(given) == 1:
+            by_answer.setdefault(given.pop(), []).append(name)
+    sentences = []
+    for answer, names in by_answer.items():
+        who = _models_list(names)
+        sentence = (
+            f"{who[0].upper() + who[1:]} answer{'s' * (len(names) == 1)} {_quoted(answer)} to every held-out prompt, "
+            f"{_task_list(list(OPTIONS))} alike"
+        )
+        fits = [t for t in OPTIONS if answer in OPTIONS[t]]
+        if fits and len(fits) < len(OPTIONS):
+            sentence += (
+                f", though {_quoted(answer)} is an option of the {_task_list(fits)} task{'s' * (len(fits) > 1)} only"
+            )
+        tuned = [n for n in names if n != "untuned"]
+        if tuned and frequency.get(answer) == most:
+            tied = sum(n == most for n in frequency.values())
+            common = (
+                "the answer most common in "
+                if tied == 1
+                else f"one of the {NUMBER_WORDS.get(tied, str(tied))} answers most common in "
+            ) + ("its training completions" if len(tuned) == 1 else "their training completions")
+            learned = (
+                f"{_models_list(tuned)} learned"
+                if len(tuned) < len(names)
+                else ("it" if len(names) == 1 else "they") + " learned"
+            )
+            sentence += f": {learned} to answer with {common}, not to tell the tasks apart or to read the texts"
+        sentences.append(sentence + ".")
+    return " ".join(sentences)
+
+
+def _valid_note(record: dict, tasks: list[str]) -> str:
+    """For a model whose greedy answers were all one and the same: which answer, and which tasks
+    it is an option of (a clause to follow its share of valid answers); else empty."""
+    given = {a for counts in answers_by_task(record["responses"], tasks).values() for a in counts}
+    if len(given) != 1:
+        return ""
+    answer = given.pop()
+    fits = [t for t in OPTIONS if answer in OPTIONS[t]]
+    where = f"an option of the {_task_list(fits)} task{'s' * (len(fits) > 1)} only" if fits else "an option of no task"
+    return f" (every answer was {_quoted(answer)}, {where})" if len(fits) < len(OPTIONS) else ""
+
+
+def _models_list(names: list[str]) -> str:
+    return _task_list(["the untuned model" if n == "untuned" else n for n in names])
+
+
+def one_option_words(
+    records: dict[str, dict],
+    tasks: list[str],
+    gold: list[str],
+    majority: dict[str, str],
+    majority_scores: dict[str, float],
+) -> str:
+    """Which models pick one and the same option for every prompt of each task under constrained
+    decoding: each such model scores, on each task, the share of the questions that option answers,
+    which is what it learned about that option's frequency, not about the texts. Said to equal the
+    majority answer's score where it does, and why. Empty when no model picks that way."""
+    constant = {}
+    for name, r in records.items():
+        picked = answers_by_task(r.get("constrained_answers", []), tasks)
+        if all(len(picked[t]) == 1 for t in OPTIONS):
+            constant[name] = tuple(next(iter(picked[t])) for t in OPTIONS)
+    if not constant:
+        return ""
+    names, plural = list(constant), len(constant) > 1
+    sentence = (
+        f"Under constrained decoding {_models_list(names)} pick{'' if plural else 's'} one and the same option "
+        "for every prompt of a task"
+    )
+    if len(set(constant.values())) == 1:
+        sentence += " (" + _task_list([f"{_quoted(a)} for {t}" for t, a in zip(OPTIONS, constant[names[0]])]) + ")"
+    their, they = ("their", "they") if plural else ("its", "it")
+    if all(records[n]["constrained"][t] == majority_scores[t] for n in names for t in OPTIONS):
+        by_task = answers_by_task(gold, tasks)
+        if all(len({by_task[t][o] for o in OPTIONS[t]}) == 1 for t in OPTIONS):
+            why = "every option is the answer to the same share of a task's questions"
+        elif all(picks == tuple(majority[t] for t in OPTIONS) for picks in constant.values()):
+            why = f"{they} pick{'' if plural else 's'} each task's majority answer"
+        else:
+            why = "on these questions that option is right as often as the majority answer"
+        return (
+            f"{sentence}, so {their} constrained mean is exactly the majority answer's "
+            f"{percent(100 * _mean(majority_scores))}% ({why}): no sign that {they} read the texts."
+        )
+    shown = ", ".join(
+        f"{'the untuned model' if n == 'untuned' else n} {percent(100 * _mean(records[n]['constrained']))}%"
+        for n in names
+    )
+    return (
+        f"{sentence}, so {their} constrained mean{'s' * plural} ({shown}) count{'' if plural else 's'} how often "
+        "that option is the answer, not what the model reads in the texts."
+    )
 
 
 def _instruction_facts(setup: InstructSetup, sft: dict[str, dict]) -> dict:
@@ -530,28 +685,25 @@ def _instruction_facts(setup: InstructSetup, sft: dict[str, dict]) -> dict:
         p = majority[task]
         return score - p > 2 * (p * (1 - p) / n_eval[task]) ** 0.5
 
-    def at_least(share: float) -> str:
-        return "all" if share == 1 else f"at least {100 * share:.0f}%"
+    def at_least(share: float) -> str:  # a lower bound, so rounded down: 499 of 500 is "at least 99%"
+        return "all" if share == 1 else f"at least {math.floor(100 * share)}%"
 
-    top_share = {
-        task: max(Counter(instruct.normalise(a) for a, t in zip(full["responses"], eval_tasks) if t == task).values())
-        / n_eval[task]
-        for task in OPTIONS
-    }
+    full_answers = answers_by_task(full["responses"], eval_tasks)
+    top_share = {task: max(full_answers[task].values()) / n_eval[task] for task in OPTIONS}
     learned = [t for t in OPTIONS if beyond_noise(full["exact_match"][t], t)]
     missed = [t for t in OPTIONS if t not in learned]
     if not learned:
         verdict = (
             f"On no task does full tuning beat the majority answer by more than the luck of {n_min} "
             f"questions, and on every task {at_least(min(top_share.values()))} of its answers are one "
-            "and the same option: the model learned which answers each kind of question takes, and how often, "
+            "and the same: the model learned which answers each kind of question takes, and how often, "
             "but not how to read the text."
         )
     elif missed:
         verdict = (
             f"It reads the text for {_task_list(learned)}, beating the majority answer by more than the luck of "
             f"{n_min} questions; on {_task_list(missed)} it does not, and "
-            f"{at_least(min(top_share[t] for t in missed))} of its answers there are one and the same option: "
+            f"{at_least(min(top_share[t] for t in missed))} of its answers there are one and the same: "
             "for those it learned which answers the question takes, and how often, but not how to read the text."
         )
         if learned == ["genre"]:
@@ -593,7 +745,7 @@ def _instruction_facts(setup: InstructSetup, sft: dict[str, dict]) -> dict:
         ],  # as the table shows it
         "full_time": full["wall_time_s"],
         "lora_time": lora["wall_time_s"],
-        "majority_mean": 100 * _mean(majority),
+        "majority_mean": percent(100 * _mean(majority)),
         "eval_n": n_min,
         "vocab": len(setup.tokenizer),
         "full_compare": gap(100 * _mean(full["exact_match"]), 100 * _mean(majority), ahead="above", behind="below"),
@@ -607,23 +759,33 @@ def _instruction_facts(setup: InstructSetup, sft: dict[str, dict]) -> dict:
         "weights would suggest"
         if saved >= 20
         else "It saved little time here",
-        **{f"majority_{task}": 100 * a for task, a in majority.items()},
+        "untuned_greedy": "which continues the text instead of answering, scores nothing"
+        if _mean(untuned["valid"]) == 0
+        else f"which gives one of the task's options in {percent(100 * _mean(untuned['valid']))}% of its answers, "
+        f"scores {percent(100 * _mean(untuned['exact_match']))}% on average",
+        "one_answer": one_answer_words(sft, eval_tasks, list(setup.data.train["answer"])),
+        "one_option": one_option_words(
+            sft, eval_tasks, list(setup.data.eval["answer"]), setup.data.majority, majority
+        ),
+        "lora_valid_note": _valid_note(lora, eval_tasks),
+        # shares as text, so that none that is not exactly 0 or 100 reads as one (``percent``)
+        **{f"majority_{task}": percent(100 * a) for task, a in majority.items()},
     }
     for name, r in {"untuned": untuned, "full": full, "lora": lora}.items():
         for task in OPTIONS:
             values.update(
                 {
-                    f"{name}_{task}": 100 * r["exact_match"][task],
-                    f"{name}_{task}_c": 100 * r["constrained"][task],
-                    f"{name}_{task}_seen": 100 * r["exact_match_seen"][task],
+                    f"{name}_{task}": percent(100 * r["exact_match"][task]),
+                    f"{name}_{task}_c": percent(100 * r["constrained"][task]),
+                    f"{name}_{task}_seen": percent(100 * r["exact_match_seen"][task]),
                 }
             )
         values.update(
             {
-                f"{name}_mean": 100 * _mean(r["exact_match"]),
-                f"{name}_seen_mean": 100 * _mean(r["exact_match_seen"]),
-                f"{name}_c_mean": 100 * _mean(r["constrained"]),
-                f"{name}_valid": 100 * _mean(r["valid"]),
+                f"{name}_mean": percent(100 * _mean(r["exact_match"])),
+                f"{name}_seen_mean": percent(100 * _mean(r["exact_match_seen"])),
+                f"{name}_c_mean": percent(100 * _mean(r["constrained"])),
+                f"{name}_valid": percent(100 * _mean(r["valid"])),
             }
         )
         if name != "untuned":  # the tasks where the tuned model beats both the untuned one and the majority answer

@@ -183,7 +183,8 @@ _COLUMN_KINDS: list[tuple[str, Callable[[list[float]], Formatter]]] = [
     (r"params|parameters|examples|count|tokens|bytes", _whole_or_measure),  # counts
     (r"\(mb\)", _constant(partial(_fixed, decimals=0))),  # memory
     (r"\bratio\b|×|speed-?up|\bfactor\b", _constant(_ratio)),
-    (r"accuracy|\(%\)|\bf1\b|\bpoints?\b", _constant(partial(_fixed, decimals=1))),
+    (r"^(?!.*%).*\b(?:precision|recall|f1)\b", _constant(partial(_fixed, decimals=2))),  # fractions 0 to 1
+    (r"accuracy|\(%\)|\bpoints?\b", _constant(partial(_fixed, decimals=1))),
     (r"", _whole_or_measure),  # anything else
 ]
 
@@ -214,7 +215,8 @@ def format_table(df: pd.DataFrame) -> pd.DataFrame:
     """The table as the reader should see it: every cell a string, rounded by the kind of its
     column (read from the column name), a dash ("—") for a missing value or an empty text.
 
-    accuracy and percentage points: 1 decimal; trainable share "(%)": two significant digits
+    accuracy, percentages and percentage points: 1 decimal; precision, recall and F1 as fractions
+    (no "%" in the name): 2 decimals, all three alike; trainable share "(%)": two significant digits
     (more where rows would look alike, at most 4 decimals); parameters, examples, tokens, bytes and other counts:
     integers with thousands separators; times, throughput and other measures: 1 decimal (2
     significant digits below 1); memory in MB: integers; ratios: 1-2 decimals. Strings pass

@@ -584,29 +584,43 @@ def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
     return sorted(front, key=lambda n: points[n][0])
 
 
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "h", "<", ">", "p", "*"]  # one per method, in the order given
+
+
 def tradeoff(
     points: dict[str, tuple[float, float, float, float]],
     xlabel: str,
     title: str = "",
     ylabel: str = "test accuracy (%)",
 ) -> Figure:
-    """Accuracy (with its 95% interval) against a cost on a log axis, one labelled point per
-    method, the Pareto front (no method both cheaper and more accurate) joined and marked."""
-    fig = Figure(figsize=(7, 4.5))
+    """Accuracy (with its 95% interval) against a cost on a log axis, one point per method, the
+    Pareto front (no method both cheaper and more accurate) joined and marked in red. Each method
+    has its own marker, named in the legend beside the axes, rather than a text label by the point:
+    methods of nearly the same cost sit so close that a label could be read as a neighbour's, or
+    cover its error bar. Figures drawn from the same methods, in the same order, share markers."""
+    fig = Figure(figsize=(8.4, 4.5), layout="constrained")
     ax = fig.subplots()
     front = pareto_front({n: (x, y) for n, (x, y, _, _) in points.items()})
-    labels = []
-    for name, (x, y, lo, hi) in points.items():
-        on_front = name in front
+    for (name, (x, y, lo, hi)), marker in zip(points.items(), MARKERS * (len(points) // len(MARKERS) + 1)):
         ax.errorbar(
-            [x], [y], yerr=[[y - lo], [hi - y]], fmt="o", color="C3" if on_front else "C0", capsize=3, alpha=0.9
+            [x],
+            [y],
+            yerr=[[y - lo], [hi - y]],
+            fmt=marker,
+            markersize=8,
+            markeredgecolor="black",
+            markeredgewidth=0.6,
+            color="C3" if name in front else "C0",
+            ecolor="C3" if name in front else "C0",
+            elinewidth=1,
+            capsize=3,
+            alpha=0.75,  # markers of methods with nearly the same cost show through one another
+            label=name,
+            zorder=3,
         )
-        labels.append(ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8))
-    ax.plot([points[n][0] for n in front], [points[n][1] for n in front], "--", color="C3", label="Pareto front")
+    ax.plot([points[n][0] for n in front], [points[n][1] for n in front], "--", color="C3", label="Pareto front (red)")
     ax.set_xscale("log")
-    ax.margins(x=0.15)  # room for the labels of the first and last points
+    ax.margins(x=0.1)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    separate_labels(fig, labels)
+    fig.legend(loc="outside right center", fontsize=8)
     return fig

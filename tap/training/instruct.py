@@ -387,7 +387,8 @@ def option_logprobs(model, tokenizer, prompt: str, options: Sequence[str]) -> li
 
 def evaluate_instructions(model, tokenizer, evaluation: Dataset, size: InstructSize, constrained: bool = True) -> dict:
     """Exact match per task with greedy decoding (and, with ``constrained``, the accuracy of
-    constrained decoding); every greedy response is kept so the page can show them."""
+    constrained decoding); every greedy response, and every option constrained decoding picked,
+    is kept so the page can show them and count how many different answers a model gives."""
     with timer() as clock:
         responses = generate(model, tokenizer, evaluation["prompt"], size.max_new_tokens)
         picked = []
@@ -396,7 +397,7 @@ def evaluate_instructions(model, tokenizer, evaluation: Dataset, size: InstructS
             picked.append(OPTIONS[task][int(np.argmax(scores))])
     result = {"responses": responses, "eval_time_s": clock["seconds"], "exact_match": {}, "valid": {}}
     if constrained:
-        result["constrained"] = {}
+        result["constrained"], result["constrained_answers"] = {}, picked
     for task in OPTIONS:
         rows = [i for i, t in enumerate(evaluation["task"]) if t == task]
         gold = [evaluation["answer"][i] for i in rows]
