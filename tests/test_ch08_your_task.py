@@ -33,3 +33,30 @@ def test_the_estimate_for_the_pinned_sizes_is_set_against_the_command_s_budget()
     assert over.startswith("more than the 5 minutes the command line's budget allows") and "smaller" in over
     assert ch08.budget_words(250.0, "5m") == "within the 5 minutes the command line's budget allows"
     assert ch08.budget_words(30.0, "1m") == "within the 1 minute the command line's budget allows"
+
+
+def _numbers(best: float, full: float, lo: float, hi: float) -> dict:
+    return {
+        "best_label": "(IA)³ (peft)",
+        "best_acc": best,
+        "full_acc": full,
+        "diff_lo": lo,
+        "diff_hi": hi,
+        "target_met": full - best <= 1.0,
+        "budget_pct": 1.0,
+        "best_neural_label": "full fine-tuning",
+        "best_neural_acc": full,
+        "tfidf_acc": 80.0,
+    }
+
+
+def test_a_verdict_that_holds_on_the_accuracies_says_where_its_interval_does_not_show_it():
+    imdb, ag = _numbers(78.1, 73.5, 2.8, 6.5), _numbers(86.3, 86.8, -2.3, 1.3)
+    words = ch08.target_words(ag, imdb, same_target=True)
+    assert "(+4.6 points against full fine-tuning, paired 95% interval +2.8 to +6.5)" in words
+    assert "meets it (-0.5 points, paired 95% interval -2.3 to +1.3)" in words
+    assert words.endswith(
+        "On the accuracies, chapter 07's verdict holds on a second task; on AG News the paired interval reaches "
+        "below −1 point, so that test set does not show the loss to be within the target."
+    )
+    assert ch08.target_words(_numbers(86.3, 86.8, -0.9, 0.1), imdb, True).endswith("holds on a second task.")
