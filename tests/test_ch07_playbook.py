@@ -486,9 +486,8 @@ def test_a_method_below_the_probe_is_named_with_what_its_longer_run_showed():
     assert "0.5 points below the probe, so more of the same training does not close the gap" in verdict.longer_words(
         records, still
     )
-    assert (
-        verdict.longer_words(_headline(0.76), {})
-        == "adapters (tap) did not end below the linear probe on the same base."
+    assert verdict.longer_words(_headline(0.76), {}) == (
+        "No parameter-efficient run here (adapters (tap)) ended below the linear probe on the same base."
     )
 
 
@@ -521,7 +520,7 @@ def test_claim_words_say_what_the_interval_shows_and_name_the_margin(lo, hi, wor
     assert words in sentence
     assert ("(non-inferiority)" in sentence) == (verdict.paired_claim(lo, hi) == "kept" and lo <= 0)
     if lo <= 0 and verdict.paired_claim(lo, hi) != "lost":
-        assert "−1 point, the target's margin" in sentence
+        assert "-1 point, the target's margin" in sentence
 
 
 def test_search_words_name_each_method_whose_rate_left_the_middle_once():

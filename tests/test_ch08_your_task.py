@@ -57,6 +57,6 @@ def test_a_verdict_that_holds_on_the_accuracies_says_where_its_interval_does_not
     assert "meets it (-0.5 points, paired 95% interval -2.3 to +1.3)" in words
     assert words.endswith(
         "On the accuracies, chapter 07's verdict holds on a second task; on AG News the paired interval reaches "
-        "below −1 point, so that test set does not show the loss to be within the target."
+        "below -1 point, so that test set does not show the loss to be within the target."
     )
     assert ch08.target_words(_numbers(86.3, 86.8, -0.9, 0.1), imdb, True).endswith("holds on a second task.")

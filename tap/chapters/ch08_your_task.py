@@ -112,7 +112,7 @@ def target_words(k: dict, ki: dict, same_target: bool) -> str:
             else "On the accuracies, chapter 07's verdict does not carry over to a second task"
         )
         + (
-            f"; on {' and '.join(unshown)} the paired interval reaches below −{PEFT_TARGET_POINTS:g} "
+            f"; on {' and '.join(unshown)} the paired interval reaches below -{PEFT_TARGET_POINTS:g} "
             f"point{'' if PEFT_TARGET_POINTS == 1 else 's'}, so "
             "that test set does not show the loss to be within the target."
             if unshown

@@ -211,7 +211,7 @@ def longer_words(records: dict[str, dict], longer: dict[str, dict]) -> str:
     is the stronger one)."""
     if not longer:
         efficient = [label for label in records if label in PEFT_LABELS]
-        return f"{_listed(efficient)} did not end below the linear probe on the same base."
+        return f"No parameter-efficient run here ({_listed(efficient)}) ended below the linear probe on the same base."
     probe = records[METHOD["probe"].label]
     p = 100 * probe["test_accuracy"]
     sentences = []
@@ -278,7 +278,7 @@ def claim_words(lo: float, hi: float, margin: float = PEFT_TARGET_POINTS) -> str
     """``paired_claim``'s verdict on a paired interval (in points) of a method minus full
     fine-tuning, as a clause: what the interval's position says, with the margin named."""
     unit = "point" if margin == 1 else "points"
-    bound = f"−{margin:g} {unit}, the target's margin"
+    bound = f"-{margin:g} {unit}, the target's margin"
     if lo > 0:
         return "the whole interval lies above zero, so this test set shows it ahead of full fine-tuning"
     return {
