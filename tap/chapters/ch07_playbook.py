@@ -358,6 +358,8 @@ def small_order(smallest: dict[str, dict], records: dict[str, dict]) -> str:
     full, lora = METHOD["full"].label, METHOD["lora"].label
     small = shown_difference(100 * smallest[lora]["test_accuracy"], 100 * smallest[full]["test_accuracy"])
     every = shown_difference(100 * records[lora]["test_accuracy"], 100 * records[full]["test_accuracy"])
+    if small == 0:
+        return "the two neural methods are level"
     if small * every >= 0:
         return "the two neural methods stand in the same order as on the full training set"
     ahead, behind = (lora, full) if small > 0 else (full, lora)
