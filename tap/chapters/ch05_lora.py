@@ -514,7 +514,8 @@ def facts(outcome: Outcome) -> dict:
             f"lat_{key}_unmerged": ms[f"{name}, not merged"],
             f"lat_{key}_merged": ms[f"{name}, merged"],
             f"lat_{key}_overhead": 100 * (ms[f"{name}, not merged"] / ms["base model"] - 1),
-            f"lat_{key}_merged_overhead": 100 * (ms[f"{name}, merged"] / ms["base model"] - 1),
+            # rounded as shown, plus 0.0, so that a tiny negative reads "+0.0", not "-0.0"
+            f"lat_{key}_merged_overhead": round(100 * (ms[f"{name}, merged"] / ms["base model"] - 1), 1) + 0.0,
         }
     return {**values, **_cnn_facts(c.cnn, c.tables["cnn"]), **ch05_word_vectors.facts(c.study)}
 

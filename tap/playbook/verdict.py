@@ -106,10 +106,11 @@ def target_evidence(k: dict) -> str:
     """What the paired interval lets the page claim about the target: non-inferiority only when
     the whole interval lies above the allowed loss."""
     limit, lo, hi = -PEFT_TARGET_POINTS, k["diff_lo"], k["diff_hi"]
+    unit = "point" if PEFT_TARGET_POINTS == 1 else "points"
     if lo >= limit:
         return (
-            f"The whole paired interval lies above {limit:+g} points: at this test-set size the data "
-            f"show that it loses at most {PEFT_TARGET_POINTS:g} point (non-inferiority)."
+            f"The whole paired interval lies above {limit:+g} {unit}: at this test-set size the data "
+            f"show that it loses at most {PEFT_TARGET_POINTS:g} {unit} (non-inferiority)."
         )
     if k["target_met"]:
         return (
