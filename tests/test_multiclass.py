@@ -39,6 +39,9 @@ def test_majority_baseline_predicts_the_most_frequent_training_class():
     assert base["majority_class"] == 2
     assert base["test_accuracy"] == 0.25
     assert base["test_macro_f1"] == pytest.approx((0 + 0 + 0.4) / 3)  # F1 of class 2: P 1/4, R 1
+    assert not base["majority_tied"]
+    tied = mc.majority_baseline([0, 1, 1, 0, 2], [0, 1], num_classes=3)
+    assert tied["majority_tied"] and tied["majority_class"] == 0  # the first of the classes tied for most
 
 
 def toy_split(n: int = 64) -> TokenizedDataset:

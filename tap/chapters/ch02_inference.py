@@ -420,7 +420,7 @@ def facts(outcome: Outcome) -> dict:
         "max_len": s.max_len,
         "head_note": _head_note(head) if head else "The classifier was fine-tuned elsewhere and only runs here.",
         "lm_note": c.lm_note
-        + (" Expect review-like fragments rather than coherent reviews." if c.causal.stand_in else ""),
+        + (" Sampled, expect review-like fragments rather than coherent reviews." if c.causal.stand_in else ""),
         # the KV cache
         "kv_with": kv_with.mean(),
         "kv_without": kv_without.mean(),
@@ -463,8 +463,9 @@ def facts(outcome: Outcome) -> dict:
         "batch_gain": best["reviews/s"] / batches["reviews/s"].iloc[0],
         "biggest_latency": batches["latency per batch (ms)"].iloc[-1],
         "biggest_bs": int(batches["batch size"].iloc[-1]),
-        "batch_limit": f"Beyond a batch of {int(best['batch size'])}, throughput stops growing: the matrix "
-        "multiplications already keep the CPU's cores busy"
+        "batch_limit": f"Throughput peaks at a batch of {int(best['batch size'])} and does not grow beyond it: the "
+        "matrix multiplications already keep the CPU's cores busy, and larger batches pad more and use the "
+        "caches less well"
         if best["batch size"] < batches["batch size"].max()
         else "Throughput still grew at the largest batch measured",
         # padding
@@ -510,9 +511,8 @@ def facts(outcome: Outcome) -> dict:
         "tfidf_acc": tfidf,
         "tfidf_compare": gap(p_float, tfidf, ahead="above", behind="below"),
         "classifier_note": f"This classifier is a frozen sentence encoder with a linear head trained on {s.train:,} "
-        f"reviews read at {s.max_len} tokens: the encoder was trained for general sentence similarity "
-        f"({ENCODER_TRAINING}), which groups texts by what they are about more than by the opinion they "
-        "express (see the similarity map)."
+        f"reviews read at {s.max_len} tokens: as the manual path above showed, its encoder groups texts by what "
+        "they are about more than by the opinion they express."
         if head
         else "This classifier was fine-tuned on short sentences from film reviews (SST-2), not on IMDB's "
         "long reviews.",
@@ -561,7 +561,7 @@ def _mode_verdicts(modes) -> dict[str, str]:
         }[both],
         "mode_advice": "Switch autograd off for inference: "
         + (
-            "it was measurably faster here"
+            "it was measurably faster"
             if off == 1
             else "it saves the memory of the recording, if not measurably time here"
         )
@@ -846,8 +846,8 @@ def manual_remark(labels: list[str], p_positive: list[float], outcome: Outcome) 
         "sentiment."
     )
     idiom = (
-        " A complaint carried by an idiom (two hours I will never get back) and a flat statement (the plot makes "
-        "no sense), with none of the words such as bad, boring or awful that usually signal it, is hard for such "
+        " A complaint carried by an idiom (two hours of my life I will never get back) and a flat statement (the plot makes "
+        "no sense), with none of the words such as bad, boring or awful that usually signal it, are hard for such "
         "a model."
         if 1 in wrong or 1 in barely
         else ""

@@ -497,7 +497,12 @@ def facts(outcome: Outcome) -> dict:
         "majority_f1": 100 * ag.baseline["test_macro_f1"],
         # always predicting one class: every article of it found (recall 1), every prediction that class
         # (precision = the class's share of the test set, the baseline's accuracy), no other class ever named
-        "majority_why": f"it labels every {majority_class} article correctly, a recall of 1, but calls every "
+        "majority_why": (
+            f"classes tie for the most training rows, so it takes the first of them, {majority_class}; "
+            if ag.baseline.get("majority_tied")
+            else ""
+        )
+        + f"it labels every {majority_class} article correctly, a recall of 1, but calls every "
         f"other article {majority_class} too, a precision of {ag.baseline['test_accuracy']:.2f}, and never names "
         f"the other {NUMBER_WORDS.get(others, str(others))}",
         "tfidf_acc": 100 * tfidf["test_accuracy"],

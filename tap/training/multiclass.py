@@ -163,8 +163,10 @@ def macro_f1(pred: torch.Tensor, gold: torch.Tensor, num_classes: int) -> float:
 
 
 def majority_baseline(train_labels: list[int], test_labels: list[int], num_classes: int) -> dict:
-    """Always predict the most frequent training class: the floor any model must clear."""
-    majority = int(np.bincount(train_labels, minlength=num_classes).argmax())
+    """Always predict the most frequent training class (the first of those tied for most): the
+    floor any model must clear."""
+    counts = np.bincount(train_labels, minlength=num_classes)
+    majority = int(counts.argmax())
     gold = torch.tensor(test_labels)
     pred = torch.full_like(gold, majority)
     return {
@@ -172,6 +174,7 @@ def majority_baseline(train_labels: list[int], test_labels: list[int], num_class
         "test_macro_f1": macro_f1(pred, gold, num_classes),
         "test_size": len(gold),
         "majority_class": majority,
+        "majority_tied": int((counts == counts.max()).sum()) > 1,
         "wall_time_s": 0.0,
         "trainable_params": 0,
         "total_params": 0,
