@@ -135,3 +135,16 @@ def test_tradeoff_names_each_method_by_its_own_marker_in_a_legend_that_covers_no
     same = plots.tradeoff({n: (1e3 * (i + 1), y, lo, hi) for i, (n, (_, y, lo, hi)) in enumerate(points.items())}, "x")
     again = {c.get_label(): c.lines[0].get_marker() for c in same.axes[0].containers}
     assert [again[name] for name in points] == markers  # the page's second figure marks each method alike
+
+
+def test_comparison_bar_names_do_not_run_into_each_other():
+    values = {
+        "BERT\nMLM pre-trained": 75.9,
+        "ch01 encoder\nAG News + fine-tuned": 80.9,
+        "TF-IDF +\nlogistic regression": 87.9,
+    }
+    for names in (values, {name.replace("\n", " "): v for name, v in values.items()}):
+        fig = plots.comparison_bars(names, "test accuracy (%)", reference=("chance (50%)", 50.0))
+        renderer = _drawn(fig)
+        boxes = [label.get_window_extent(renderer) for label in fig.axes[0].get_xticklabels()]
+        assert not any(a.overlaps(b) for a, b in zip(boxes, boxes[1:])), names

@@ -120,10 +120,16 @@ def comparison_bars(
     log: bool = False,
 ) -> Figure:
     """One bar per method with its value written on it; an optional horizontal
-    reference line (e.g. chance or a classical baseline)."""
-    fig = Figure(figsize=(max(6, 1.4 * len(values)), 4))
+    reference line (e.g. chance or a classical baseline). Long names are wrapped onto lines
+    under their bar, and the figure widened to fit them, so that no two run into each other."""
+    import textwrap
+
+    names = [name if "\n" in name else textwrap.fill(name, 18, break_on_hyphens=False) for name in values]
+    longest = max(len(line) for name in names for line in name.split("\n"))
+    fig = Figure(figsize=(max(6, len(values) * max(1.4, 0.13 * longest)), 4))
     ax = fig.subplots()
-    bars = ax.bar(list(values), list(values.values()), color=sns.color_palette(n_colors=len(values)))
+    bars = ax.bar(range(len(values)), list(values.values()), color=sns.color_palette(n_colors=len(values)))
+    ax.set_xticks(range(len(values)), names)
     ax.bar_label(bars, labels=[fmt.format(v) for v in values.values()], padding=3)
     if reference:  # beside the axes, where it hides no bar
         ax.axhline(reference[1], color="grey", linestyle=":", label=reference[0])
@@ -132,8 +138,6 @@ def comparison_bars(
         ax.set_yscale("log")
     ax.set(ylabel=ylabel, title=title)
     ax.margins(y=0.15)
-    tilted = max(map(len, values)) > 12  # long names are tilted, so that they do not run into each other
-    setp(ax.get_xticklabels(), rotation=20 if tilted else 0, ha="right" if tilted else "center")
     fig.tight_layout()
     return fig
 
